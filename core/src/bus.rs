@@ -1,0 +1,172 @@
+//! The event [`Bus`]: a broadcast of [`Event`]s to every [`Subscription`].
+//!
+//! A bus is a cheap handle (clone it freely); "scoped" buses are just other `Bus` values
+//! created with [`Bus::new`]; nothing is global. Delivery is ordered: every subscriber
+//! present when an event is emitted receives it, in emit order. Memory is bounded by the
+//! bus capacity: a subscriber that falls more than `capacity` events behind receives
+//! `Err(Lagged(n))` with the exact number it missed, then continues, while the others are
+//! unaffected.
+//!
+//! ```
+//! use orchestrator_core::{Bus, Event};
+//! use futures::StreamExt;
+//!
+//! let bus = Bus::new();
+//! let mut sub = bus.subscribe().unwrap();
+//! assert_eq!(bus.emit(Event::custom("ping", ())), Ok(1));
+//! let ev = futures::executor::block_on(sub.next()).unwrap().unwrap();
+//! assert_eq!(ev.job_type(), "ping");
+//!
+//! bus.close();
+//! assert!(bus.emit(Event::custom("ping", ())).is_err()); // says so, does nothing
+//! assert!(futures::executor::block_on(sub.next()).is_none()); // subscriptions end
+//! ```
+
+use alloc::sync::Arc;
+use core::fmt;
+use core::num::NonZeroUsize;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use crate::channel::ring::{self, RingReceiver, RingSender, TryRecvError};
+pub use crate::channel::ring::{Closed as BusClosed, Lagged};
+use crate::event::Event;
+
+/// Default number of events a bus retains for slow subscribers.
+pub const DEFAULT_BUS_CAPACITY: usize = 1024;
+
+/// A broadcast bus of [`Event`]s. See the [module docs](self).
+#[derive(Clone)]
+pub struct Bus {
+    tx: RingSender<Arc<Event>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("capacity", &self.tx.capacity())
+            .field("subscribers", &self.tx.receiver_count())
+            .field("closed", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+impl Bus {
+    /// A new, independent bus with [`DEFAULT_BUS_CAPACITY`].
+    pub fn new() -> Self {
+        Self::with_capacity(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// A new, independent bus that retains up to `capacity` events for slow subscribers.
+    pub fn with_capacity(capacity: NonZeroUsize) -> Self {
+        Self { tx: ring::ring(capacity) }
+    }
+
+    /// Sends `event` to every current subscriber.
+    ///
+    /// # Errors
+    ///
+    /// [`BusClosed`] when the bus is closed: nothing is sent.
+    ///
+    /// Returns the number of subscribers that will see it (0: nobody listens, the event is
+    /// dropped).
+    pub fn emit(&self, event: Event) -> Result<usize, BusClosed> {
+        self.emit_with(|| event)
+    }
+
+    /// Like [`emit`](Self::emit), but builds the event only when somebody listens.
+    ///
+    /// # Errors
+    ///
+    /// [`BusClosed`] when the bus is closed.
+    pub fn emit_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
+        self.tx.send_with(|| Arc::new(make()))
+    }
+
+    /// Sends an already shared event.
+    ///
+    /// # Errors
+    ///
+    /// [`BusClosed`] when the bus is closed.
+    pub fn emit_shared(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
+        self.tx.send_with(|| event)
+    }
+
+    /// A new subscription that receives every event emitted from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`BusClosed`] when the bus is closed.
+    pub fn subscribe(&self) -> Result<Subscription, BusClosed> {
+        Ok(Subscription { rx: self.tx.subscribe()? })
+    }
+
+    /// Closes the bus: later emits fail, and every subscription ends after the events
+    /// already queued for it. Returns `true` if this call closed it.
+    pub fn close(&self) -> bool {
+        self.tx.close()
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Number of live subscriptions.
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// The bus capacity.
+    pub fn capacity(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    /// True when both handles refer to the same bus.
+    pub fn same_bus(&self, other: &Bus) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}
+
+/// A stream of the events of one bus: `Ok(event)`, or `Err(Lagged(n))` when this
+/// subscriber fell behind and `n` events were lost to it. It ends when the bus closes.
+pub struct Subscription {
+    rx: RingReceiver<Arc<Event>>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+/// Why [`Subscription::try_next`] returned no event.
+pub type TryNextError = TryRecvError;
+
+impl Subscription {
+    /// The next event if one is ready, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// `Empty` when nothing is ready, `Lagged(n)` after a lag, `Closed` when the bus is
+    /// closed and drained.
+    pub fn try_next(&mut self) -> Result<Arc<Event>, TryNextError> {
+        self.rx.try_recv()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<Arc<Event>, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}

@@ -1,0 +1,431 @@
+//! The [`Dispatcher`]: routes each job, by its type, to the executor registered for it,
+//! and runs it through the pipeline.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::{Any, TypeId};
+use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
+
+use hashbrown::HashMap;
+
+use crate::bus::Bus;
+use crate::cancel::CancellationToken;
+use crate::error::DispatchError;
+use crate::executor::{Executor, JobContext};
+use crate::handle::{self, Counters, JobHandle};
+use crate::job::{short_type_name, IntoJob, Job, JobId, Metadata};
+use crate::log::{Logger, NoopLogger};
+use crate::pipeline::{self, Plan};
+use crate::runner::Runner;
+use crate::runtime::{Spawn, SpawnError, Timer};
+use crate::sync::{BoxFuture, MaybeSend, MaybeSync, Mutex};
+
+/// Default limit of jobs dispatched and not yet finished, per dispatcher.
+pub const DEFAULT_MAX_PENDING: usize = 65_536;
+
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+type AnyBox = Box<dyn Any + Send + Sync>;
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+type AnyBox = Box<dyn Any>;
+
+/// Starts one job of type `J` on a type-erased executor.
+trait Start<J: Job>: MaybeSend + MaybeSync {
+    fn start(self: Arc<Self>, job: J, plan: Plan<J::Output>) -> BoxFuture<'static, ()>;
+}
+
+impl<J: Job, E: Executor<J>> Start<J> for E {
+    fn start(self: Arc<Self>, job: J, plan: Plan<J::Output>) -> BoxFuture<'static, ()> {
+        Box::pin(pipeline::run(self, job, plan))
+    }
+}
+
+struct Entry {
+    name: &'static str,
+    /// An `Arc<dyn Start<J>>` for the entry's `J`.
+    start: AnyBox,
+}
+
+/// What [`Dispatcher::register`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// No executor was registered for the type before.
+    Added,
+    /// An executor was already registered and has been replaced. Jobs already dispatched
+    /// finish on the old one.
+    Replaced,
+}
+
+/// A snapshot of a dispatcher's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DispatcherStats {
+    /// Dispatched and not yet finished (queued or running).
+    pub pending: usize,
+    /// Waiting in the queue for a runner. Non-zero with `runners == 0` means nobody
+    /// drives this dispatcher: await [`Dispatcher::runner`] or build it with a spawner.
+    pub queued: usize,
+    /// Being run by a runner.
+    pub running: usize,
+    /// Finished since creation (wraps on overflow).
+    pub finished: usize,
+    /// Live runners.
+    pub runners: usize,
+}
+
+struct Inner {
+    registry: Mutex<HashMap<TypeId, Entry>>,
+    bus: Bus,
+    timer: Option<Arc<dyn Timer>>,
+    logger: Arc<dyn Logger>,
+    queue: async_channel::Sender<BoxFuture<'static, ()>>,
+    queue_rx: async_channel::Receiver<BoxFuture<'static, ()>>,
+    counters: Arc<Counters>,
+    max_pending: usize,
+}
+
+/// Routes jobs to executors by type (an O(1) `TypeId` lookup) and runs them.
+///
+/// Cloning a dispatcher clones a handle. Jobs run inside [`Runner`]s: with a spawner
+/// ([`DispatcherBuilder::spawner`]) the dispatcher starts them itself; without one, await
+/// [`runner`](Self::runner) somewhere (the `no_std` / WASM path).
+///
+/// ```
+/// use orchestrator_core::{Dispatcher, Job, JobContext, JobError, Executor, JobResult};
+///
+/// struct Greet(&'static str);
+/// impl Job for Greet { type Output = String; }
+/// struct Greeter;
+/// impl Executor<Greet> for Greeter {
+///     async fn process(&self, job: &Greet, _: &JobContext) -> Result<String, JobError> {
+///         Ok(format!("hello, {}", job.0))
+///     }
+/// }
+///
+/// let dispatcher = Dispatcher::new();
+/// dispatcher.register(Greeter);
+/// let handle = dispatcher.dispatch(Greet("world")).unwrap();
+/// let runner = dispatcher.runner();
+/// let result = futures::executor::block_on(async {
+///     let (result, ()) = futures::join!(handle, async { dispatcher.shutdown(); runner.await });
+///     result
+/// });
+/// assert_eq!(result.ok().as_deref(), Some("hello, world"));
+/// ```
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher").field("stats", &self.stats()).field("bus", &self.inner.bus).finish()
+    }
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher with its own new bus, no timer, no spawner: drive it with
+    /// [`runner`](Self::runner). Jobs with a timeout or retry back-off need a timer
+    /// ([`Dispatcher::builder`]).
+    pub fn new() -> Self {
+        Self::from_builder(DispatcherBuilder::new())
+    }
+
+    /// Configures a dispatcher.
+    pub fn builder() -> DispatcherBuilder {
+        DispatcherBuilder::new()
+    }
+
+    fn from_builder(b: DispatcherBuilder) -> Self {
+        let (queue, queue_rx) = async_channel::unbounded();
+        Self {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(HashMap::new()),
+                bus: b.bus.unwrap_or_default(),
+                timer: b.timer,
+                logger: b.logger.unwrap_or_else(|| Arc::new(NoopLogger)),
+                queue,
+                queue_rx,
+                counters: Arc::new(Counters::default()),
+                max_pending: b.max_pending,
+            }),
+        }
+    }
+
+    /// Registers `executor` for jobs of type `J`, replacing any previous one (and saying
+    /// so). Jobs already dispatched finish on the executor they started with.
+    pub fn register<J: Job, E: Executor<J>>(&self, executor: E) -> Registration {
+        self.register_shared::<J, E>(Arc::new(executor))
+    }
+
+    /// Like [`register`](Self::register), for an executor you keep a handle to.
+    pub fn register_shared<J: Job, E: Executor<J>>(&self, executor: Arc<E>) -> Registration {
+        let start: Arc<dyn Start<J>> = executor;
+        let entry = Entry { name: short_type_name::<J>(), start: Box::new(start) };
+        match self.inner.registry.lock().insert(TypeId::of::<J>(), entry) {
+            Some(_) => Registration::Replaced,
+            None => Registration::Added,
+        }
+    }
+
+    /// Removes the executor of `J`; returns whether there was one.
+    pub fn unregister<J: Job>(&self) -> bool {
+        self.inner.registry.lock().remove(&TypeId::of::<J>()).is_some()
+    }
+
+    /// True when an executor is registered for `J`.
+    pub fn is_registered<J: Job>(&self) -> bool {
+        self.inner.registry.lock().contains_key(&TypeId::of::<J>())
+    }
+
+    /// The names of the job types that have an executor.
+    pub fn registered(&self) -> Vec<&'static str> {
+        self.inner.registry.lock().values().map(|e| e.name).collect()
+    }
+
+    /// Dispatches a job (or a [`Configured`](crate::Configured) one) on the dispatcher's
+    /// own bus. The returned handle resolves to its result.
+    ///
+    /// # Errors
+    ///
+    /// See [`DispatchError`]: nothing is emitted and nothing runs.
+    pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
+        self.dispatch_on(&self.inner.bus, job)
+    }
+
+    /// Dispatches a job whose events go to `bus` (a scoped bus) instead of the
+    /// dispatcher's own.
+    ///
+    /// # Errors
+    ///
+    /// See [`DispatchError`]: nothing is emitted and nothing runs.
+    pub fn dispatch_on<T: IntoJob>(
+        &self,
+        bus: &Bus,
+        job: T,
+    ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
+        let (job, options) = job.into_job();
+        let (name, start) = self.lookup::<T::Job>()?;
+        let inner = &*self.inner;
+
+        let timeout = match options.timeout {
+            Some(Duration::ZERO) => return Err(DispatchError::ZeroTimeout { job_type: name }),
+            Some(Duration::MAX) | None => None,
+            Some(t) => Some(t),
+        };
+        let needs_timer = timeout.is_some()
+            || options.retry.as_ref().is_some_and(|p| p.get_max_retries() > 0 && !p.get_base_delay().is_zero());
+        if needs_timer && inner.timer.is_none() {
+            return Err(DispatchError::NoTimer { job_type: name });
+        }
+        if inner.queue.is_closed() {
+            return Err(DispatchError::ShutDown);
+        }
+        if inner.counters.pending.load(Ordering::Acquire) >= inner.max_pending {
+            return Err(DispatchError::Overloaded { limit: inner.max_pending });
+        }
+
+        let token = match &options.token {
+            Some(shared) => shared.child_token(),
+            None => CancellationToken::new(),
+        };
+        let id = JobId::next(options.id_prefix.unwrap_or(name));
+        let (completer, handle) = handle::pair(id, token.clone(), inner.counters.clone());
+        let metadata = if options.metadata.is_empty() { None } else { Some(Arc::new(options.metadata)) };
+        let ctx = JobContext {
+            id,
+            job_type: name,
+            job_type_id: TypeId::of::<T::Job>(),
+            bus: bus.clone(),
+            token,
+            metadata,
+            attempt: AtomicU32::new(0),
+        };
+        let plan = Plan {
+            ctx,
+            timeout,
+            retry: options.retry,
+            placeholder: options.placeholder,
+            timer: inner.timer.clone(),
+            logger: inner.logger.clone(),
+            completer,
+        };
+        inner.queue.try_send(start.start(job, plan)).map_err(|_| DispatchError::ShutDown)?;
+        Ok(handle)
+    }
+
+    fn lookup<J: Job>(&self) -> Result<(&'static str, Arc<dyn Start<J>>), DispatchError> {
+        let registry = self.inner.registry.lock();
+        let entry = registry
+            .get(&TypeId::of::<J>())
+            .ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+        let start = entry
+            .start
+            .downcast_ref::<Arc<dyn Start<J>>>()
+            .ok_or(DispatchError::NoExecutor { job_type: entry.name })?;
+        Ok((entry.name, start.clone()))
+    }
+
+    /// A runner for this dispatcher's jobs. Await it (or spawn it) once or several times;
+    /// it ends after [`shutdown`](Self::shutdown) (or when every dispatcher handle is
+    /// dropped) once the jobs it took have finished.
+    pub fn runner(&self) -> Runner {
+        Runner::new(self.inner.queue_rx.clone(), self.inner.counters.clone())
+    }
+
+    /// Stops accepting jobs. Jobs already dispatched still run to their end; runners then
+    /// finish. Returns `true` if this call shut it down.
+    pub fn shutdown(&self) -> bool {
+        self.inner.queue.close()
+    }
+
+    /// True after [`shutdown`](Self::shutdown).
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.queue.is_closed()
+    }
+
+    /// The dispatcher's own bus.
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// The dispatcher's timer, if it has one.
+    pub fn timer(&self) -> Option<&Arc<dyn Timer>> {
+        self.inner.timer.as_ref()
+    }
+
+    /// The dispatcher's logger.
+    pub fn logger(&self) -> &Arc<dyn Logger> {
+        &self.inner.logger
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> DispatcherStats {
+        let c = &self.inner.counters;
+        DispatcherStats {
+            pending: c.pending.load(Ordering::Acquire),
+            queued: self.inner.queue.len(),
+            running: c.running.load(Ordering::Acquire),
+            finished: c.finished.load(Ordering::Acquire),
+            runners: c.runners.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Builds a [`Dispatcher`].
+///
+/// ```
+/// use orchestrator_core::{Bus, Dispatcher};
+/// let dispatcher = Dispatcher::builder().bus(Bus::new()).max_pending(1_000).build().unwrap();
+/// # let _ = dispatcher;
+/// ```
+#[must_use]
+pub struct DispatcherBuilder {
+    bus: Option<Bus>,
+    timer: Option<Arc<dyn Timer>>,
+    spawner: Option<Arc<dyn Spawn>>,
+    logger: Option<Arc<dyn Logger>>,
+    runners: usize,
+    max_pending: usize,
+}
+
+impl fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("has_timer", &self.timer.is_some())
+            .field("has_spawner", &self.spawner.is_some())
+            .field("runners", &self.runners)
+            .field("max_pending", &self.max_pending)
+            .finish()
+    }
+}
+
+impl Default for DispatcherBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DispatcherBuilder {
+    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`].
+    pub fn new() -> Self {
+        Self { bus: None, timer: None, spawner: None, logger: None, runners: 1, max_pending: DEFAULT_MAX_PENDING }
+    }
+
+    /// The default bus of dispatched jobs.
+    pub fn bus(mut self, bus: Bus) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// The timer used for timeouts and retry back-off.
+    pub fn timer(mut self, timer: impl Timer + 'static) -> Self {
+        self.timer = Some(Arc::new(timer));
+        self
+    }
+
+    /// A shared timer.
+    pub fn timer_shared(mut self, timer: Arc<dyn Timer>) -> Self {
+        self.timer = Some(timer);
+        self
+    }
+
+    /// A spawner: `build` then starts the runners on it.
+    pub fn spawner(mut self, spawner: impl Spawn + 'static) -> Self {
+        self.spawner = Some(Arc::new(spawner));
+        self
+    }
+
+    /// A shared spawner.
+    pub fn spawner_shared(mut self, spawner: Arc<dyn Spawn>) -> Self {
+        self.spawner = Some(spawner);
+        self
+    }
+
+    /// How many runners `build` spawns when there is a spawner (default 1, at least 1).
+    pub fn runners(mut self, runners: usize) -> Self {
+        self.runners = runners.max(1);
+        self
+    }
+
+    /// The logger.
+    pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
+        self.logger = Some(Arc::new(logger));
+        self
+    }
+
+    /// The most jobs that may be dispatched and not yet finished; beyond it dispatch
+    /// fails with [`DispatchError::Overloaded`]. At least 1.
+    pub fn max_pending(mut self, limit: usize) -> Self {
+        self.max_pending = limit.max(1);
+        self
+    }
+
+    /// Builds the dispatcher and, with a spawner, starts its runners.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] when the spawner refuses a runner.
+    pub fn build(mut self) -> Result<Dispatcher, SpawnError> {
+        let spawner = self.spawner.take();
+        let runners = self.runners;
+        let dispatcher = Dispatcher::from_builder(self);
+        if let Some(spawner) = spawner {
+            for _ in 0..runners {
+                spawner.spawn(Box::pin(dispatcher.runner()))?;
+            }
+        }
+        Ok(dispatcher)
+    }
+}
+
+/// Metadata of a job with none.
+pub(crate) static EMPTY_METADATA: Metadata = Metadata::new();

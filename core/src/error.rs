@@ -1,0 +1,200 @@
+//! Error types: [`JobError`] (what an executor returns) and [`DispatchError`] (why a job
+//! could not be dispatched).
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use core::fmt;
+
+/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+pub type DynError = dyn core::error::Error + Send + Sync + 'static;
+/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+pub type DynError = dyn core::error::Error + 'static;
+
+/// What kind of failure a [`JobError`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobErrorKind {
+    /// The executor returned an error.
+    Failed,
+    /// The executor panicked (caught with the `std` feature); the message is the panic's.
+    Panicked,
+}
+
+/// The error of a failed job: cheap to clone (shared), carries a message and optionally
+/// the original error, which can be downcast.
+///
+/// Any `core::error::Error + Send + Sync + 'static` converts into it with `?`, so an
+/// executor can use `?` on its own errors. Like `anyhow::Error`, `JobError` does not
+/// implement `Error` itself (that would conflict with the blanket `From`).
+///
+/// ```
+/// use orchestrator_core::JobError;
+///
+/// #[derive(Debug)]
+/// struct NotFound;
+/// impl core::fmt::Display for NotFound {
+///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str("not found") }
+/// }
+/// impl core::error::Error for NotFound {}
+///
+/// let e = JobError::from(NotFound);
+/// assert!(e.is::<NotFound>());
+/// assert_eq!(e.to_string(), "not found");
+/// assert_eq!(JobError::msg("boom").to_string(), "boom");
+/// ```
+#[derive(Clone)]
+pub struct JobError {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: JobErrorKind,
+    message: String,
+    source: Option<Box<DynError>>,
+}
+
+impl JobError {
+    /// An error with just a message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self::with_kind(JobErrorKind::Failed, message.to_string(), None)
+    }
+
+    /// Wraps an error; its `Display` becomes the message and it stays downcastable.
+    pub fn new<E>(error: E) -> Self
+    where
+        E: Into<Box<DynError>>,
+    {
+        let boxed: Box<DynError> = error.into();
+        Self::with_kind(JobErrorKind::Failed, boxed.to_string(), Some(boxed))
+    }
+
+    /// The error for an executor that panicked with `message`.
+    pub fn panicked(message: impl fmt::Display) -> Self {
+        Self::with_kind(JobErrorKind::Panicked, message.to_string(), None)
+    }
+
+    fn with_kind(kind: JobErrorKind, message: String, source: Option<Box<DynError>>) -> Self {
+        Self { inner: Arc::new(Inner { kind, message, source }) }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> JobErrorKind {
+        self.inner.kind
+    }
+
+    /// True when the executor panicked.
+    pub fn is_panic(&self) -> bool {
+        self.inner.kind == JobErrorKind::Panicked
+    }
+
+    /// The message (the wrapped error's `Display`, or the text given to [`JobError::msg`]).
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The wrapped error, if there is one.
+    pub fn source(&self) -> Option<&DynError> {
+        self.inner.source.as_deref()
+    }
+
+    /// The wrapped error as an `E`, if it is one.
+    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
+        let source: &(dyn core::error::Error + 'static) = self.inner.source.as_deref()?;
+        source.downcast_ref::<E>()
+    }
+
+    /// True when the wrapped error is an `E`.
+    pub fn is<E: core::error::Error + 'static>(&self) -> bool {
+        self.downcast_ref::<E>().is_some()
+    }
+
+    /// True when both values are clones of one error.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<E> From<E> for JobError
+where
+    E: core::error::Error + crate::MaybeSend + crate::MaybeSync + 'static,
+{
+    fn from(error: E) -> Self {
+        Self::new(error)
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobError")
+            .field("kind", &self.inner.kind)
+            .field("message", &self.inner.message)
+            .field("has_source", &self.inner.source.is_some())
+            .finish()
+    }
+}
+
+/// Extracts a readable message from a panic payload.
+#[cfg(feature = "std")]
+pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "executor panicked with a non-string payload".to_string()
+    }
+}
+
+/// Why a job could not be dispatched. Nothing was emitted and nothing runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// No executor is registered for the job type.
+    NoExecutor {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job's timeout is zero, which could never let it run.
+    ZeroTimeout {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job needs time (a timeout or a retry back-off) but the dispatcher has no timer.
+    NoTimer {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The dispatcher has been shut down; it accepts no more jobs.
+    ShutDown,
+    /// The dispatcher already has `limit` jobs dispatched and not finished.
+    Overloaded {
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoExecutor { job_type } => write!(f, "no executor registered for job type `{job_type}`"),
+            Self::ZeroTimeout { job_type } => write!(f, "job `{job_type}` has a zero timeout"),
+            Self::NoTimer { job_type } => write!(
+                f,
+                "job `{job_type}` needs a timer (timeout or retry back-off) but the dispatcher has none"
+            ),
+            Self::ShutDown => f.write_str("the dispatcher has been shut down"),
+            Self::Overloaded { limit } => write!(f, "the dispatcher already has {limit} unfinished jobs"),
+        }
+    }
+}
+
+impl core::error::Error for DispatchError {}

@@ -1,0 +1,313 @@
+//! Events: what travels on a [`Bus`](crate::Bus).
+//!
+//! Every event carries the [`JobId`] it correlates with and the name of the job type that
+//! produced it, plus an [`EventKind`]. Payloads are type-erased and shared ([`Payload`]),
+//! never deep-cloned: a bus hands every subscriber the same `Arc<Event>`.
+
+use alloc::sync::Arc;
+use core::any::{Any, TypeId};
+use core::fmt;
+use core::time::Duration;
+
+use crate::error::JobError;
+use crate::job::JobId;
+
+/// `Arc<dyn Any + Send + Sync>` on threaded targets, `Arc<dyn Any>` where
+/// [`MaybeSend`](crate::MaybeSend) is empty.
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+type AnyArc = Arc<dyn Any + Send + Sync>;
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+type AnyArc = Arc<dyn Any>;
+
+/// A shared, type-erased value carried by an event (a job's output, a placeholder, a
+/// cached value, a custom event's data). Cloning it clones a pointer.
+///
+/// ```
+/// use orchestrator_core::Payload;
+/// let p = Payload::new(42_u32);
+/// assert_eq!(p.get::<u32>(), Some(&42));
+/// assert_eq!(p.get::<i64>(), None);
+/// ```
+#[derive(Clone)]
+pub struct Payload(AnyArc);
+
+impl Payload {
+    /// Wraps a value.
+    pub fn new<T: Any + crate::MaybeSend + crate::MaybeSync>(value: T) -> Self {
+        Self(Arc::new(value))
+    }
+
+    /// The value as a `T`, if it is one.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        let any: &dyn Any = &*self.0;
+        any.downcast_ref::<T>()
+    }
+
+    /// True when the value is a `T`.
+    pub fn is<T: Any>(&self) -> bool {
+        self.get::<T>().is_some()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Payload(..)")
+    }
+}
+
+/// A progress report, as sent by [`JobContext::progress`](crate::JobContext::progress) and
+/// [`JobContext::step`](crate::JobContext::step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Fraction done, always within `0.0..=1.0`.
+    pub progress: f64,
+    /// Optional human-readable message.
+    pub message: Option<Arc<str>>,
+    /// Current step, when reported by steps (`step <= total`).
+    pub step: Option<u32>,
+    /// Total number of steps, when reported by steps (`total > 0`).
+    pub total: Option<u32>,
+}
+
+/// A retry is about to happen after a back-off.
+#[derive(Debug, Clone)]
+pub struct Retrying {
+    /// The number of this retry, 1-based (the first retry is attempt 1).
+    pub attempt: u32,
+    /// The policy's maximum number of retries.
+    pub max: u32,
+    /// The error of the attempt that failed.
+    pub error: JobError,
+    /// How long the job waits before the retry.
+    pub delay: Duration,
+}
+
+/// What happened. The four terminal kinds (see [`EventKind::is_terminal`]) are emitted
+/// exactly once per dispatched job, and nothing of that job follows them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The job has begun.
+    Started,
+    /// A placeholder value to show while the job runs.
+    Placeholder(Payload),
+    /// A cached value was found.
+    CacheHit(Payload),
+    /// Progress report.
+    Progress(Progress),
+    /// An attempt failed and the job will retry after a delay.
+    Retrying(Retrying),
+    /// Terminal: the job produced its output.
+    Success(Payload),
+    /// Terminal: the job failed.
+    Failure {
+        /// The last attempt's error.
+        error: JobError,
+        /// Whether at least one retry happened before giving up.
+        retried: bool,
+    },
+    /// Terminal: the job was cancelled; its work was dropped.
+    Cancelled {
+        /// The reason given to the cancellation token, if any.
+        reason: Option<Arc<str>>,
+    },
+    /// Terminal: the job's timeout expired; its work was dropped.
+    TimedOut {
+        /// The job's configured timeout.
+        after: Duration,
+    },
+    /// A user event, emitted from a job's context or directly on a bus.
+    Custom {
+        /// The event's name (also its key for the circuit breaker).
+        name: &'static str,
+        /// The event's data.
+        data: Payload,
+    },
+}
+
+/// A field-less tag for an [`EventKind`]: cheap to compare, hash and count (the circuit
+/// breaker keys its counters by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EventTag {
+    /// [`EventKind::Started`]
+    Started,
+    /// [`EventKind::Placeholder`]
+    Placeholder,
+    /// [`EventKind::CacheHit`]
+    CacheHit,
+    /// [`EventKind::Progress`]
+    Progress,
+    /// [`EventKind::Retrying`]
+    Retrying,
+    /// [`EventKind::Success`]
+    Success,
+    /// [`EventKind::Failure`]
+    Failure,
+    /// [`EventKind::Cancelled`]
+    Cancelled,
+    /// [`EventKind::TimedOut`]
+    TimedOut,
+    /// [`EventKind::Custom`], by name.
+    Custom(&'static str),
+}
+
+impl EventKind {
+    /// The kind's tag.
+    pub fn tag(&self) -> EventTag {
+        match self {
+            Self::Started => EventTag::Started,
+            Self::Placeholder(_) => EventTag::Placeholder,
+            Self::CacheHit(_) => EventTag::CacheHit,
+            Self::Progress(_) => EventTag::Progress,
+            Self::Retrying(_) => EventTag::Retrying,
+            Self::Success(_) => EventTag::Success,
+            Self::Failure { .. } => EventTag::Failure,
+            Self::Cancelled { .. } => EventTag::Cancelled,
+            Self::TimedOut { .. } => EventTag::TimedOut,
+            Self::Custom { name, .. } => EventTag::Custom(name),
+        }
+    }
+
+    /// Success, Failure, Cancelled and TimedOut end a job.
+    pub fn is_terminal(&self) -> bool {
+        self.tag().is_terminal()
+    }
+}
+
+impl EventTag {
+    /// Success, Failure, Cancelled and TimedOut end a job.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Success | Self::Failure | Self::Cancelled | Self::TimedOut)
+    }
+}
+
+/// One event on a bus.
+///
+/// ```
+/// use orchestrator_core::{Event, EventKind};
+/// let e = Event::custom("user_logged_out", 7_u64);
+/// assert_eq!(e.data_as::<u64>(), Some(&7));
+/// assert_eq!(*e.data_or(&0_u64), 7);
+/// assert!(!e.is_terminal());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Event {
+    id: JobId,
+    job_type: &'static str,
+    job_type_id: Option<TypeId>,
+    kind: EventKind,
+}
+
+impl Event {
+    /// An event of a job.
+    pub fn new(id: JobId, job_type: &'static str, job_type_id: Option<TypeId>, kind: EventKind) -> Self {
+        Self { id, job_type, job_type_id, kind }
+    }
+
+    /// A custom event that belongs to no job: it gets a fresh id with the prefix `name`,
+    /// and its job type is `name` too.
+    pub fn custom<T: Any + crate::MaybeSend + crate::MaybeSync>(name: &'static str, data: T) -> Self {
+        Self::new(JobId::next(name), name, None, EventKind::Custom { name, data: Payload::new(data) })
+    }
+
+    /// The id of the job this event correlates with.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// The name of the job type that produced the event.
+    pub fn job_type(&self) -> &'static str {
+        self.job_type
+    }
+
+    /// True when the event comes from a job of type `J` (by type, not by name).
+    pub fn is_from<J: 'static>(&self) -> bool {
+        self.job_type_id == Some(TypeId::of::<J>())
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> &EventKind {
+        &self.kind
+    }
+
+    /// The kind's tag.
+    pub fn tag(&self) -> EventTag {
+        self.kind.tag()
+    }
+
+    /// Success, Failure, Cancelled and TimedOut end a job.
+    pub fn is_terminal(&self) -> bool {
+        self.kind.is_terminal()
+    }
+
+    /// The payload of a Success, Placeholder, CacheHit or Custom event.
+    pub fn payload(&self) -> Option<&Payload> {
+        match &self.kind {
+            EventKind::Success(p) | EventKind::Placeholder(p) | EventKind::CacheHit(p) => Some(p),
+            EventKind::Custom { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The payload as a `T`, if the event has one of that type.
+    pub fn data_as<T: Any>(&self) -> Option<&T> {
+        self.payload()?.get::<T>()
+    }
+
+    /// The payload as a `T`, or `default`.
+    pub fn data_or<'a, T: Any>(&'a self, default: &'a T) -> &'a T {
+        self.data_as::<T>().unwrap_or(default)
+    }
+
+    /// The error of a Failure (or of the failed attempt of a Retrying) event.
+    pub fn error(&self) -> Option<&JobError> {
+        match &self.kind {
+            EventKind::Failure { error, .. } => Some(error),
+            EventKind::Retrying(r) => Some(&r.error),
+            _ => None,
+        }
+    }
+
+    /// The progress report of a Progress event.
+    pub fn progress(&self) -> Option<&Progress> {
+        match &self.kind {
+            EventKind::Progress(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] ", self.id)?;
+        match &self.kind {
+            EventKind::Started => write!(f, "{} started", self.job_type),
+            EventKind::Placeholder(_) => write!(f, "{} placeholder", self.job_type),
+            EventKind::CacheHit(_) => write!(f, "{} cache hit", self.job_type),
+            EventKind::Progress(p) => {
+                write!(f, "{} progress {:.1}%", self.job_type, p.progress * 100.0)?;
+                if let (Some(s), Some(t)) = (p.step, p.total) {
+                    write!(f, " (step {s}/{t})")?;
+                }
+                if let Some(m) = &p.message {
+                    write!(f, " {m}")?;
+                }
+                Ok(())
+            }
+            EventKind::Retrying(r) => write!(
+                f,
+                "{} retrying {}/{} in {:?} after: {}",
+                self.job_type, r.attempt, r.max, r.delay, r.error
+            ),
+            EventKind::Success(_) => write!(f, "{} succeeded", self.job_type),
+            EventKind::Failure { error, retried } => {
+                write!(f, "{} failed{}: {error}", self.job_type, if *retried { " after retries" } else { "" })
+            }
+            EventKind::Cancelled { reason: Some(r) } => write!(f, "{} cancelled: {r}", self.job_type),
+            EventKind::Cancelled { reason: None } => write!(f, "{} cancelled", self.job_type),
+            EventKind::TimedOut { after } => write!(f, "{} timed out after {after:?}", self.job_type),
+            EventKind::Custom { name, .. } => write!(f, "{} custom event `{name}`", self.job_type),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Executors: the business logic of one job type, and the [`JobContext`] they report
+//! through.
+
+use alloc::sync::Arc;
+use core::any::TypeId;
+use core::fmt;
+use core::future::Future;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::bus::{Bus, BusClosed};
+use crate::cancel::CancellationToken;
+use crate::error::JobError;
+use crate::event::{Event, EventKind, Payload, Progress};
+use crate::job::{Job, JobId, Metadata};
+use crate::sync::{MaybeSend, MaybeSync};
+
+/// Runs jobs of type `J`. One executor value serves every job of its type, concurrently.
+///
+/// The returned future may borrow the executor, the job and the context. It is dropped
+/// (not merely abandoned) when the job is cancelled or times out, so `Drop` guards inside
+/// it run.
+///
+/// ```
+/// use orchestrator_core::{Executor, Job, JobContext, JobError};
+///
+/// struct Add(u32, u32);
+/// impl Job for Add { type Output = u32; }
+///
+/// struct Adder;
+/// impl Executor<Add> for Adder {
+///     async fn process(&self, job: &Add, ctx: &JobContext) -> Result<u32, JobError> {
+///         let _ = ctx.progress(0.5);
+///         job.0.checked_add(job.1).ok_or_else(|| JobError::msg("overflow"))
+///     }
+/// }
+/// ```
+pub trait Executor<J: Job>: MaybeSend + MaybeSync + 'static {
+    /// Does the work of one attempt. Return `Err` to fail the attempt (it is retried when
+    /// the job has a retry policy that allows it).
+    fn process(&self, job: &J, ctx: &JobContext) -> impl Future<Output = Result<J::Output, JobError>> + MaybeSend;
+}
+
+/// An [`Executor`] made from a closure that takes an owned clone of the job and of the
+/// context. Convenient for tests and small programs.
+///
+/// ```
+/// use orchestrator_core::{executor_fn, Job, JobError};
+///
+/// #[derive(Clone)]
+/// struct Double(u32);
+/// impl Job for Double { type Output = u32; }
+///
+/// let exec = executor_fn(|job: Double, _ctx| async move { Ok::<_, JobError>(job.0 * 2) });
+/// # let _ = exec;
+/// ```
+pub fn executor_fn<J, F, Fut>(f: F) -> FnExecutor<F>
+where
+    J: Job + Clone + MaybeSync,
+    F: Fn(J, JobContext) -> Fut + MaybeSend + MaybeSync + 'static,
+    Fut: Future<Output = Result<J::Output, JobError>> + MaybeSend,
+{
+    FnExecutor(f)
+}
+
+/// See [`executor_fn`].
+#[derive(Clone, Copy)]
+pub struct FnExecutor<F>(F);
+
+impl<F> fmt::Debug for FnExecutor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnExecutor(..)")
+    }
+}
+
+impl<J, F, Fut> Executor<J> for FnExecutor<F>
+where
+    J: Job + Clone + MaybeSync,
+    F: Fn(J, JobContext) -> Fut + MaybeSend + MaybeSync + 'static,
+    Fut: Future<Output = Result<J::Output, JobError>> + MaybeSend,
+{
+    fn process(&self, job: &J, ctx: &JobContext) -> impl Future<Output = Result<J::Output, JobError>> + MaybeSend {
+        (self.0)(job.clone(), ctx.clone())
+    }
+}
+
+/// Bad progress input. Nothing is emitted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum ProgressError {
+    /// The progress value was NaN.
+    NotANumber,
+    /// `step` was greater than `total`.
+    StepOutOfRange {
+        /// The step given.
+        step: u32,
+        /// The total given.
+        total: u32,
+    },
+    /// `total` was zero.
+    ZeroTotal,
+    /// The bus is closed; nobody can see the report (the job goes on).
+    BusClosed,
+}
+
+impl fmt::Display for ProgressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotANumber => f.write_str("progress is NaN"),
+            Self::StepOutOfRange { step, total } => write!(f, "step {step} is greater than total {total}"),
+            Self::ZeroTotal => f.write_str("total number of steps is zero"),
+            Self::BusClosed => f.write_str("the bus is closed"),
+        }
+    }
+}
+
+impl core::error::Error for ProgressError {}
+
+impl From<BusClosed> for ProgressError {
+    fn from(_: BusClosed) -> Self {
+        Self::BusClosed
+    }
+}
+
+/// What an executor knows about the job it runs, and how it reports: progress, steps,
+/// custom events, the cancellation token.
+pub struct JobContext {
+    pub(crate) id: JobId,
+    pub(crate) job_type: &'static str,
+    pub(crate) job_type_id: TypeId,
+    pub(crate) bus: Bus,
+    pub(crate) token: CancellationToken,
+    pub(crate) metadata: Option<Arc<Metadata>>,
+    pub(crate) attempt: AtomicU32,
+}
+
+impl Clone for JobContext {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            job_type: self.job_type,
+            job_type_id: self.job_type_id,
+            bus: self.bus.clone(),
+            token: self.token.clone(),
+            metadata: self.metadata.clone(),
+            attempt: AtomicU32::new(self.attempt()),
+        }
+    }
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.id)
+            .field("job_type", &self.job_type)
+            .field("attempt", &self.attempt())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext {
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// The job type's name.
+    pub fn job_type(&self) -> &'static str {
+        self.job_type
+    }
+
+    /// The bus the job's events go to.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The job's cancellation token (a child of the token given in its options, if any).
+    /// Long synchronous work can poll [`CancellationToken::is_cancelled`]; async work is
+    /// dropped on cancellation anyway.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// True once the job is cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The job's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata.as_deref().unwrap_or(&crate::dispatcher::EMPTY_METADATA)
+    }
+
+    /// The current attempt, 0-based (0 is the first try, 1 the first retry, ...).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
+    }
+
+    fn event(&self, kind: EventKind) -> Event {
+        Event::new(self.id, self.job_type, Some(self.job_type_id), kind)
+    }
+
+    pub(crate) fn emit_kind(&self, make: impl FnOnce() -> EventKind) -> Result<usize, BusClosed> {
+        self.bus.emit_with(|| self.event(make()))
+    }
+
+    /// Reports progress. Values below 0 or above 1 are clamped into `0.0..=1.0`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProgressError::NotANumber`] for NaN (nothing is emitted);
+    /// [`ProgressError::BusClosed`] when nobody can receive it.
+    pub fn progress(&self, progress: f64) -> Result<(), ProgressError> {
+        self.report(progress, None, None, None)
+    }
+
+    /// Reports progress with a message. See [`progress`](Self::progress).
+    ///
+    /// # Errors
+    ///
+    /// As [`progress`](Self::progress).
+    pub fn progress_with(&self, progress: f64, message: impl Into<Arc<str>>) -> Result<(), ProgressError> {
+        self.report(progress, Some(message.into()), None, None)
+    }
+
+    /// Reports step `step` of `total` (progress `step / total`).
+    ///
+    /// # Errors
+    ///
+    /// [`ProgressError::ZeroTotal`] when `total == 0`, [`ProgressError::StepOutOfRange`]
+    /// when `step > total` (nothing is emitted), [`ProgressError::BusClosed`].
+    pub fn step(&self, step: u32, total: u32, message: Option<&str>) -> Result<(), ProgressError> {
+        if total == 0 {
+            return Err(ProgressError::ZeroTotal);
+        }
+        if step > total {
+            return Err(ProgressError::StepOutOfRange { step, total });
+        }
+        let fraction = f64::from(step) / f64::from(total);
+        self.report(fraction, message.map(Arc::from), Some(step), Some(total))
+    }
+
+    fn report(
+        &self,
+        progress: f64,
+        message: Option<Arc<str>>,
+        step: Option<u32>,
+        total: Option<u32>,
+    ) -> Result<(), ProgressError> {
+        if progress.is_nan() {
+            return Err(ProgressError::NotANumber);
+        }
+        let progress = progress.clamp(0.0, 1.0);
+        self.emit_kind(|| EventKind::Progress(Progress { progress, message, step, total }))?;
+        Ok(())
+    }
+
+    /// Emits a custom event correlated with this job.
+    ///
+    /// # Errors
+    ///
+    /// [`BusClosed`] when the bus is closed. Returns the number of subscribers reached.
+    pub fn emit<T: core::any::Any + MaybeSend + MaybeSync>(&self, name: &'static str, data: T) -> Result<usize, BusClosed> {
+        self.emit_kind(|| EventKind::Custom { name, data: Payload::new(data) })
+    }
+}

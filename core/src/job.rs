@@ -1,0 +1,417 @@
+//! Jobs: the [`Job`] trait, process-unique [`JobId`]s, [`JobOptions`] and the fluent
+//! [`JobBuilder`].
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::time::Duration;
+
+use crate::cancel::CancellationToken;
+use crate::event::Payload;
+use crate::retry::RetryPolicy;
+use crate::sync::{MaybeSend, MaybeSync};
+
+/// A unit of work, routed by its type to the [`Executor`](crate::Executor) registered for
+/// it.
+///
+/// ```
+/// use orchestrator_core::{Job, JobOptions, RetryPolicy};
+/// use core::time::Duration;
+///
+/// struct FetchUser { user_id: u64 }
+///
+/// impl Job for FetchUser {
+///     type Output = String;
+///     // Optional: defaults for every FetchUser (a JobBuilder can still override them).
+///     fn options(&self) -> JobOptions {
+///         JobOptions::new().timeout(Duration::from_secs(10)).retry(RetryPolicy::new())
+///     }
+/// }
+/// ```
+pub trait Job: MaybeSend + MaybeSync + 'static {
+    /// What the job produces. It is cloned once into the Success event when the bus has
+    /// subscribers (wrap large values in an `Arc`).
+    type Output: Clone + MaybeSend + MaybeSync + 'static;
+
+    /// The options every job of this type runs with unless a [`JobBuilder`] overrides
+    /// them. Default: no timeout, no retry, no token, no placeholder.
+    fn options(&self) -> JobOptions<Self::Output> {
+        JobOptions::new()
+    }
+}
+
+/// Identifies one dispatched job, unique within the process **by construction**: a
+/// process-wide counter, plus a prefix (the job type's name, or one set with
+/// [`JobBuilder::id_prefix`]) for readability. Two ids are equal exactly when their
+/// counters are.
+///
+/// ```
+/// use orchestrator_core::JobId;
+/// let a = JobId::next("user");
+/// let b = JobId::next("user");
+/// assert_ne!(a, b);
+/// assert!(a.to_string().starts_with("user-"));
+/// ```
+#[derive(Clone, Copy)]
+pub struct JobId {
+    prefix: &'static str,
+    seq: u64,
+}
+
+impl JobId {
+    /// A fresh id with the given prefix.
+    pub fn next(prefix: &'static str) -> Self {
+        Self { prefix, seq: counter::next() }
+    }
+
+    /// The readable prefix.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// The process-unique sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl PartialEq for JobId {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+impl Eq for JobId {}
+impl Hash for JobId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.seq.hash(state);
+    }
+}
+impl PartialOrd for JobId {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for JobId {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.seq.cmp(&other.seq)
+    }
+}
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.prefix, self.seq)
+    }
+}
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JobId({self})")
+    }
+}
+
+mod counter {
+    //! The process-wide id counter. 64-bit atomics where the target has them; a tiny lock
+    //! around a `u64` elsewhere (thumbv7em has only 32-bit atomics), so ids never wrap in
+    //! practice on any target (2^64 ids).
+    #[cfg(target_has_atomic = "64")]
+    pub(super) fn next() -> u64 {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    #[cfg(not(target_has_atomic = "64"))]
+    pub(super) fn next() -> u64 {
+        static NEXT: spin::Mutex<u64> = spin::Mutex::new(1);
+        let mut n = NEXT.lock();
+        let id = *n;
+        *n = n.wrapping_add(1);
+        id
+    }
+}
+
+/// String metadata carried with a job (never read by the library; visible to executors
+/// through [`JobContext::metadata`](crate::JobContext::metadata)).
+pub type Metadata = BTreeMap<String, String>;
+
+/// How a job runs: timeout, retry policy, cancellation token, placeholder, metadata.
+/// All are off by default.
+///
+/// `timeout` covers the whole job: every attempt and every back-off sleep.
+pub struct JobOptions<T = ()> {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) placeholder: Option<Payload>,
+    pub(crate) metadata: Metadata,
+    pub(crate) id_prefix: Option<&'static str>,
+    _output: core::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for JobOptions<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobOptions")
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("token", &self.token)
+            .field("has_placeholder", &self.placeholder.is_some())
+            .field("metadata", &self.metadata)
+            .field("id_prefix", &self.id_prefix)
+            .finish()
+    }
+}
+
+impl<T> Clone for JobOptions<T> {
+    fn clone(&self) -> Self {
+        Self {
+            timeout: self.timeout,
+            retry: self.retry.clone(),
+            token: self.token.clone(),
+            placeholder: self.placeholder.clone(),
+            metadata: self.metadata.clone(),
+            id_prefix: self.id_prefix,
+            _output: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> Default for JobOptions<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> JobOptions<T> {
+    /// No timeout, no retry, no token, no placeholder, no metadata.
+    pub fn new() -> Self {
+        Self {
+            timeout: None,
+            retry: None,
+            token: None,
+            placeholder: None,
+            metadata: Metadata::new(),
+            id_prefix: None,
+            _output: core::marker::PhantomData,
+        }
+    }
+
+    /// Deadline for the whole job (all attempts and back-offs). `Duration::ZERO` is
+    /// refused at dispatch ([`DispatchError::ZeroTimeout`](crate::DispatchError::ZeroTimeout));
+    /// `Duration::MAX` means no deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Retry failed attempts with this policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Cancel the job when this token is cancelled. The token may be shared by many jobs.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Emit this value as a Placeholder event right after Started.
+    pub fn placeholder(mut self, value: T) -> Self
+    where
+        T: MaybeSend + MaybeSync + 'static,
+    {
+        self.placeholder = Some(Payload::new(value));
+        self
+    }
+
+    /// Adds metadata entries (later keys win).
+    pub fn metadata<K: Into<String>, V: Into<String>>(mut self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Prefix of the job's [`JobId`] (default: the job type's name).
+    pub fn id_prefix(mut self, prefix: &'static str) -> Self {
+        self.id_prefix = Some(prefix);
+        self
+    }
+
+    /// The configured timeout.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The configured retry policy.
+    pub fn get_retry(&self) -> Option<&RetryPolicy> {
+        self.retry.as_ref()
+    }
+
+    /// The configured cancellation token.
+    pub fn get_cancel_token(&self) -> Option<&CancellationToken> {
+        self.token.as_ref()
+    }
+
+    /// The metadata.
+    pub fn get_metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+}
+
+/// A job together with the options it runs with. Built by [`JobBuilder`]; dispatching it
+/// routes to the executor of the **original** job type `J` (the original library could not
+/// do that, its defect D6).
+pub struct Configured<J: Job> {
+    job: J,
+    options: JobOptions<J::Output>,
+}
+
+impl<J: Job> fmt::Debug for Configured<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Configured")
+            .field("job", &short_type_name::<J>())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<J: Job> Configured<J> {
+    /// The wrapped job.
+    pub fn job(&self) -> &J {
+        &self.job
+    }
+
+    /// The options it will run with.
+    pub fn options(&self) -> &JobOptions<J::Output> {
+        &self.options
+    }
+
+    /// Splits into the job and its options.
+    pub fn into_parts(self) -> (J, JobOptions<J::Output>) {
+        (self.job, self.options)
+    }
+}
+
+/// Fluent configuration of one job. Starts from the job type's own
+/// [`Job::options`] and overrides what you set.
+///
+/// ```
+/// use orchestrator_core::{Job, JobBuilder, RetryPolicy, CancellationToken};
+/// use core::time::Duration;
+///
+/// struct FetchUser(u64);
+/// impl Job for FetchUser { type Output = String; }
+///
+/// let token = CancellationToken::new();
+/// let job = JobBuilder::new(FetchUser(7))
+///     .timeout(Duration::from_secs(30))
+///     .retry(RetryPolicy::new().max_retries(3))
+///     .cancel_token(token.clone())
+///     .placeholder("loading…".to_string())
+///     .metadata([("screen", "profile")])
+///     .build();
+/// assert_eq!(job.options().get_timeout(), Some(Duration::from_secs(30)));
+/// // dispatcher.dispatch(job) runs it on FetchUser's executor.
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct JobBuilder<J: Job> {
+    inner: Configured<J>,
+}
+
+impl<J: Job> JobBuilder<J> {
+    /// Starts from `job` and its [`Job::options`].
+    pub fn new(job: J) -> Self {
+        let options = job.options();
+        Self { inner: Configured { job, options } }
+    }
+
+    fn map(mut self, f: impl FnOnce(JobOptions<J::Output>) -> JobOptions<J::Output>) -> Self {
+        self.inner.options = f(self.inner.options);
+        self
+    }
+
+    /// See [`JobOptions::timeout`].
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.map(|o| o.timeout(timeout))
+    }
+    /// Removes any timeout.
+    pub fn no_timeout(self) -> Self {
+        self.map(|mut o| {
+            o.timeout = None;
+            o
+        })
+    }
+    /// See [`JobOptions::retry`].
+    pub fn retry(self, policy: RetryPolicy) -> Self {
+        self.map(|o| o.retry(policy))
+    }
+    /// Removes any retry policy.
+    pub fn no_retry(self) -> Self {
+        self.map(|mut o| {
+            o.retry = None;
+            o
+        })
+    }
+    /// See [`JobOptions::cancel_token`].
+    pub fn cancel_token(self, token: CancellationToken) -> Self {
+        self.map(|o| o.cancel_token(token))
+    }
+    /// Attaches a new token and returns it with the builder.
+    pub fn new_cancel_token(self) -> (Self, CancellationToken) {
+        let token = CancellationToken::new();
+        (self.cancel_token(token.clone()), token)
+    }
+    /// See [`JobOptions::placeholder`].
+    pub fn placeholder(self, value: J::Output) -> Self {
+        self.map(|o| o.placeholder(value))
+    }
+    /// See [`JobOptions::metadata`].
+    pub fn metadata<K: Into<String>, V: Into<String>>(self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.map(|o| o.metadata(entries))
+    }
+    /// See [`JobOptions::id_prefix`].
+    pub fn id_prefix(self, prefix: &'static str) -> Self {
+        self.map(|o| o.id_prefix(prefix))
+    }
+    /// Finishes the configuration.
+    pub fn build(self) -> Configured<J> {
+        self.inner
+    }
+}
+
+/// Anything a dispatcher accepts: a plain [`Job`] (runs with its [`Job::options`]) or a
+/// [`Configured`] job from a [`JobBuilder`]. Both route to the executor of the job type.
+pub trait IntoJob {
+    /// The job type, which selects the executor.
+    type Job: Job;
+    /// The job and the options it runs with.
+    fn into_job(self) -> (Self::Job, JobOptions<<Self::Job as Job>::Output>);
+}
+
+impl<J: Job> IntoJob for J {
+    type Job = J;
+    fn into_job(self) -> (J, JobOptions<J::Output>) {
+        let options = self.options();
+        (self, options)
+    }
+}
+
+impl<J: Job> IntoJob for Configured<J> {
+    type Job = J;
+    fn into_job(self) -> (J, JobOptions<J::Output>) {
+        self.into_parts()
+    }
+}
+
+impl<J: Job> IntoJob for JobBuilder<J> {
+    type Job = J;
+    fn into_job(self) -> (J, JobOptions<J::Output>) {
+        self.build().into_parts()
+    }
+}
+
+/// The short name of a type: `my_app::jobs::FetchUser<T>` → `FetchUser`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = core::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}

@@ -1,0 +1,104 @@
+//! # orchestrator-core
+//!
+//! Runtime-agnostic, `no_std + alloc` event-driven orchestration: keep business logic
+//! (jobs with retry, timeout, cancellation, progress) apart from the state your UI or
+//! service exposes, connected by a broadcast [`Bus`] of [`Event`]s.
+//!
+//! ```text
+//!  caller ──dispatch(job)──▶ Dispatcher ──▶ Executor::process ──▶ JobHandle (typed result)
+//!                                │
+//!                                └──▶ Bus: Started · Placeholder · Progress · Retrying
+//!                                          · Success | Failure | Cancelled | TimedOut
+//! ```
+//!
+//! ## Example
+//!
+//! ```
+//! use core::time::Duration;
+//! use futures::StreamExt;
+//! use orchestrator_core::{Dispatcher, Executor, Job, JobBuilder, JobContext, JobError, JobResult, RetryPolicy};
+//! use orchestrator_core::runtime::{run_virtual, VirtualClock};
+//!
+//! struct FetchUser(u64);
+//! impl Job for FetchUser { type Output = String; }
+//!
+//! struct FetchUserExecutor;
+//! impl Executor<FetchUser> for FetchUserExecutor {
+//!     async fn process(&self, job: &FetchUser, ctx: &JobContext) -> Result<String, JobError> {
+//!         let _ = ctx.step(1, 2, Some("looking up"));
+//!         if ctx.attempt() == 0 { return Err(JobError::msg("flaky network")); }
+//!         Ok(format!("user #{}", job.0))
+//!     }
+//! }
+//!
+//! // A virtual clock makes this example instant and deterministic; with
+//! // `orchestrator-std` you would pass a tokio/async-std/smol timer and spawner.
+//! let clock = VirtualClock::new();
+//! let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
+//! dispatcher.register(FetchUserExecutor);
+//! let mut events = dispatcher.bus().subscribe().unwrap();
+//!
+//! let job = JobBuilder::new(FetchUser(7))
+//!     .timeout(Duration::from_secs(5))
+//!     .retry(RetryPolicy::new().max_retries(2));
+//! let handle = dispatcher.dispatch(job).unwrap();
+//! dispatcher.shutdown(); // no more jobs: the runner ends when this one is done
+//!
+//! let result = run_virtual(&clock, async {
+//!     let (result, ()) = futures::join!(handle, dispatcher.runner());
+//!     result
+//! }).unwrap();
+//! assert_eq!(result.ok().as_deref(), Some("user #7"));
+//!
+//! let mut kinds = Vec::new();
+//! while let Ok(event) = events.try_next() { kinds.push(event.tag()); }
+//! use orchestrator_core::EventTag::*;
+//! assert_eq!(kinds, [Started, Progress, Retrying, Progress, Success]);
+//! ```
+//!
+//! ## Features
+//!
+//! * `std` (default): std mutexes; executor panics become `Failure`s.
+//! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
+//!   tests of time-dependent behaviour.
+//! * `unsync`: no `Send`/`Sync` bounds anywhere (already the case on `wasm32`).
+//! * `portable-atomic`, `critical-section`: forwarded to the channel crates for targets
+//!   without compare-and-swap.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod bus;
+pub mod cancel;
+pub mod channel;
+pub mod dispatcher;
+pub mod error;
+pub mod event;
+pub mod executor;
+pub mod handle;
+pub mod job;
+pub mod log;
+mod pipeline;
+pub mod result;
+pub mod retry;
+pub mod runner;
+pub mod runtime;
+mod sync;
+
+pub use bus::{Bus, BusClosed, Lagged, Subscription};
+pub use cancel::CancellationToken;
+pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
+pub use error::{DispatchError, JobError, JobErrorKind};
+pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying};
+pub use executor::{executor_fn, Executor, JobContext, ProgressError};
+pub use handle::JobHandle;
+pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};
+pub use result::{wait_for_result, JobResult, WaitError};
+pub use retry::RetryPolicy;
+pub use runner::Runner;
+pub use sync::{BoxFuture, MaybeSend, MaybeSync};

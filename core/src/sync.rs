@@ -1,0 +1,81 @@
+//! Small synchronisation shims so the rest of the crate is written once for `std` and
+//! `no_std`.
+//!
+//! * [`MaybeSend`] / [`MaybeSync`] mean `Send` / `Sync` on threaded targets and nothing on
+//!   `wasm32` or with the `unsync` feature, so executors that call JavaScript (`!Send`
+//!   futures) work on WASM while the same code is thread-safe everywhere else.
+//! * [`Mutex`] is `std::sync::Mutex` with `std` (poisoning is ignored: our critical
+//!   sections never leave data half-updated) and a spin lock without it. Critical sections
+//!   in this crate are a few instructions long and never `await`.
+
+/// `Send` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+pub trait MaybeSend: Send {}
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+
+/// `Send` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+pub trait MaybeSend {}
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// `Sync` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+
+/// `Sync` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+pub trait MaybeSync {}
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// A boxed future that is `Send` where [`MaybeSend`] means `Send`.
+#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::Future<Output = T> + Send + 'a>>;
+/// A boxed future that is `Send` where [`MaybeSend`] means `Send`.
+#[cfg(any(target_family = "wasm", feature = "unsync"))]
+pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::Future<Output = T> + 'a>>;
+
+/// A mutual-exclusion lock that works with and without `std`.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T: ?Sized> {
+    #[cfg(feature = "std")]
+    inner: std::sync::Mutex<T>,
+    #[cfg(not(feature = "std"))]
+    inner: spin::Mutex<T>,
+}
+
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self {
+            #[cfg(feature = "std")]
+            inner: std::sync::Mutex::new(value),
+            #[cfg(not(feature = "std"))]
+            inner: spin::Mutex::new(value),
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex. A poisoned std mutex is recovered: no critical section in this
+    /// crate can panic half-way through an update.
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(feature = "std")]
+        {
+            self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            self.inner.lock()
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(not(feature = "std"))]
+pub(crate) type MutexGuard<'a, T> = spin::MutexGuard<'a, T>;

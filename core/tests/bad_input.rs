@@ -1,0 +1,180 @@
+//! Bad input: each case has a typed, documented outcome and never panics.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{tags, Harness};
+use orchestrator_core::EventTag::*;
+use orchestrator_core::runtime::VirtualClock;
+use orchestrator_core::{
+    wait_for_result, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, ProgressError, RetryPolicy,
+    WaitError,
+};
+
+#[derive(Clone)]
+struct Report(f64, Option<(u32, u32)>);
+impl Job for Report {
+    type Output = Vec<Result<(), ProgressError>>;
+}
+
+fn harness() -> Harness {
+    let h = Harness::new();
+    h.dispatcher.register(orchestrator_core::executor_fn(|job: Report, ctx: JobContext| async move {
+        let mut out = vec![ctx.progress(job.0)];
+        if let Some((step, total)) = job.1 {
+            out.push(ctx.step(step, total, None));
+        }
+        Ok(out)
+    }));
+    h
+}
+
+#[test]
+fn zero_timeout_is_refused_at_dispatch() {
+    let h = harness();
+    let err = h.dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).timeout(Duration::ZERO)).unwrap_err();
+    assert_eq!(err, DispatchError::ZeroTimeout { job_type: "Report" });
+    assert_eq!(h.dispatcher.stats().pending, 0);
+}
+
+#[test]
+fn max_timeout_means_no_deadline() {
+    let mut h = harness();
+    let job = JobBuilder::new(Report(0.5, None)).timeout(Duration::MAX);
+    assert!(h.run(h.dispatcher.dispatch(job).unwrap()).is_success());
+    assert_eq!(tags(&h.drain()), [Started, Progress, Success]);
+}
+
+#[test]
+fn nan_progress_is_an_error_and_emits_nothing() {
+    let mut h = harness();
+    let out = h.run(h.dispatcher.dispatch(Report(f64::NAN, None)).unwrap()).ok().unwrap();
+    assert_eq!(out, [Err(ProgressError::NotANumber)]);
+    assert_eq!(tags(&h.drain()), [Started, Success]);
+}
+
+#[test]
+fn out_of_range_progress_is_clamped() {
+    for (input, expected) in [(-0.5, 0.0), (1.5, 1.0), (f64::INFINITY, 1.0), (f64::NEG_INFINITY, 0.0)] {
+        let mut h = harness();
+        let out = h.run(h.dispatcher.dispatch(Report(input, None)).unwrap()).ok().unwrap();
+        assert_eq!(out, [Ok(())]);
+        let events = h.drain();
+        assert_eq!(events[1].progress().unwrap().progress, expected, "input {input}");
+    }
+}
+
+#[test]
+fn step_greater_than_total_and_zero_total_are_errors() {
+    let mut h = harness();
+    let out = h.run(h.dispatcher.dispatch(Report(0.0, Some((5, 4)))).unwrap()).ok().unwrap();
+    assert_eq!(out[1], Err(ProgressError::StepOutOfRange { step: 5, total: 4 }));
+    let out = h.run(h.dispatcher.dispatch(Report(0.0, Some((0, 0)))).unwrap()).ok().unwrap();
+    assert_eq!(out[1], Err(ProgressError::ZeroTotal));
+    // Only the two valid progress reports were emitted.
+    assert_eq!(tags(&h.drain()), [Started, Progress, Success, Started, Progress, Success]);
+}
+
+#[test]
+fn unregistered_job_type_is_named_in_the_error() {
+    struct Unknown;
+    impl Job for Unknown {
+        type Output = ();
+    }
+    let mut h = harness();
+    let err = h.dispatcher.dispatch(Unknown).unwrap_err();
+    assert_eq!(err, DispatchError::NoExecutor { job_type: "Unknown" });
+    assert_eq!(err.to_string(), "no executor registered for job type `Unknown`");
+    assert!(h.drain().is_empty(), "nothing is emitted");
+}
+
+#[test]
+fn awaiting_a_handle_after_its_bus_closed_still_gives_the_result() {
+    let h = harness();
+    let handle = h.dispatcher.dispatch(Report(0.1, None)).unwrap();
+    h.dispatcher.bus().close();
+    let result = h.run(handle);
+    assert!(result.is_success());
+    // And a handle awaited long after the job ended.
+    let h2 = harness();
+    let handle = h2.dispatcher.dispatch(Report(0.1, None)).unwrap();
+    h2.run(async {
+        while h2.dispatcher.stats().pending > 0 {
+            futures::pending!();
+        }
+    });
+    h2.dispatcher.bus().close();
+    assert!(h2.run(handle).is_success());
+}
+
+#[test]
+fn waiting_on_a_closed_bus_ends_with_an_error_instead_of_hanging() {
+    let h = harness();
+    let mut sub = h.dispatcher.bus().subscribe().unwrap();
+    let id = orchestrator_core::JobId::next("never");
+    h.dispatcher.bus().close();
+    let r = h.run(wait_for_result::<()>(&mut sub, id, None));
+    assert_eq!(r.unwrap_err(), WaitError::BusClosed);
+}
+
+#[test]
+fn waiting_with_a_timeout_ends_on_virtual_time() {
+    let h = harness();
+    let mut sub = h.dispatcher.bus().subscribe().unwrap();
+    let id = orchestrator_core::JobId::next("never");
+    let clock = h.clock.clone();
+    let r = h.run(wait_for_result::<()>(&mut sub, id, Some((&clock, Duration::from_secs(3)))));
+    assert_eq!(r.unwrap_err(), WaitError::TimedOut(Duration::from_secs(3)));
+}
+
+#[test]
+fn waiting_for_a_result_on_the_bus() {
+    let h = harness();
+    let mut sub = h.dispatcher.bus().subscribe().unwrap();
+    let handle = h.dispatcher.dispatch(Report(0.1, None)).unwrap();
+    let id = handle.id();
+    let r = h.run(async { futures::join!(wait_for_result::<Vec<Result<(), ProgressError>>>(&mut sub, id, None), handle).0 });
+    assert!(matches!(r, Ok(JobResult::Success(v)) if v == [Ok(())]));
+}
+
+#[test]
+fn jobs_that_need_time_are_refused_without_a_timer() {
+    let dispatcher = Dispatcher::new();
+    dispatcher.register(orchestrator_core::executor_fn(|_: Report, _| async { Ok(vec![]) }));
+    let timeout = dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).timeout(Duration::from_secs(1)));
+    assert_eq!(timeout.unwrap_err(), DispatchError::NoTimer { job_type: "Report" });
+    let retry = dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).retry(RetryPolicy::new()));
+    assert_eq!(retry.unwrap_err(), DispatchError::NoTimer { job_type: "Report" });
+    // Retrying without back-off needs no timer.
+    let no_delay = RetryPolicy::new().base_delay(Duration::ZERO);
+    assert!(dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).retry(no_delay)).is_ok());
+}
+
+#[test]
+fn too_many_pending_jobs_are_refused() {
+    let clock = VirtualClock::new();
+    let dispatcher = Dispatcher::builder().timer(clock).max_pending(2).build().unwrap();
+    dispatcher.register(orchestrator_core::executor_fn(|_: Report, _| async { Ok(vec![]) }));
+    let _a = dispatcher.dispatch(Report(0.0, None)).unwrap();
+    let _b = dispatcher.dispatch(Report(0.0, None)).unwrap();
+    assert_eq!(dispatcher.dispatch(Report(0.0, None)).unwrap_err(), DispatchError::Overloaded { limit: 2 });
+    let stats = dispatcher.stats();
+    assert_eq!((stats.pending, stats.queued, stats.runners), (2, 2, 0), "undriven jobs are visible");
+}
+
+#[test]
+fn dispatch_after_shutdown_is_refused() {
+    let h = harness();
+    assert!(h.dispatcher.shutdown());
+    assert_eq!(h.dispatcher.dispatch(Report(0.0, None)).unwrap_err(), DispatchError::ShutDown);
+}
+
+#[test]
+fn re_registering_replaces_and_says_so() {
+    let h = harness();
+    let r = h.dispatcher.register(orchestrator_core::executor_fn(|_: Report, _| async { Ok(vec![]) }));
+    assert_eq!(r, orchestrator_core::Registration::Replaced);
+    assert!(h.dispatcher.unregister::<Report>());
+    assert!(!h.dispatcher.is_registered::<Report>());
+}
