@@ -27,11 +27,8 @@
 //! Removing a listener removes exactly that listener (one job's cleanup cannot wipe
 //! the listeners other jobs registered on a shared token).
 
-// Without `Send` listeners (wasm, `unsync`) the token is intentionally single-threaded.
-#![cfg_attr(
-    any(target_family = "wasm", feature = "unsync"),
-    allow(clippy::arc_with_non_send_sync)
-)]
+// Without `Send` listeners (wasm, `orchestrator_unsync`) the token is intentionally single-threaded.
+#![cfg_attr(any(target_family = "wasm", orchestrator_unsync), allow(clippy::arc_with_non_send_sync))]
 
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
@@ -48,10 +45,10 @@ use event_listener::{Event, EventListener};
 use crate::sync::{MaybeSend, Mutex};
 
 /// A boxed cancellation callback; `Send` where [`MaybeSend`] means `Send`.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 type BoxedCallback = Box<dyn FnOnce(Option<&str>) + Send + 'static>;
 /// A boxed cancellation callback; `Send` where [`MaybeSend`] means `Send`.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 type BoxedCallback = Box<dyn FnOnce(Option<&str>) + 'static>;
 
 /// Identifies a listener registered with [`CancellationToken::on_cancel`].
@@ -110,11 +107,7 @@ impl Inner {
     fn new(cancelled: bool, reason: Option<Arc<str>>, parent: Option<ParentLink>) -> Self {
         Self {
             cancelled: AtomicBool::new(cancelled),
-            state: Mutex::new(State {
-                reason,
-                listeners: Vec::new(),
-                next_id: 0,
-            }),
+            state: Mutex::new(State { reason, listeners: Vec::new(), next_id: 0 }),
             event: Event::new(),
             parent,
         }
@@ -143,9 +136,10 @@ impl Inner {
     /// dropping a callback may drop tokens, and dropping a token may lock this one.
     fn remove(&self, id: u64, callback_only: bool) -> Option<Listener> {
         let mut state = self.state.lock();
-        let pos = state.listeners.iter().position(|(i, l)| {
-            *i == id && (!callback_only || matches!(l, Listener::Callback(_)))
-        })?;
+        let pos = state
+            .listeners
+            .iter()
+            .position(|(i, l)| *i == id && (!callback_only || matches!(l, Listener::Callback(_))))?;
         let (_, listener) = state.listeners.remove(pos);
         // Give memory back after a burst of short-lived listeners / children.
         let cap = state.listeners.capacity();
@@ -175,8 +169,7 @@ impl Drop for Inner {
 fn run_callback(callback: BoxedCallback, reason: Option<&str>) {
     #[cfg(feature = "std")]
     {
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || callback(reason)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || callback(reason)));
         drop(result);
     }
     #[cfg(not(feature = "std"))]
@@ -206,11 +199,7 @@ fn cancel_tree(root: &Arc<Inner>, reason: Option<Arc<str>>) -> bool {
     let Some(listeners) = root.transition(reason.clone()) else {
         return false;
     };
-    let mut stack = vec![Frame {
-        inner: Arc::clone(root),
-        reason,
-        listeners: listeners.into_iter(),
-    }];
+    let mut stack = vec![Frame { inner: Arc::clone(root), reason, listeners: listeners.into_iter() }];
     while let Some(frame) = stack.last_mut() {
         match frame.listeners.next() {
             Some((_, Listener::Callback(callback))) => {
@@ -220,11 +209,7 @@ fn cancel_tree(root: &Arc<Inner>, reason: Option<Arc<str>>) -> bool {
                 let reason = frame.reason.clone();
                 if let Some(child) = child.upgrade() {
                     if let Some(listeners) = child.transition(reason.clone()) {
-                        stack.push(Frame {
-                            inner: child,
-                            reason,
-                            listeners: listeners.into_iter(),
-                        });
+                        stack.push(Frame { inner: child, reason, listeners: listeners.into_iter() });
                     }
                 }
             }
@@ -281,9 +266,7 @@ impl Default for CancellationToken {
 
 impl fmt::Debug for CancellationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancellationToken")
-            .field("is_cancelled", &self.is_cancelled())
-            .finish()
+        f.debug_struct("CancellationToken").field("is_cancelled", &self.is_cancelled()).finish()
     }
 }
 
@@ -291,9 +274,7 @@ impl CancellationToken {
     /// Creates a new, not yet cancelled token with no parent.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            inner: Arc::new(Inner::new(false, None, None)),
-        }
+        Self { inner: Arc::new(Inner::new(false, None, None)) }
     }
 
     /// Cancels the token without a reason.
@@ -338,19 +319,13 @@ impl CancellationToken {
     /// is). It borrows the token; see [`cancelled_owned`](Self::cancelled_owned) for a
     /// `'static` version.
     pub fn cancelled(&self) -> Cancelled<'_> {
-        Cancelled {
-            inner: &self.inner,
-            listener: None,
-        }
+        Cancelled { inner: &self.inner, listener: None }
     }
 
     /// Like [`cancelled`](Self::cancelled), but the future owns a handle to the token,
     /// so it is `'static` (and `Send + Sync` on threaded targets).
     pub fn cancelled_owned(&self) -> CancelledOwned {
-        CancelledOwned {
-            token: self.clone(),
-            listener: None,
-        }
+        CancelledOwned { token: self.clone(), listener: None }
     }
 
     /// Creates a child token.
@@ -369,22 +344,11 @@ impl CancellationToken {
         if self.inner.cancelled.load(Ordering::Relaxed) {
             let reason = state.reason.clone();
             drop(state);
-            return Self {
-                inner: Arc::new(Inner::new(true, reason, None)),
-            };
+            return Self { inner: Arc::new(Inner::new(true, reason, None)) };
         }
         let id = state.allocate_id();
-        let child = Arc::new(Inner::new(
-            false,
-            None,
-            Some(ParentLink {
-                parent: Arc::clone(&self.inner),
-                id,
-            }),
-        ));
-        state
-            .listeners
-            .push((id, Listener::Child(Arc::downgrade(&child))));
+        let child = Arc::new(Inner::new(false, None, Some(ParentLink { parent: Arc::clone(&self.inner), id })));
+        state.listeners.push((id, Listener::Child(Arc::downgrade(&child))));
         drop(state);
         Self { inner: child }
     }
@@ -437,11 +401,7 @@ impl CancellationToken {
 
 /// Polls for cancellation without missing a cancel that races with the first poll:
 /// check the flag, start listening, check the flag again, then wait.
-fn poll_cancelled(
-    inner: &Inner,
-    listener: &mut Option<EventListener>,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
+fn poll_cancelled(inner: &Inner, listener: &mut Option<EventListener>, cx: &mut Context<'_>) -> Poll<()> {
     loop {
         if inner.is_cancelled() {
             *listener = None;
@@ -467,9 +427,7 @@ pub struct Cancelled<'a> {
 
 impl fmt::Debug for Cancelled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cancelled")
-            .field("is_cancelled", &self.inner.is_cancelled())
-            .finish_non_exhaustive()
+        f.debug_struct("Cancelled").field("is_cancelled", &self.inner.is_cancelled()).finish_non_exhaustive()
     }
 }
 
@@ -492,9 +450,7 @@ pub struct CancelledOwned {
 
 impl fmt::Debug for CancelledOwned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelledOwned")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
+        f.debug_struct("CancelledOwned").field("token", &self.token).finish_non_exhaustive()
     }
 }
 
@@ -549,7 +505,7 @@ mod tests {
         check::<CancelledOwned>();
         check::<Cancelled<'static>>();
         check::<ListenerId>();
-        #[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+        #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
         {
             fn send_sync<T: Send + Sync + 'static>() {}
             send_sync::<CancellationToken>();
@@ -576,15 +532,9 @@ mod tests {
     #[test]
     fn default_and_debug() {
         let token = CancellationToken::default();
-        assert_eq!(
-            alloc::format!("{token:?}"),
-            "CancellationToken { is_cancelled: false }"
-        );
+        assert_eq!(alloc::format!("{token:?}"), "CancellationToken { is_cancelled: false }");
         token.cancel();
-        assert_eq!(
-            alloc::format!("{token:?}"),
-            "CancellationToken { is_cancelled: true }"
-        );
+        assert_eq!(alloc::format!("{token:?}"), "CancellationToken { is_cancelled: true }");
         assert!(alloc::format!("{:?}", token.cancelled()).contains("Cancelled"));
         assert!(alloc::format!("{:?}", token.cancelled_owned()).contains("CancelledOwned"));
     }
@@ -689,14 +639,7 @@ mod tests {
         let log2 = Arc::clone(&log);
         token.on_cancel(move |_| log2.lock().push((3, None)));
         assert!(token.cancel_with_reason("r"));
-        assert_eq!(
-            entries(&log),
-            [
-                (2, Some(String::from("r"))),
-                (1, Some(String::from("r"))),
-                (3, None)
-            ]
-        );
+        assert_eq!(entries(&log), [(2, Some(String::from("r"))), (1, Some(String::from("r"))), (3, None)]);
     }
 
     #[test]
@@ -777,7 +720,7 @@ mod tests {
         assert_eq!(Pin::new(&mut fut).poll(&mut cx), Poll::Ready(()));
     }
 
-    #[cfg(all(feature = "std", not(any(target_family = "wasm", feature = "unsync"))))]
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
     #[test]
     fn cancelled_resolves_after_cancel_from_another_thread() {
         for _ in 0..100 {
@@ -800,7 +743,7 @@ mod tests {
         assert!(waiter.join().is_ok());
     }
 
-    #[cfg(all(feature = "std", not(any(target_family = "wasm", feature = "unsync"))))]
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
     #[test]
     fn concurrent_registration_and_cancel_runs_every_listener_once() {
         for _ in 0..20 {
@@ -943,11 +886,7 @@ mod tests {
         // Depth first: the root's listeners and its children in registration order.
         assert_eq!(
             entries(&log),
-            [
-                (2, Some(String::from("root"))),
-                (1, Some(String::from("root"))),
-                (0, Some(String::from("root"))),
-            ]
+            [(2, Some(String::from("root"))), (1, Some(String::from("root"))), (0, Some(String::from("root"))),]
         );
     }
 
@@ -994,11 +933,7 @@ mod tests {
         // recursing once per level.
         let (root, tokens) = deep_chain(DEPTH);
         drop(tokens);
-        assert_eq!(
-            root.listener_count(),
-            0,
-            "the whole chain below root is gone"
-        );
+        assert_eq!(root.listener_count(), 0, "the whole chain below root is gone");
         drop(root);
 
         let (root, mut tokens) = deep_chain(DEPTH);

@@ -16,7 +16,7 @@ use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle};
-use crate::job::{short_type_name, IntoJob, Job, JobId, Metadata};
+use crate::job::{IntoJob, Job, JobId, Metadata, short_type_name};
 use crate::log::{Logger, NoopLogger};
 use crate::pipeline::{self, Plan};
 use crate::runner::Runner;
@@ -26,9 +26,9 @@ use crate::sync::{BoxFuture, MaybeSend, MaybeSync, Mutex};
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
 
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 type AnyBox = Box<dyn Any + Send + Sync>;
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 type AnyBox = Box<dyn Any>;
 
 /// Starts one job of type `J` on a type-erased executor.
@@ -264,9 +264,8 @@ impl Dispatcher {
 
     fn lookup<J: Job>(&self) -> Result<(&'static str, Arc<dyn Start<J>>), DispatchError> {
         let registry = self.inner.registry.lock();
-        let entry = registry
-            .get(&TypeId::of::<J>())
-            .ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+        let entry =
+            registry.get(&TypeId::of::<J>()).ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
         let start = entry
             .start
             .downcast_ref::<Arc<dyn Start<J>>>()

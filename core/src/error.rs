@@ -7,10 +7,10 @@ use alloc::sync::Arc;
 use core::fmt;
 
 /// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 pub type DynError = dyn core::error::Error + Send + Sync + 'static;
 /// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 pub type DynError = dyn core::error::Error + 'static;
 
 /// What kind of failure a [`JobError`] describes.
@@ -187,10 +187,9 @@ impl fmt::Display for DispatchError {
         match self {
             Self::NoExecutor { job_type } => write!(f, "no executor registered for job type `{job_type}`"),
             Self::ZeroTimeout { job_type } => write!(f, "job `{job_type}` has a zero timeout"),
-            Self::NoTimer { job_type } => write!(
-                f,
-                "job `{job_type}` needs a timer (timeout or retry back-off) but the dispatcher has none"
-            ),
+            Self::NoTimer { job_type } => {
+                write!(f, "job `{job_type}` needs a timer (timeout or retry back-off) but the dispatcher has none")
+            }
             Self::ShutDown => f.write_str("the dispatcher has been shut down"),
             Self::Overloaded { limit } => write!(f, "the dispatcher already has {limit} unfinished jobs"),
         }

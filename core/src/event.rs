@@ -14,9 +14,9 @@ use crate::job::JobId;
 
 /// `Arc<dyn Any + Send + Sync>` on threaded targets, `Arc<dyn Any>` where
 /// [`MaybeSend`](crate::MaybeSend) is empty.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 type AnyArc = Arc<dyn Any + Send + Sync>;
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 type AnyArc = Arc<dyn Any>;
 
 /// A shared, type-erased value carried by an event (a job's output, a placeholder, a
@@ -295,11 +295,9 @@ impl fmt::Display for Event {
                 }
                 Ok(())
             }
-            EventKind::Retrying(r) => write!(
-                f,
-                "{} retrying {}/{} in {:?} after: {}",
-                self.job_type, r.attempt, r.max, r.delay, r.error
-            ),
+            EventKind::Retrying(r) => {
+                write!(f, "{} retrying {}/{} in {:?} after: {}", self.job_type, r.attempt, r.max, r.delay, r.error)
+            }
             EventKind::Success(_) => write!(f, "{} succeeded", self.job_type),
             EventKind::Failure { error, retried } => {
                 write!(f, "{} failed{}: {error}", self.job_type, if *retried { " after retries" } else { "" })

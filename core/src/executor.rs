@@ -259,7 +259,11 @@ impl JobContext {
     /// # Errors
     ///
     /// [`BusClosed`] when the bus is closed. Returns the number of subscribers reached.
-    pub fn emit<T: core::any::Any + MaybeSend + MaybeSync>(&self, name: &'static str, data: T) -> Result<usize, BusClosed> {
+    pub fn emit<T: core::any::Any + MaybeSend + MaybeSync>(
+        &self,
+        name: &'static str,
+        data: T,
+    ) -> Result<usize, BusClosed> {
         self.emit_kind(|| EventKind::Custom { name, data: Payload::new(data) })
     }
 }

@@ -161,7 +161,9 @@ impl<T> Future for JobHandle<T> {
                 State::Done(r) => Poll::Ready(r),
                 _ => Poll::Pending,
             },
-            State::Taken => Poll::Ready(JobResult::Failure(JobError::msg("job handle polled after it returned its result"))),
+            State::Taken => {
+                Poll::Ready(JobResult::Failure(JobError::msg("job handle polled after it returned its result")))
+            }
         }
     }
 }

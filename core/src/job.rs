@@ -24,7 +24,7 @@ use crate::sync::{MaybeSend, MaybeSync};
 /// impl Job for FetchUser {
 ///     type Output = String;
 ///     // Optional: defaults for every FetchUser (a JobBuilder can still override them).
-///     fn options(&self) -> JobOptions {
+///     fn options(&self) -> JobOptions<String> {
 ///         JobOptions::new().timeout(Duration::from_secs(10)).retry(RetryPolicy::new())
 ///     }
 /// }
@@ -266,10 +266,7 @@ pub struct Configured<J: Job> {
 
 impl<J: Job> fmt::Debug for Configured<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Configured")
-            .field("job", &short_type_name::<J>())
-            .field("options", &self.options)
-            .finish()
+        f.debug_struct("Configured").field("job", &short_type_name::<J>()).field("options", &self.options).finish()
     }
 }
 

@@ -61,13 +61,17 @@
 //! * `std` (default): std mutexes; executor panics become `Failure`s.
 //! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
 //!   tests of time-dependent behaviour.
-//! * `unsync`: no `Send`/`Sync` bounds anywhere (already the case on `wasm32`).
+//!
+//! With `RUSTFLAGS="--cfg orchestrator_unsync"` the `Send`/`Sync` bounds disappear on every
+//! target (they already do on `wasm32`), for single-threaded programs whose executors hold
+//! `Rc`s. It is a cfg, not a feature, because it removes guarantees other crates rely on.
 //! * `portable-atomic`, `critical-section`: forwarded to the channel crates for targets
 //!   without compare-and-swap.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(any(target_family = "wasm", orchestrator_unsync), allow(clippy::arc_with_non_send_sync))]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -95,10 +99,10 @@ pub use cancel::CancellationToken;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
 pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying};
-pub use executor::{executor_fn, Executor, JobContext, ProgressError};
+pub use executor::{Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};
-pub use result::{wait_for_result, JobResult, WaitError};
+pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
 pub use runner::Runner;
 pub use sync::{BoxFuture, MaybeSend, MaybeSync};

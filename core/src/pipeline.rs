@@ -14,15 +14,15 @@ use core::future::Future;
 use core::pin::pin;
 use core::time::Duration;
 
-use futures_util::future::{select, Either};
+use futures_util::future::{Either, select};
 
 use crate::cancel::CancellationToken;
 use crate::error::JobError;
 use crate::event::{EventKind, Payload, Retrying};
 use crate::executor::{Executor, JobContext};
-use crate::handle::{Completer, ABANDONED};
+use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
-use crate::log::{log_at, Level, Logger};
+use crate::log::{Level, Logger, log_at};
 use crate::result::JobResult;
 use crate::retry::RetryPolicy;
 use crate::runtime::Timer;
@@ -116,7 +116,10 @@ pub(crate) async fn run<J: Job, E: Executor<J> + ?Sized>(executor: Arc<E>, job: 
 }
 
 /// Resolves when the job must stop: its token is cancelled or its deadline passed.
-async fn stop_signal<T>(token: &CancellationToken, deadline: Option<(crate::BoxFuture<'static, ()>, Duration)>) -> Outcome<T> {
+async fn stop_signal<T>(
+    token: &CancellationToken,
+    deadline: Option<(crate::BoxFuture<'static, ()>, Duration)>,
+) -> Outcome<T> {
     match deadline {
         None => {
             token.cancelled().await;

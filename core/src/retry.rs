@@ -14,10 +14,10 @@ use crate::error::JobError;
 use crate::sync::{MaybeSend, MaybeSync};
 
 /// The shared retry predicate: `Send + Sync` where [`MaybeSend`] means `Send`.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 type Predicate = Arc<dyn Fn(&JobError) -> bool + Send + Sync + 'static>;
 /// The shared retry predicate: `Send + Sync` where [`MaybeSend`] means `Send`.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 type Predicate = Arc<dyn Fn(&JobError) -> bool + 'static>;
 
 /// Nanoseconds in one second.
@@ -163,10 +163,7 @@ impl RetryPolicy {
     /// Retries only the errors for which `pred` returns `true` (still within
     /// `max_retries`; panics are never retried). Replaces any previous predicate.
     #[must_use]
-    pub fn retry_if(
-        mut self,
-        pred: impl Fn(&JobError) -> bool + MaybeSend + MaybeSync + 'static,
-    ) -> Self {
+    pub fn retry_if(mut self, pred: impl Fn(&JobError) -> bool + MaybeSend + MaybeSync + 'static) -> Self {
         let pred: Predicate = Arc::new(pred);
         self.predicate = Some(pred);
         self
@@ -260,10 +257,7 @@ fn exponential(base: Duration, attempt: u32, max: Duration) -> Duration {
         return Duration::ZERO;
     }
     let max_nanos = max.as_nanos();
-    let nanos = 1u128
-        .checked_shl(attempt)
-        .and_then(|factor| base.as_nanos().checked_mul(factor))
-        .unwrap_or(u128::MAX);
+    let nanos = 1u128.checked_shl(attempt).and_then(|factor| base.as_nanos().checked_mul(factor)).unwrap_or(u128::MAX);
     nanos_to_duration(nanos.min(max_nanos))
 }
 
@@ -272,9 +266,7 @@ fn nanos_to_duration(nanos: u128) -> Duration {
     let secs = nanos.checked_div(NANOS_PER_SEC).unwrap_or(0);
     let sub = nanos.checked_rem(NANOS_PER_SEC).unwrap_or(0);
     match (u64::try_from(secs), u32::try_from(sub)) {
-        (Ok(secs), Ok(sub)) => {
-            Duration::new(secs, 0).saturating_add(Duration::from_nanos(u64::from(sub)))
-        }
+        (Ok(secs), Ok(sub)) => Duration::new(secs, 0).saturating_add(Duration::from_nanos(u64::from(sub))),
         _ => Duration::MAX,
     }
 }
@@ -316,11 +308,7 @@ impl Jitter {
     /// `ratio` is clamped into `0..=1`; NaN becomes 0.
     #[must_use]
     pub const fn new(ratio: f64, seed: u64) -> Self {
-        let ratio = if ratio.is_nan() {
-            0.0
-        } else {
-            ratio.clamp(0.0, 1.0)
-        };
+        let ratio = if ratio.is_nan() { 0.0 } else { ratio.clamp(0.0, 1.0) };
         Self { ratio, seed }
     }
 
@@ -352,10 +340,7 @@ impl Jitter {
         // Float-to-int `as` casts saturate (negative and NaN give 0): they cannot overflow,
         // and both products are non-negative (`ratio` and `r` are in `[0, 1]`).
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let (max_cut, cut) = (
-            (nanos_f * self.ratio) as u128,
-            (nanos_f * self.ratio * r) as u128,
-        );
+        let (max_cut, cut) = ((nanos_f * self.ratio) as u128, (nanos_f * self.ratio * r) as u128);
         let cut = cut.min(max_cut).min(nanos);
         nanos_to_duration(nanos.saturating_sub(cut))
     }
@@ -381,11 +366,7 @@ fn unit_f64(bits: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::arithmetic_side_effects,
-        clippy::indexing_slicing
-    )]
+    #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
     use super::*;
     use alloc::format;
@@ -413,18 +394,7 @@ mod tests {
     fn default_exponential_schedule() {
         let p = RetryPolicy::new();
         let got: Vec<Duration> = (0..=6).map(|a| p.delay(a)).collect();
-        assert_eq!(
-            got,
-            [
-                secs(1),
-                secs(2),
-                secs(4),
-                secs(8),
-                secs(16),
-                secs(30),
-                secs(30)
-            ]
-        );
+        assert_eq!(got, [secs(1), secs(2), secs(4), secs(8), secs(16), secs(30), secs(30)]);
     }
 
     #[test]
@@ -437,24 +407,17 @@ mod tests {
         let p = RetryPolicy::new().base_delay(Duration::MAX);
         assert_eq!(p.delay(0), secs(30));
         assert_eq!(p.delay(u32::MAX), secs(30));
-        let p = RetryPolicy::new()
-            .base_delay(Duration::MAX)
-            .max_delay(Duration::MAX);
+        let p = RetryPolicy::new().base_delay(Duration::MAX).max_delay(Duration::MAX);
         assert_eq!(p.delay(0), Duration::MAX);
         assert_eq!(p.delay(1), Duration::MAX);
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
-        let p = RetryPolicy::new()
-            .base_delay(Duration::from_nanos(1))
-            .max_delay(Duration::MAX);
+        let p = RetryPolicy::new().base_delay(Duration::from_nanos(1)).max_delay(Duration::MAX);
         assert_eq!(p.delay(10), Duration::from_nanos(1024));
         assert_eq!(p.delay(127), Duration::MAX);
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
         let p = p.jitter(Jitter::new(1.0, 7)).base_delay(Duration::MAX);
         assert!(p.delay(u32::MAX) <= Duration::MAX);
-        let p = RetryPolicy::new()
-            .base_delay(Duration::MAX)
-            .max_delay(Duration::MAX)
-            .linear();
+        let p = RetryPolicy::new().base_delay(Duration::MAX).max_delay(Duration::MAX).linear();
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
     }
 
@@ -468,9 +431,7 @@ mod tests {
 
     #[test]
     fn sub_second_precision() {
-        let p = RetryPolicy::new()
-            .base_delay(Duration::new(1, 500_000_001))
-            .max_delay(Duration::MAX);
+        let p = RetryPolicy::new().base_delay(Duration::new(1, 500_000_001)).max_delay(Duration::MAX);
         assert_eq!(p.delay(1), Duration::new(3, 2));
     }
 
@@ -481,19 +442,13 @@ mod tests {
         for a in [0, 1, 5, u32::MAX] {
             assert_eq!(p.delay(a), secs(2));
         }
-        let p = RetryPolicy::new()
-            .linear()
-            .base_delay(secs(10))
-            .max_delay(secs(3));
+        let p = RetryPolicy::new().linear().base_delay(secs(10)).max_delay(secs(3));
         assert_eq!(p.delay(0), secs(3));
         assert_eq!(p.delay(9), secs(3));
         let p = p.exponential();
         assert_eq!(p.get_backoff(), Backoff::Exponential);
         assert_eq!(p.delay(0), secs(3));
-        assert_eq!(
-            RetryPolicy::new().backoff(Backoff::Linear).delay(4),
-            secs(1)
-        );
+        assert_eq!(RetryPolicy::new().backoff(Backoff::Linear).delay(4), secs(1));
     }
 
     #[test]

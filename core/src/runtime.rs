@@ -14,7 +14,7 @@ use crate::sync::{BoxFuture, MaybeSend, MaybeSync};
 mod virtual_clock;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub use virtual_clock::{run_virtual, Sleep as VirtualSleep, Stalled, VirtualClock};
+pub use virtual_clock::{Sleep as VirtualSleep, Stalled, VirtualClock, run_virtual};
 
 /// A monotonic clock.
 ///

@@ -2,41 +2,41 @@
 //! `no_std`.
 //!
 //! * [`MaybeSend`] / [`MaybeSync`] mean `Send` / `Sync` on threaded targets and nothing on
-//!   `wasm32` or with the `unsync` feature, so executors that call JavaScript (`!Send`
+//!   `wasm32` or with `--cfg orchestrator_unsync`, so executors that call JavaScript (`!Send`
 //!   futures) work on WASM while the same code is thread-safe everywhere else.
 //! * [`Mutex`] is `std::sync::Mutex` with `std` (poisoning is ignored: our critical
 //!   sections never leave data half-updated) and a spin lock without it. Critical sections
 //!   in this crate are a few instructions long and never `await`.
 
-/// `Send` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+/// `Send` on threaded targets; no bound on `wasm32` or with `--cfg orchestrator_unsync`.
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 pub trait MaybeSend: Send {}
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 impl<T: Send + ?Sized> MaybeSend for T {}
 
-/// `Send` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+/// `Send` on threaded targets; no bound on `wasm32` or with `--cfg orchestrator_unsync`.
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 pub trait MaybeSend {}
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 impl<T: ?Sized> MaybeSend for T {}
 
-/// `Sync` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+/// `Sync` on threaded targets; no bound on `wasm32` or with `--cfg orchestrator_unsync`.
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 pub trait MaybeSync: Sync {}
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 impl<T: Sync + ?Sized> MaybeSync for T {}
 
-/// `Sync` on threaded targets; no bound on `wasm32` or with the `unsync` feature.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+/// `Sync` on threaded targets; no bound on `wasm32` or with `--cfg orchestrator_unsync`.
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 pub trait MaybeSync {}
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 impl<T: ?Sized> MaybeSync for T {}
 
 /// A boxed future that is `Send` where [`MaybeSend`] means `Send`.
-#[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::Future<Output = T> + Send + 'a>>;
 /// A boxed future that is `Send` where [`MaybeSend`] means `Send`.
-#[cfg(any(target_family = "wasm", feature = "unsync"))]
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
 pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::Future<Output = T> + 'a>>;
 
 /// A mutual-exclusion lock that works with and without `std`.

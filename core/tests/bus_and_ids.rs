@@ -1,11 +1,13 @@
 //! Bus delivery, lag, closing and scoped isolation; job id uniqueness.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
+
 mod common;
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 
-use common::{drain, tags, Harness};
+use common::{Harness, drain, tags};
 use futures::StreamExt;
 use orchestrator_core::EventTag::*;
 use orchestrator_core::{Bus, Event, Job, JobId, Lagged};

@@ -50,10 +50,7 @@ impl State {
     /// The earliest finite deadline strictly after `now`, if any.
     fn next_deadline(&self) -> Option<Duration> {
         let after_now = (Bound::Excluded((self.now, u64::MAX)), Bound::Unbounded);
-        self.sleeps
-            .range(after_now)
-            .map(|((deadline, _), _)| *deadline)
-            .find(|deadline| *deadline != Duration::MAX)
+        self.sleeps.range(after_now).map(|((deadline, _), _)| *deadline).find(|deadline| *deadline != Duration::MAX)
     }
 }
 
@@ -104,10 +101,7 @@ impl fmt::Debug for VirtualClock {
             let state = self.inner.lock();
             (state.now, state.sleeps.len())
         };
-        f.debug_struct("VirtualClock")
-            .field("now", &now)
-            .field("pending_sleeps", &pending)
-            .finish()
+        f.debug_struct("VirtualClock").field("now", &now).field("pending_sleeps", &pending).finish()
     }
 }
 
@@ -173,11 +167,7 @@ impl VirtualClock {
         let seq = state.next_seq;
         state.next_seq = seq.wrapping_add(1);
         state.sleeps.insert((deadline, seq), None);
-        Sleep {
-            clock: self.clone(),
-            deadline,
-            seq: Some(seq),
-        }
+        Sleep { clock: self.clone(), deadline, seq: Some(seq) }
     }
 }
 
@@ -289,9 +279,7 @@ pub struct Stalled;
 
 impl fmt::Display for Stalled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the future is pending, was not woken and no virtual sleep can complete (deadlock)",
-        )
+        f.write_str("the future is pending, was not woken and no virtual sleep can complete (deadlock)")
     }
 }
 
@@ -360,11 +348,7 @@ pub fn run_virtual<F: Future>(clock: &VirtualClock, future: F) -> Result<F::Outp
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::arithmetic_side_effects,
-        clippy::indexing_slicing
-    )]
+    #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
     use super::*;
     use alloc::format;
@@ -553,10 +537,7 @@ mod tests {
     #[test]
     fn run_virtual_pending_is_stalled() {
         let clock = VirtualClock::new();
-        assert_eq!(
-            run_virtual(&clock, core::future::pending::<()>()),
-            Err(Stalled)
-        );
+        assert_eq!(run_virtual(&clock, core::future::pending::<()>()), Err(Stalled));
         assert_eq!(clock.now(), Duration::ZERO);
     }
 
@@ -566,10 +547,7 @@ mod tests {
         let clock = VirtualClock::new();
         let _a = clock.sleep_virtual(secs(1));
         let _b = clock.sleep_virtual(secs(2));
-        assert_eq!(
-            run_virtual(&clock, core::future::pending::<()>()),
-            Err(Stalled)
-        );
+        assert_eq!(run_virtual(&clock, core::future::pending::<()>()), Err(Stalled));
         assert_eq!(clock.now(), secs(2));
     }
 
@@ -631,10 +609,7 @@ mod tests {
                 log.borrow_mut().push(("fast", clock.now()));
             }
         };
-        assert_eq!(
-            run_virtual(&clock, futures::future::join(slow, fast)),
-            Ok(((), ()))
-        );
+        assert_eq!(run_virtual(&clock, futures::future::join(slow, fast)), Ok(((), ())));
         assert_eq!(*log.borrow(), [("fast", secs(10)), ("slow", secs(20))]);
         assert_eq!(clock.now(), secs(20));
     }
@@ -663,10 +638,7 @@ mod tests {
         drop(overflow);
 
         let clock = VirtualClock::new();
-        assert_eq!(
-            run_virtual(&clock, clock.sleep(Duration::MAX)),
-            Err(Stalled)
-        );
+        assert_eq!(run_virtual(&clock, clock.sleep(Duration::MAX)), Err(Stalled));
         assert_eq!(clock.pending_sleeps(), 0);
         assert_eq!(clock.now(), Duration::ZERO);
         let timer = clock.clone();
@@ -711,9 +683,7 @@ mod tests {
             fn wake_by_ref(_: &Arc<Self>) {}
         }
         let clock = VirtualClock::new();
-        let owner = Arc::new(Owner {
-            _sleep: Mutex::new(Some(clock.sleep_virtual(secs(9)))),
-        });
+        let owner = Arc::new(Owner { _sleep: Mutex::new(Some(clock.sleep_virtual(secs(9)))) });
         let waker = futures_util::task::waker(owner);
         let mut sleep = clock.sleep_virtual(secs(1));
         assert!(poll_once(&mut sleep, &waker).is_pending());
@@ -733,7 +703,7 @@ mod tests {
         assert_eq!(run_virtual(&clock, fut), Ok(()));
         assert_eq!(timer.now(), secs(2));
 
-        #[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+        #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
         {
             fn assert_send_sync<T: Send + Sync>() {}
             assert_send_sync::<VirtualClock>();
@@ -741,7 +711,7 @@ mod tests {
         }
     }
 
-    #[cfg(not(any(target_family = "wasm", feature = "unsync")))]
+    #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
     #[test]
     fn advanced_from_another_thread() {
         extern crate std;

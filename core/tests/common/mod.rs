@@ -1,19 +1,27 @@
 //! Shared helpers for the core's integration tests: a dispatcher on a virtual clock,
 //! driven by its local runner.
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 
 use core::future::Future;
 use core::pin::pin;
 use std::sync::Arc;
 
-use futures::future::{select, Either};
-use orchestrator_core::runtime::{run_virtual, VirtualClock};
+use futures::future::{Either, select};
+use orchestrator_core::runtime::{VirtualClock, run_virtual};
 use orchestrator_core::{Dispatcher, Event, EventTag, Subscription};
 
+#[derive(Debug)]
 pub struct Harness {
     pub clock: VirtualClock,
     pub dispatcher: Dispatcher,
     pub events: Subscription,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Harness {
@@ -52,4 +60,19 @@ pub fn drain(sub: &mut Subscription) -> Vec<Arc<Event>> {
 
 pub fn tags(events: &[Arc<Event>]) -> Vec<EventTag> {
     events.iter().map(|e| e.tag()).collect()
+}
+
+/// Yields once to the executor (waking itself, so a virtual-time driver keeps polling).
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -1,0 +1,930 @@
+//! A bounded multi-producer, multi-consumer broadcast channel: one shared ring buffer
+//! with a cursor per receiver (the shape of `tokio::sync::broadcast`), not a channel
+//! per subscriber.
+//!
+//! # Design
+//!
+//! * **One ring, global order.** All handles share one mutex-protected ring of
+//!   `capacity` slots. Every sent value gets the next `u64` sequence number (`tail`) and
+//!   is written to slot `seq % capacity`. One lock serialises all senders, so every
+//!   receiver sees the same global order.
+//! * **Cursors.** A receiver is just the sequence number of the next value it wants.
+//!   A new receiver starts at `tail`, so it only sees values sent after it subscribed.
+//! * **Remaining-reader counts.** Each slot records how many receivers were present
+//!   when it was written (`rem`). A read decrements it; the last reader *moves* the
+//!   value out instead of cloning it, so a value is freed as soon as everybody who could
+//!   see it has seen it. Dropping a receiver releases its claim on every slot it has not
+//!   read yet. The ring therefore never holds more than `capacity` values.
+//! * **Lag.** The ring keeps the last `capacity` values (`tail - capacity .. tail`); a
+//!   writer overwrites the oldest slot whether or not everybody read it. A receiver whose
+//!   cursor fell below `tail - capacity` gets [`Lagged(n)`](Lagged) with `n` the exact
+//!   number of values it missed, then continues with the oldest retained value. Other
+//!   receivers are unaffected.
+//! * **Batching.** Each poll takes the lock once and moves up to 32 values into a
+//!   receiver-local `heapless::Deque`, which later polls drain without locking. Values in
+//!   the local batch already belong to the receiver, so they are never counted as lost.
+//! * **Wake-ups.** A receiver that finds nothing registers its [`Waker`] in a per-receiver
+//!   slot under the same lock acquisition that found the ring empty, so no wake-up can be
+//!   lost. `send` and `close` move the registered wakers out under the lock (into a small
+//!   stack buffer) and wake them after releasing it.
+//! * **Fast path.** The number of receivers is mirrored in an atomic, so
+//!   [`RingSender::send_with`] with nobody listening is one atomic load and never builds
+//!   the value.
+//!
+//! The channel closes when [`RingSender::close`] is called or the last sender handle is
+//! dropped. Receivers still get every value already sent to them, then the stream ends.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::num::NonZeroUsize;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
+
+use futures_core::{FusedStream, Stream};
+use heapless::Deque;
+
+use crate::sync::Mutex;
+
+/// How many values a receiver moves out of the shared ring per lock acquisition.
+const BATCH: usize = 32;
+/// How many wakers `send`/`close` can collect without allocating.
+const INLINE_WAKERS: usize = 32;
+
+/// Creates a broadcast channel that retains the last `capacity` values.
+///
+/// Receivers are created with [`RingSender::subscribe`]; a receiver that falls more than
+/// `capacity` values behind gets [`Lagged`] and skips to the oldest retained value.
+#[must_use]
+pub fn ring<T: Clone>(capacity: NonZeroUsize) -> RingSender<T> {
+    let capacity = capacity.get();
+    let slots = (0..capacity).map(|_| Slot { seq: 0, rem: 0, val: None }).collect();
+    RingSender {
+        shared: Arc::new(Shared {
+            state: Mutex::new(State {
+                slots,
+                tail: 0,
+                tail_idx: 0,
+                receivers: 0,
+                closed: false,
+                wakers: Vec::new(),
+                free_ids: Vec::new(),
+                waiting: 0,
+            }),
+            capacity,
+            receivers: AtomicUsize::new(0),
+            senders: AtomicUsize::new(1),
+            closed: AtomicBool::new(false),
+        }),
+    }
+}
+
+struct Slot<T> {
+    /// Sequence number of the value last written here.
+    seq: u64,
+    /// Receivers that were present at the send and have not consumed the value yet.
+    rem: usize,
+    val: Option<T>,
+}
+
+struct State<T> {
+    slots: Box<[Slot<T>]>,
+    /// Sequence number of the next value to send.
+    tail: u64,
+    /// `tail % capacity`, kept to avoid a division per send.
+    tail_idx: usize,
+    receivers: usize,
+    closed: bool,
+    /// Registered wakers, indexed by receiver id.
+    wakers: Vec<Option<Waker>>,
+    /// Receiver ids free for reuse.
+    free_ids: Vec<usize>,
+    /// Number of `Some` entries in `wakers`.
+    waiting: usize,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    /// Mirror of `State::receivers`, readable without the lock.
+    receivers: AtomicUsize,
+    senders: AtomicUsize,
+    /// Mirror of `State::closed`, readable without the lock.
+    closed: AtomicBool,
+}
+
+impl<T> State<T> {
+    /// Oldest sequence number still retained.
+    fn oldest(&self) -> u64 {
+        self.tail.saturating_sub(self.slots.len() as u64)
+    }
+
+    /// Index of the slot for `seq`.
+    fn index(&self, seq: u64) -> usize {
+        let rem = seq.checked_rem(self.slots.len() as u64).unwrap_or(0);
+        // Cannot fail: `rem < slots.len()`.
+        usize::try_from(rem).unwrap_or(0)
+    }
+
+    /// The index after `idx`, wrapping around (cheaper than another `%`).
+    fn succ(&self, idx: usize) -> usize {
+        let next = idx.saturating_add(1);
+        if next < self.slots.len() { next } else { 0 }
+    }
+
+    /// The slot at `idx` if it still holds `seq` (it was not overwritten since).
+    fn slot(&mut self, idx: usize, seq: u64) -> Option<&mut Slot<T>> {
+        self.slots.get_mut(idx).filter(|slot| slot.seq == seq)
+    }
+
+    /// Consumes one claim on `seq`: clones the value, or moves it out for the last reader.
+    fn read(&mut self, idx: usize, seq: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        let slot = self.slot(idx, seq)?;
+        if slot.rem > 1 {
+            slot.rem = slot.rem.saturating_sub(1);
+            slot.val.clone()
+        } else {
+            slot.rem = 0;
+            slot.val.take()
+        }
+    }
+
+    /// Gives up one claim on `seq` without reading it; returns the value if it was the last.
+    fn release(&mut self, idx: usize, seq: u64) -> Option<T> {
+        let slot = self.slot(idx, seq)?;
+        slot.rem = slot.rem.saturating_sub(1);
+        if slot.rem == 0 { slot.val.take() } else { None }
+    }
+
+    /// Moves the registered wakers out, to be woken once the lock is released.
+    fn take_wakers(&mut self) -> Option<WakeList> {
+        if self.waiting == 0 {
+            return None;
+        }
+        let mut list = WakeList::new();
+        for waker in self.wakers.iter_mut().filter_map(Option::take) {
+            list.push(waker);
+        }
+        self.waiting = 0;
+        Some(list)
+    }
+}
+
+impl<T> Shared<T> {
+    fn close(&self) -> bool {
+        let wakers = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return false;
+            }
+            st.closed = true;
+            self.closed.store(true, Ordering::Release);
+            st.take_wakers()
+        };
+        if let Some(wakers) = wakers {
+            wakers.wake_all();
+        }
+        true
+    }
+}
+
+/// Wakers collected under the lock and woken after it is released.
+struct WakeList {
+    inline: heapless::Vec<Waker, INLINE_WAKERS>,
+    spill: Vec<Waker>,
+}
+
+impl WakeList {
+    fn new() -> Self {
+        Self { inline: heapless::Vec::new(), spill: Vec::new() }
+    }
+
+    fn push(&mut self, waker: Waker) {
+        if let Err(waker) = self.inline.push(waker) {
+            self.spill.push(waker);
+        }
+    }
+
+    fn wake_all(mut self) {
+        // `pop` rather than `into_iter`: moving the inline array around is not free.
+        while let Some(waker) = self.inline.pop() {
+            waker.wake();
+        }
+        self.spill.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// The sending half of a [`ring`] channel.
+///
+/// Cloning gives another handle to the same channel; the channel closes when the last
+/// sender handle is dropped (or on [`close`](Self::close)).
+pub struct RingSender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for RingSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T> Drop for RingSender<T> {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.close();
+        }
+    }
+}
+
+impl<T> RingSender<T> {
+    /// Broadcasts `value` to every current receiver.
+    ///
+    /// Returns the number of receivers that will see it; with `Ok(0)` the value was
+    /// dropped and nothing was stored.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the channel is closed.
+    pub fn send(&self, value: T) -> Result<usize, SendError<T>> {
+        self.send_value(value).map_err(SendError)
+    }
+
+    /// Like [`send`](Self::send), but builds the value only if there is at least one
+    /// receiver: with none, returns `Ok(0)` without calling `make`.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the channel is closed (`make` is not called then either).
+    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Closed);
+        }
+        if self.shared.receivers.load(Ordering::Acquire) == 0 {
+            return Ok(0);
+        }
+        self.send_value(make()).map_err(|_| Closed)
+    }
+
+    fn send_value(&self, value: T) -> Result<usize, T> {
+        let old;
+        let receivers;
+        let wakers;
+        {
+            let mut st = self.shared.state.lock();
+            if st.closed {
+                return Err(value);
+            }
+            receivers = st.receivers;
+            if receivers == 0 {
+                drop(st);
+                drop(value);
+                return Ok(0);
+            }
+            let seq = st.tail;
+            let idx = st.tail_idx;
+            old = match st.slots.get_mut(idx) {
+                Some(slot) => {
+                    slot.seq = seq;
+                    slot.rem = receivers;
+                    slot.val.replace(value)
+                }
+                None => Some(value),
+            };
+            st.tail = seq.saturating_add(1);
+            st.tail_idx = st.succ(idx);
+            wakers = st.take_wakers();
+        }
+        // Dropped outside the lock: `T`'s destructor may touch this channel.
+        drop(old);
+        if let Some(wakers) = wakers {
+            wakers.wake_all();
+        }
+        Ok(receivers)
+    }
+
+    /// Creates a receiver that sees every value sent after this call.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the channel is closed.
+    pub fn subscribe(&self) -> Result<RingReceiver<T>, Closed> {
+        let mut st = self.shared.state.lock();
+        if st.closed {
+            return Err(Closed);
+        }
+        let id = if let Some(id) = st.free_ids.pop() {
+            id
+        } else {
+            st.wakers.push(None);
+            st.wakers.len().saturating_sub(1)
+        };
+        st.receivers = st.receivers.saturating_add(1);
+        self.shared.receivers.store(st.receivers, Ordering::Release);
+        Ok(RingReceiver { shared: Arc::clone(&self.shared), id, next: st.tail, batch: Deque::new(), terminated: false })
+    }
+
+    /// Closes the channel and wakes every waiting receiver. Returns `true` if this call
+    /// closed it, `false` if it was already closed.
+    pub fn close(&self) -> bool {
+        self.shared.close()
+    }
+
+    /// Whether the channel is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Number of live receivers (read without taking the lock).
+    #[must_use]
+    pub fn receiver_count(&self) -> usize {
+        self.shared.receivers.load(Ordering::Acquire)
+    }
+
+    /// Maximum number of values the channel retains.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Whether both handles send to the same channel.
+    #[must_use]
+    pub fn same_channel(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<T> fmt::Debug for RingSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingSender")
+            .field("receivers", &self.receiver_count())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The receiving half of a [`ring`] channel, created by [`RingSender::subscribe`].
+///
+/// It is a [`Stream`] of `Result<T, Lagged>` that ends once the channel is closed and
+/// every value sent to this receiver was delivered. It is deliberately not `Clone`:
+/// call [`RingSender::subscribe`] for another receiver.
+pub struct RingReceiver<T> {
+    shared: Arc<Shared<T>>,
+    /// Index of this receiver's waker slot.
+    id: usize,
+    /// Sequence number of the next value to move out of the shared ring.
+    next: u64,
+    /// Values already moved out of the ring, handed out without locking.
+    batch: Deque<T, BATCH>,
+    terminated: bool,
+}
+
+// The receiver never pins its fields.
+impl<T> Unpin for RingReceiver<T> {}
+
+enum Recv<T> {
+    Value(T),
+    Lagged(u64),
+    Empty,
+    Closed,
+}
+
+impl<T: Clone> RingReceiver<T> {
+    /// Takes the next value without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if no value is available yet, [`TryRecvError::Lagged`]
+    /// once after this receiver missed values, and [`TryRecvError::Closed`] once the
+    /// channel is closed and every value sent to this receiver was received.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        match self.recv(None) {
+            Recv::Value(value) => Ok(value),
+            Recv::Lagged(n) => Err(TryRecvError::Lagged(n)),
+            Recv::Empty => Err(TryRecvError::Empty),
+            Recv::Closed => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// One receive attempt; registers `waker` if nothing is available.
+    fn recv(&mut self, waker: Option<&Waker>) -> Recv<T> {
+        if let Some(value) = self.batch.pop_front() {
+            return Recv::Value(value);
+        }
+        if self.terminated {
+            return Recv::Closed;
+        }
+        let mut st = self.shared.state.lock();
+        let oldest = st.oldest();
+        let lagged = oldest.checked_sub(self.next).filter(|&n| n > 0);
+        if lagged.is_some() {
+            self.next = oldest;
+        }
+        let mut idx = st.index(self.next);
+        while self.next < st.tail && !self.batch.is_full() {
+            if let Some(value) = st.read(idx, self.next) {
+                // Cannot fail: the loop condition checked there is room.
+                let _ = self.batch.push_back(value);
+            }
+            self.next = self.next.saturating_add(1);
+            idx = st.succ(idx);
+        }
+        if let Some(n) = lagged {
+            return Recv::Lagged(n);
+        }
+        if let Some(value) = self.batch.pop_front() {
+            return Recv::Value(value);
+        }
+        if st.closed {
+            self.terminated = true;
+            return Recv::Closed;
+        }
+        if let Some(waker) = waker {
+            let mut newly_waiting = false;
+            if let Some(slot) = st.wakers.get_mut(self.id) {
+                match slot {
+                    Some(old) if old.will_wake(waker) => {}
+                    Some(old) => old.clone_from(waker),
+                    None => {
+                        *slot = Some(waker.clone());
+                        newly_waiting = true;
+                    }
+                }
+            }
+            if newly_waiting {
+                st.waiting = st.waiting.saturating_add(1);
+            }
+        }
+        Recv::Empty
+    }
+}
+
+impl<T: Clone> Stream for RingReceiver<T> {
+    type Item = Result<T, Lagged>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut().recv(Some(cx.waker())) {
+            Recv::Value(value) => Poll::Ready(Some(Ok(value))),
+            Recv::Lagged(n) => Poll::Ready(Some(Err(Lagged(n)))),
+            Recv::Closed => Poll::Ready(None),
+            Recv::Empty => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Clone> FusedStream for RingReceiver<T> {
+    fn is_terminated(&self) -> bool {
+        self.terminated && self.batch.is_empty()
+    }
+}
+
+impl<T> Drop for RingReceiver<T> {
+    fn drop(&mut self) {
+        // Drop buffered values before locking: `T`'s destructor may touch this channel.
+        self.batch.clear();
+        let end = {
+            let mut st = self.shared.state.lock();
+            st.receivers = st.receivers.saturating_sub(1);
+            self.shared.receivers.store(st.receivers, Ordering::Release);
+            if let Some(slot) = st.wakers.get_mut(self.id) {
+                if slot.take().is_some() {
+                    st.waiting = st.waiting.saturating_sub(1);
+                }
+                st.free_ids.push(self.id);
+            }
+            st.tail
+        };
+        // Release the claims on the unread values sent while we were registered, in
+        // batches so that the freed values are dropped outside the lock.
+        while self.next < end {
+            {
+                let mut st = self.shared.state.lock();
+                self.next = self.next.max(st.oldest());
+                let mut idx = st.index(self.next);
+                while self.next < end && !self.batch.is_full() {
+                    if let Some(value) = st.release(idx, self.next) {
+                        let _ = self.batch.push_back(value);
+                    }
+                    self.next = self.next.saturating_add(1);
+                    idx = st.succ(idx);
+                }
+            }
+            self.batch.clear();
+        }
+    }
+}
+
+impl<T> fmt::Debug for RingReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingReceiver")
+            .field("next", &self.next)
+            .field("buffered", &self.batch.len())
+            .field("terminated", &self.terminated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A receiver fell behind and missed this many values, which were overwritten.
+///
+/// The receiver continues with the oldest value still retained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lagged(pub u64);
+
+impl fmt::Display for Lagged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "receiver lagged behind and missed {} values", self.0)
+    }
+}
+
+impl core::error::Error for Lagged {}
+
+/// The channel is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("channel closed")
+    }
+}
+
+impl core::error::Error for Closed {}
+
+/// [`RingSender::send`] failed because the channel is closed; holds the unsent value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("channel closed")
+    }
+}
+
+impl<T> core::error::Error for SendError<T> {}
+
+/// Why [`RingReceiver::try_recv`] returned no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// No value is available yet.
+    Empty,
+    /// The receiver fell behind and missed this many values; the next call continues
+    /// with the oldest value still retained.
+    Lagged(u64),
+    /// The channel is closed and every value was received.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("channel empty"),
+            Self::Lagged(n) => write!(f, "receiver lagged behind and missed {n} values"),
+            Self::Closed => f.write_str("channel closed"),
+        }
+    }
+}
+
+impl core::error::Error for TryRecvError {}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    #[allow(unused_extern_crates)] // needed when the crate is `no_std`
+    extern crate std;
+
+    use super::*;
+    use crate::sync::{MaybeSend, MaybeSync};
+    use alloc::task::Wake;
+    use alloc::vec;
+    use core::sync::atomic::AtomicUsize;
+    use std::format;
+
+    fn cap(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap()
+    }
+
+    fn drain<T: Clone>(rx: &mut RingReceiver<T>) -> Vec<Result<T, TryRecvError>> {
+        let mut out = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return out,
+                item => out.push(item),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct CountWaker(AtomicUsize);
+
+    impl Wake for CountWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll<T: Clone>(rx: &mut RingReceiver<T>, waker: &Waker) -> Poll<Option<Result<T, Lagged>>> {
+        Pin::new(rx).poll_next(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: MaybeSend + MaybeSync>() {}
+        check::<RingSender<Arc<u32>>>();
+        check::<RingReceiver<Arc<u32>>>();
+    }
+
+    #[test]
+    fn every_receiver_gets_every_value_in_global_order() {
+        let tx = ring::<u32>(cap(16));
+        let tx2 = tx.clone();
+        assert!(tx.same_channel(&tx2));
+        assert!(!tx.same_channel(&ring(cap(16))));
+        let mut rxs = [tx.subscribe().unwrap(), tx.subscribe().unwrap(), tx2.subscribe().unwrap()];
+        assert_eq!(tx.receiver_count(), 3);
+        for i in 0..10 {
+            let sender = if i % 3 == 0 { &tx2 } else { &tx };
+            assert_eq!(sender.send(i), Ok(3));
+        }
+        for rx in &mut rxs {
+            let got: Vec<_> = drain(rx).into_iter().map(Result::unwrap).collect();
+            assert_eq!(got, (0..10).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn new_receiver_sees_only_later_values() {
+        let tx = ring::<u32>(cap(4));
+        let mut early = tx.subscribe().unwrap();
+        tx.send(1).unwrap();
+        let mut late = tx.subscribe().unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(drain(&mut early), vec![Ok(1), Ok(2)]);
+        assert_eq!(drain(&mut late), vec![Ok(2)]);
+    }
+
+    #[test]
+    fn slow_receiver_lags_by_exact_count() {
+        let tx = ring::<u32>(cap(4));
+        let mut slow = tx.subscribe().unwrap();
+        let mut fast = tx.subscribe().unwrap();
+        let mut fast_seen = Vec::new();
+        for i in 0..10 {
+            tx.send(i).unwrap();
+            fast_seen.push(fast.try_recv().unwrap());
+        }
+        assert_eq!(fast_seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(fast.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(slow.try_recv(), Err(TryRecvError::Lagged(6)));
+        assert_eq!(drain(&mut slow), vec![Ok(6), Ok(7), Ok(8), Ok(9)]);
+        assert_eq!(slow.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn batched_values_are_not_counted_as_lost() {
+        let tx = ring::<u32>(cap(4));
+        let mut rx = tx.subscribe().unwrap();
+        (0..4).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(rx.batch.len(), 3, "one lock moved the rest into the local batch");
+        (4..12).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
+        assert_eq!(
+            drain(&mut rx),
+            vec![Ok(1), Ok(2), Ok(3), Err(TryRecvError::Lagged(4)), Ok(8), Ok(9), Ok(10), Ok(11)]
+        );
+    }
+
+    #[test]
+    fn stream_yields_lagged_then_values() {
+        let tx = ring::<u32>(cap(2));
+        let mut rx = tx.subscribe().unwrap();
+        (0..5).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
+        drop(tx);
+        let items = futures::executor::block_on(futures::StreamExt::collect::<Vec<_>>(&mut rx));
+        assert_eq!(items, vec![Err(Lagged(3)), Ok(3), Ok(4)]);
+        assert!(rx.is_terminated());
+    }
+
+    #[test]
+    fn close_delivers_buffered_values_then_ends() {
+        let tx = ring::<u32>(cap(8));
+        let mut rx = tx.subscribe().unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert!(!tx.is_closed());
+        assert!(tx.close());
+        assert!(!tx.close(), "close is idempotent");
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(3), Err(SendError(3)));
+        assert_eq!(tx.send_with(|| 4), Err(Closed));
+        assert!(tx.subscribe().is_err());
+        let waker = Waker::noop();
+        assert_eq!(poll(&mut rx, waker), Poll::Ready(Some(Ok(1))));
+        assert!(!rx.is_terminated());
+        assert_eq!(poll(&mut rx, waker), Poll::Ready(Some(Ok(2))));
+        assert_eq!(poll(&mut rx, waker), Poll::Ready(None));
+        assert!(rx.is_terminated());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+        assert_eq!(poll(&mut rx, waker), Poll::Ready(None));
+    }
+
+    #[test]
+    fn last_sender_drop_closes() {
+        let tx = ring::<u32>(cap(8));
+        let mut rx = tx.subscribe().unwrap();
+        let tx2 = tx.clone();
+        tx.send(7).unwrap();
+        drop(tx);
+        assert!(!tx2.is_closed(), "a clone is still alive");
+        tx2.send(8).unwrap();
+        drop(tx2);
+        assert_eq!(rx.try_recv(), Ok(7));
+        assert_eq!(rx.try_recv(), Ok(8));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    }
+
+    #[test]
+    fn values_are_freed_once_every_reader_is_done() {
+        let value = Arc::new(0u8);
+        let tx = ring::<Arc<u8>>(cap(4));
+        let mut a = tx.subscribe().unwrap();
+        let mut b = tx.subscribe().unwrap();
+        tx.send(Arc::clone(&value)).unwrap();
+        assert_eq!(Arc::strong_count(&value), 2);
+        let got = a.try_recv().unwrap();
+        assert_eq!(Arc::strong_count(&value), 3, "a cloned it, the slot keeps one for b");
+        drop(got);
+        let got = b.try_recv().unwrap();
+        assert_eq!(Arc::strong_count(&value), 2, "b, the last reader, moved it out");
+        drop(got);
+        assert_eq!(Arc::strong_count(&value), 1);
+
+        // A receiver dropped without reading releases its claims.
+        tx.send(Arc::clone(&value)).unwrap();
+        tx.send(Arc::clone(&value)).unwrap();
+        drain(&mut a);
+        assert_eq!(Arc::strong_count(&value), 3, "b still has claims on both");
+        drop(b);
+        assert_eq!(Arc::strong_count(&value), 1);
+
+        // Bounded: a receiver that never reads keeps at most `capacity` values alive.
+        for _ in 0..100 {
+            tx.send(Arc::clone(&value)).unwrap();
+        }
+        assert_eq!(Arc::strong_count(&value), 5);
+        drop(a);
+        assert_eq!(Arc::strong_count(&value), 1);
+        drop(tx);
+    }
+
+    #[test]
+    fn no_receivers_means_nothing_is_built_or_stored() {
+        let value = Arc::new(0u8);
+        let tx = ring::<Arc<u8>>(cap(4));
+        assert_eq!(tx.send(Arc::clone(&value)), Ok(0));
+        assert_eq!(Arc::strong_count(&value), 1, "value dropped, nothing stored");
+        assert_eq!(tx.send_with(|| panic!("must not be called")), Ok(0));
+        let mut rx = tx.subscribe().unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(tx.send_with(|| Arc::clone(&value)), Ok(1));
+        assert_eq!(rx.try_recv(), Ok(Arc::clone(&value)));
+        drop(rx);
+        assert_eq!(tx.receiver_count(), 0);
+        assert_eq!(tx.send_with(|| panic!("must not be called")), Ok(0));
+    }
+
+    #[test]
+    fn send_and_close_wake_waiting_receivers() {
+        let tx = ring::<u32>(cap(4));
+        let mut a = tx.subscribe().unwrap();
+        let mut b = tx.subscribe().unwrap();
+        let wa = Arc::new(CountWaker::default());
+        let wb = Arc::new(CountWaker::default());
+        let (waker_a, waker_b) = (Waker::from(Arc::clone(&wa)), Waker::from(Arc::clone(&wb)));
+        assert_eq!(poll(&mut a, &waker_a), Poll::Pending);
+        assert_eq!(poll(&mut a, &waker_a), Poll::Pending, "re-registering the same waker");
+        assert_eq!(poll(&mut b, &waker_b), Poll::Pending);
+        tx.send(1).unwrap();
+        assert_eq!(wa.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wb.0.load(Ordering::SeqCst), 1);
+        tx.send(2).unwrap();
+        assert_eq!(wa.0.load(Ordering::SeqCst), 1, "not re-registered, not woken again");
+        assert_eq!(poll(&mut a, &waker_a), Poll::Ready(Some(Ok(1))));
+        assert_eq!(poll(&mut a, &waker_a), Poll::Ready(Some(Ok(2))));
+        assert_eq!(poll(&mut a, &waker_a), Poll::Pending);
+        drop(b);
+        assert!(tx.close());
+        assert_eq!(wa.0.load(Ordering::SeqCst), 2, "close wakes everyone");
+        assert_eq!(poll(&mut a, &waker_a), Poll::Ready(None));
+    }
+
+    #[test]
+    fn many_waiters_are_all_woken() {
+        let tx = ring::<u32>(cap(4));
+        let count = Arc::new(CountWaker::default());
+        let waker = Waker::from(Arc::clone(&count));
+        let mut rxs: Vec<_> = (0..INLINE_WAKERS + 5).map(|_| tx.subscribe().unwrap()).collect();
+        for rx in &mut rxs {
+            assert_eq!(poll(rx, &waker), Poll::Pending);
+        }
+        tx.send(1).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), INLINE_WAKERS + 5);
+    }
+
+    #[test]
+    fn receiver_ids_are_reused() {
+        let tx = ring::<u32>(cap(4));
+        for _ in 0..10 {
+            let rx = tx.subscribe().unwrap();
+            drop(rx);
+        }
+        assert_eq!(tx.shared.state.lock().wakers.len(), 1);
+    }
+
+    #[test]
+    fn debug_needs_no_bound_on_t() {
+        struct NotDebug;
+        impl Clone for NotDebug {
+            fn clone(&self) -> Self {
+                NotDebug
+            }
+        }
+        let tx = ring::<NotDebug>(cap(3));
+        let rx = tx.subscribe().unwrap();
+        assert_eq!(format!("{tx:?}"), "RingSender { receivers: 1, capacity: 3, closed: false }");
+        assert!(format!("{rx:?}").starts_with("RingReceiver"));
+        assert_eq!(format!("{:?}", SendError(NotDebug)), "SendError(..)");
+        assert_eq!(format!("{}", SendError(NotDebug)), "channel closed");
+        assert_eq!(format!("{Closed}"), "channel closed");
+        assert_eq!(format!("{}", Lagged(3)), "receiver lagged behind and missed 3 values");
+        assert_eq!(format!("{}", TryRecvError::Lagged(3)), "receiver lagged behind and missed 3 values");
+    }
+
+    #[cfg(all(feature = "std", not(target_family = "wasm")))]
+    #[test]
+    fn threads_see_ordered_values_and_exact_lag_counts() {
+        use futures::StreamExt;
+
+        const SENDERS: usize = 4;
+        const PER_SENDER: u64 = 10_000;
+        let tx = ring::<(usize, u64)>(cap(64));
+        let receivers: Vec<_> = (0..4)
+            .map(|_| {
+                let mut rx = tx.subscribe().unwrap();
+                std::thread::spawn(move || {
+                    futures::executor::block_on(async move {
+                        let mut last = [None::<u64>; SENDERS];
+                        let (mut seen, mut lost) = (0u64, 0u64);
+                        while let Some(item) = rx.next().await {
+                            match item {
+                                Ok((sender, seq)) => {
+                                    assert!(last[sender].is_none_or(|prev| prev < seq));
+                                    last[sender] = Some(seq);
+                                    seen += 1;
+                                }
+                                Err(Lagged(n)) => lost += n,
+                            }
+                        }
+                        (seen, lost)
+                    })
+                })
+            })
+            .collect();
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|id| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for seq in 0..PER_SENDER {
+                        assert_eq!(tx.send((id, seq)), Ok(4));
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        for receiver in receivers {
+            let (seen, lost) = receiver.join().unwrap();
+            assert_eq!(seen + lost, SENDERS as u64 * PER_SENDER);
+        }
+    }
+}

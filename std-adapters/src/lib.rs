@@ -1,0 +1,103 @@
+//! # orchestrator-std
+//!
+//! The `std` companion of [`orchestrator-core`](orchestrator_core): ready-made
+//! [`Clock`](runtime::Clock) + [`Timer`](runtime::Timer) + [`Spawn`](runtime::Spawn)
+//! implementations for the common async runtimes, loggers for `tracing` and `log`, and an
+//! optional process-wide [`global_bus`]. The whole core is re-exported, so this crate is
+//! the only one a `std` application needs.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
+//! use std::time::Duration;
+//! use orchestrator_std::{Executor, Job, JobBuilder, JobContext, JobError, JobResult, RetryPolicy};
+//!
+//! struct FetchUser(u64);
+//! impl Job for FetchUser { type Output = String; }
+//!
+//! struct FetchUserExecutor;
+//! impl Executor<FetchUser> for FetchUserExecutor {
+//!     async fn process(&self, job: &FetchUser, ctx: &JobContext) -> Result<String, JobError> {
+//!         if ctx.attempt() == 0 { return Err(JobError::msg("flaky network")); }
+//!         Ok(format!("user #{}", job.0))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! pub async fn main() {
+//!     // A dispatcher on the current tokio runtime: its timer, its spawner, and a few
+//!     // runners already started.
+//!     let dispatcher = orchestrator_std::tokio::dispatcher().expect("inside a tokio runtime");
+//!     dispatcher.register(FetchUserExecutor);
+//!
+//!     let job = JobBuilder::new(FetchUser(7))
+//!         .timeout(Duration::from_secs(5))
+//!         .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_millis(10)));
+//!     let result = dispatcher.dispatch(job).expect("an executor is registered").await;
+//!     assert_eq!(result.ok().as_deref(), Some("user #7"));
+//!
+//!     dispatcher.shutdown();
+//! }
+//! # }
+//! # fn main() {
+//! #     #[cfg(feature = "tokio")]
+//! #     example::main();
+//! # }
+//! ```
+//!
+//! ## Features
+//!
+//! Pick the runtime you use; any combination (including none) compiles.
+//!
+//! | feature | gives |
+//! | --- | --- |
+//! | `tokio` (default) | [`tokio::TokioRuntime`], [`tokio::dispatcher`], [`tokio::dispatcher_builder`] |
+//! | `async-std` | [`async_std::AsyncStdRuntime`], [`async_std::dispatcher`], [`async_std::dispatcher_builder`] |
+//! | `smol` | [`smol::SmolRuntime`], [`smol::dispatcher`], [`smol::dispatcher_builder`] |
+//! | `tracing` | [`logging::TracingLogger`] |
+//! | `log` | [`logging::LogLogger`] |
+//!
+//! Without a runtime feature the crate still offers [`logging::StderrLogger`],
+//! [`global_bus`] and the re-exported core: enable `tokio`, `async-std` or `smol` to get
+//! a timer and a spawner, or implement [`runtime::Timer`] and [`runtime::Spawn`] yourself.
+//!
+//! Executor panics are caught by the core (its `std` feature, always on here): a job whose
+//! executor panics ends as [`JobResult::Failure`] with [`JobError::is_panic`], and the
+//! dispatcher keeps running.
+//!
+//! The core's `unsync` feature (no `Send` bounds) is not supported together with the
+//! runtime adapters of this crate: tokio, async-std and smol spawn `Send` futures.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub use orchestrator_core::*;
+
+mod global;
+pub mod logging;
+#[cfg(any(feature = "tokio", feature = "async-std", feature = "smol"))]
+mod time;
+
+#[cfg(feature = "async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
+pub mod async_std;
+#[cfg(feature = "smol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smol")))]
+pub mod smol;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
+
+pub use global::global_bus;
+#[cfg(feature = "log")]
+pub use logging::LogLogger;
+pub use logging::StderrLogger;
+#[cfg(feature = "tracing")]
+pub use logging::TracingLogger;
+
+#[cfg(feature = "async-std")]
+pub use crate::async_std::AsyncStdRuntime;
+#[cfg(feature = "smol")]
+pub use crate::smol::SmolRuntime;
+#[cfg(feature = "tokio")]
+pub use crate::tokio::TokioRuntime;

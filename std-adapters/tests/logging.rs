@@ -1,0 +1,138 @@
+//! The loggers: stderr formatting and levels, and forwarding to `log` and `tracing`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use orchestrator_std::log::{Level, Logger};
+use orchestrator_std::logging::level_name;
+use orchestrator_std::StderrLogger;
+
+#[test]
+fn stderr_logger_levels_and_format() {
+    let logger = StderrLogger::new(Level::Warning);
+    assert_eq!(logger.min_level(), Level::Warning);
+    assert!(!logger.enabled(Level::Debug));
+    assert!(!logger.enabled(Level::Info));
+    assert!(logger.enabled(Level::Warning));
+    assert!(logger.enabled(Level::Error));
+    assert_eq!(StderrLogger::default().min_level(), Level::Info);
+
+    let mut out = Vec::new();
+    StderrLogger::write_line(&mut out, Level::Error, format_args!("job {} failed", 3)).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "[ERROR] job 3 failed\n");
+
+    let names: Vec<_> = [Level::Debug, Level::Info, Level::Warning, Level::Error].map(level_name).into();
+    assert_eq!(names, ["DEBUG", "INFO", "WARNING", "ERROR"]);
+
+    // Goes to the real stderr; must not panic.
+    logger.log(Level::Error, format_args!("a test line"));
+    logger.log(Level::Debug, format_args!("filtered out"));
+}
+
+#[cfg(feature = "log")]
+#[test]
+fn log_logger_forwards_to_the_log_facade() {
+    use std::sync::Mutex;
+
+    use orchestrator_std::logging::TARGET;
+    use orchestrator_std::LogLogger;
+
+    struct Capture(Mutex<Vec<(log::Level, String, String)>>);
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Info
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let entry = (record.level(), record.target().to_owned(), record.args().to_string());
+                self.0.lock().unwrap().push(entry);
+            }
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+
+    let logger = LogLogger;
+    assert!(!logger.enabled(Level::Debug));
+    assert!(logger.enabled(Level::Info));
+    assert!(logger.enabled(Level::Error));
+    logger.log(Level::Debug, format_args!("hidden"));
+    logger.log(Level::Info, format_args!("job {} cancelled", 1));
+    logger.log(Level::Warning, format_args!("timed out"));
+    logger.log(Level::Error, format_args!("failed"));
+
+    let got = CAPTURE.0.lock().unwrap().clone();
+    let expected = [
+        (log::Level::Info, TARGET.to_owned(), "job 1 cancelled".to_owned()),
+        (log::Level::Warn, TARGET.to_owned(), "timed out".to_owned()),
+        (log::Level::Error, TARGET.to_owned(), "failed".to_owned()),
+    ];
+    assert_eq!(got, expected);
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_logger_forwards_to_the_current_subscriber() {
+    use std::fmt;
+    use std::sync::{Arc, Mutex};
+
+    use orchestrator_std::logging::TARGET;
+    use orchestrator_std::TracingLogger;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+
+    type Lines = Arc<Mutex<Vec<(tracing::Level, String, String)>>>;
+
+    /// Keeps INFO and above.
+    struct Capture(Lines);
+    struct Message(String);
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl Subscriber for Capture {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            *metadata.level() <= tracing::Level::INFO
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            let meta = event.metadata();
+            self.0.lock().unwrap().push((*meta.level(), meta.target().to_owned(), message.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    let lines = Lines::default();
+    tracing::subscriber::with_default(Capture(lines.clone()), || {
+        let logger = TracingLogger;
+        assert!(!logger.enabled(Level::Debug));
+        assert!(logger.enabled(Level::Info));
+        assert!(logger.enabled(Level::Warning));
+        assert!(logger.enabled(Level::Error));
+        logger.log(Level::Info, format_args!("job {} cancelled", 1));
+        logger.log(Level::Warning, format_args!("timed out"));
+        logger.log(Level::Error, format_args!("failed"));
+    });
+    let got = lines.lock().unwrap().clone();
+    let expected = [
+        (tracing::Level::INFO, TARGET.to_owned(), "job 1 cancelled".to_owned()),
+        (tracing::Level::WARN, TARGET.to_owned(), "timed out".to_owned()),
+        (tracing::Level::ERROR, TARGET.to_owned(), "failed".to_owned()),
+    ];
+    assert_eq!(got, expected);
+}
