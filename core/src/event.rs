@@ -279,14 +279,19 @@ impl Event {
 }
 
 impl fmt::Display for Event {
+    /// `FetchUser-7 retrying 1/3 in 1s after: timeout` (the job type is added in
+    /// parentheses when the id has another prefix).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] ", self.id)?;
+        write!(f, "{}", self.id)?;
+        if self.id.prefix() != self.job_type {
+            write!(f, " ({})", self.job_type)?;
+        }
         match &self.kind {
-            EventKind::Started => write!(f, "{} started", self.job_type),
-            EventKind::Placeholder(_) => write!(f, "{} placeholder", self.job_type),
-            EventKind::CacheHit(_) => write!(f, "{} cache hit", self.job_type),
+            EventKind::Started => f.write_str(" started"),
+            EventKind::Placeholder(_) => f.write_str(" placeholder"),
+            EventKind::CacheHit(_) => f.write_str(" cache hit"),
             EventKind::Progress(p) => {
-                write!(f, "{} progress {:.1}%", self.job_type, p.progress * 100.0)?;
+                write!(f, " progress {:.1}%", p.progress * 100.0)?;
                 if let (Some(s), Some(t)) = (p.step, p.total) {
                     write!(f, " (step {s}/{t})")?;
                 }
@@ -296,16 +301,16 @@ impl fmt::Display for Event {
                 Ok(())
             }
             EventKind::Retrying(r) => {
-                write!(f, "{} retrying {}/{} in {:?} after: {}", self.job_type, r.attempt, r.max, r.delay, r.error)
+                write!(f, " retrying {}/{} in {:?} after: {}", r.attempt, r.max, r.delay, r.error)
             }
-            EventKind::Success(_) => write!(f, "{} succeeded", self.job_type),
+            EventKind::Success(_) => f.write_str(" succeeded"),
             EventKind::Failure { error, retried } => {
-                write!(f, "{} failed{}: {error}", self.job_type, if *retried { " after retries" } else { "" })
+                write!(f, " failed{}: {error}", if *retried { " after retries" } else { "" })
             }
-            EventKind::Cancelled { reason: Some(r) } => write!(f, "{} cancelled: {r}", self.job_type),
-            EventKind::Cancelled { reason: None } => write!(f, "{} cancelled", self.job_type),
-            EventKind::TimedOut { after } => write!(f, "{} timed out after {after:?}", self.job_type),
-            EventKind::Custom { name, .. } => write!(f, "{} custom event `{name}`", self.job_type),
+            EventKind::Cancelled { reason: Some(r) } => write!(f, " cancelled: {r}"),
+            EventKind::Cancelled { reason: None } => f.write_str(" cancelled"),
+            EventKind::TimedOut { after } => write!(f, " timed out after {after:?}"),
+            EventKind::Custom { name, .. } => write!(f, " `{name}`"),
         }
     }
 }
