@@ -49,13 +49,19 @@
 //!
 //! Pick the runtime you use; any combination (including none) compiles.
 //!
-//! | feature | gives |
-//! | --- | --- |
-//! | `tokio` (default) | [`tokio::TokioRuntime`], [`tokio::dispatcher`], [`tokio::dispatcher_builder`] |
-//! | `async-std` | [`async_std::AsyncStdRuntime`], [`async_std::dispatcher`], [`async_std::dispatcher_builder`] |
-//! | `smol` | [`smol::SmolRuntime`], [`smol::dispatcher`], [`smol::dispatcher_builder`] |
-//! | `tracing` | [`logging::TracingLogger`] |
-//! | `log` | [`logging::LogLogger`] |
+//! | feature | module | gives |
+//! | --- | --- | --- |
+//! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `tracing` | `orchestrator_std::logging` | `TracingLogger` |
+//! | `log` | `orchestrator_std::logging` | `LogLogger` |
+//!
+//! Each runtime type implements [`Clock`](runtime::Clock), [`Timer`](runtime::Timer) and
+//! [`Spawn`](runtime::Spawn); `dispatcher()` builds a [`Dispatcher`] on that runtime with
+//! its runners started, and `dispatcher_builder()` returns the same setup as a
+//! [`DispatcherBuilder`] to add a bus, a logger or limits. The runtime types are also
+//! re-exported at the crate root.
 //!
 //! Without a runtime feature the crate still offers [`logging::StderrLogger`],
 //! [`global_bus`] and the re-exported core: enable `tokio`, `async-std` or `smol` to get
@@ -65,13 +71,23 @@
 //! executor panics ends as [`JobResult::Failure`] with [`JobError::is_panic`], and the
 //! dispatcher keeps running.
 //!
-//! The core's `unsync` feature (no `Send` bounds) is not supported together with the
-//! runtime adapters of this crate: tokio, async-std and smol spawn `Send` futures.
+//! The runtime adapters spawn `Send` futures: they are not available on `wasm32` nor with
+//! `--cfg orchestrator_unsync` (where the core drops its `Send` bounds), and enabling one
+//! of their features there is a compile error. The loggers and [`global_bus`] are.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub use orchestrator_core::*;
+
+#[cfg(all(
+    any(feature = "tokio", feature = "async-std", feature = "smol"),
+    any(target_family = "wasm", orchestrator_unsync)
+))]
+compile_error!(
+    "orchestrator-std: the `tokio`, `async-std` and `smol` features spawn `Send` futures; they cannot be \
+     used on wasm32 or with `--cfg orchestrator_unsync` (disable them: `default-features = false`)"
+);
 
 mod global;
 pub mod logging;

@@ -1,5 +1,5 @@
-//! [`Logger`]s for `std` programs: [`StderrLogger`] (always available), [`TracingLogger`]
-//! (feature `tracing`) and [`LogLogger`] (feature `log`).
+//! [`Logger`]s for `std` programs: [`StderrLogger`] (always available), `TracingLogger`
+//! (feature `tracing`) and `LogLogger` (feature `log`).
 //!
 //! Give one to a dispatcher with
 //! [`DispatcherBuilder::logger`](orchestrator_core::DispatcherBuilder::logger):
@@ -18,7 +18,7 @@ use std::io::Write;
 
 use orchestrator_core::log::{Level, Logger};
 
-/// The target of the events and records sent by [`TracingLogger`] and [`LogLogger`].
+/// The target of the events and records sent by `TracingLogger` and `LogLogger`.
 pub const TARGET: &str = "orchestrator";
 
 /// The upper-case name of `level`: `DEBUG`, `INFO`, `WARNING` or `ERROR`.

@@ -1,4 +1,4 @@
-//! [smol](::smol) adapters: [`SmolRuntime`] (clock, timer, spawner) and ready-made
+//! [smol] adapters: [`SmolRuntime`] (clock, timer, spawner) and ready-made
 //! dispatchers.
 //!
 //! By default tasks go to smol's global executor (`smol::spawn`), which runs on its own

@@ -1,4 +1,4 @@
-//! [tokio](::tokio) adapters: [`TokioRuntime`] (clock, timer, spawner) and ready-made
+//! [tokio] adapters: [`TokioRuntime`] (clock, timer, spawner) and ready-made
 //! dispatchers.
 //!
 //! ```
@@ -62,7 +62,8 @@ use crate::time::{self, Origin};
 /// * [`Spawn`]: on the runtime whose [`Handle`] was captured at creation (the current one
 ///   in [`new`](Self::new), or the one given to [`with_handle`](Self::with_handle)), or, if
 ///   there was none, the runtime current at the time of spawning. With neither, spawning
-///   returns [`SpawnError`]; it never panics.
+///   returns [`SpawnError`]; it never panics. (A runtime that has already shut down accepts
+///   and drops the task, as tokio does.)
 ///
 /// The runtime must have its time driver enabled (`#[tokio::main]` and `#[tokio::test]`
 /// do; a hand-built runtime needs `enable_time()` or `enable_all()`).
@@ -146,7 +147,8 @@ impl Timer for TokioRuntime {
     /// # Panics
     ///
     /// Like `tokio::time::sleep`, when first polled with no bound runtime and outside any
-    /// tokio runtime, or on a runtime whose time driver is disabled.
+    /// tokio runtime, on a runtime whose time driver is disabled, or after the runtime has
+    /// shut down.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let handle = self.resolve();
         time::sleep_or_forever(duration, move |duration| {

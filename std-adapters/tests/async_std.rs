@@ -4,9 +4,7 @@
 
 mod common;
 
-use orchestrator_std::StderrLogger;
 use orchestrator_std::async_std::{AsyncStdRuntime, dispatcher, dispatcher_builder};
-use orchestrator_std::log::Level;
 
 fn expected_runners() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
@@ -24,10 +22,12 @@ fn scenarios() {
 #[test]
 fn builder_keeps_the_runtime_settings() {
     async_std::task::block_on(async {
-        let dispatcher = dispatcher_builder().logger(StderrLogger::new(Level::Error)).build().unwrap();
+        let logger = common::CountingLogger::default();
+        let dispatcher = dispatcher_builder().logger(logger.clone()).build().unwrap();
         assert!(dispatcher.timer().is_some());
         assert_eq!(dispatcher.stats().runners, expected_runners());
         common::run_all(&dispatcher).await;
+        assert!(logger.errors() > 0, "failures and the panic are logged");
     });
 }
 

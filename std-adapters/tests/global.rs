@@ -1,7 +1,7 @@
 //! The process-wide bus.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use orchestrator_std::{global_bus, Dispatcher, Event};
+use orchestrator_std::{Dispatcher, Event, global_bus};
 
 #[test]
 fn global_bus_is_one_shared_bus() {

@@ -1,9 +1,9 @@
 //! The loggers: stderr formatting and levels, and forwarding to `log` and `tracing`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use orchestrator_std::StderrLogger;
 use orchestrator_std::log::{Level, Logger};
 use orchestrator_std::logging::level_name;
-use orchestrator_std::StderrLogger;
 
 #[test]
 fn stderr_logger_levels_and_format() {
@@ -32,8 +32,8 @@ fn stderr_logger_levels_and_format() {
 fn log_logger_forwards_to_the_log_facade() {
     use std::sync::Mutex;
 
-    use orchestrator_std::logging::TARGET;
     use orchestrator_std::LogLogger;
+    use orchestrator_std::logging::TARGET;
 
     struct Capture(Mutex<Vec<(log::Level, String, String)>>);
     impl log::Log for Capture {
@@ -76,8 +76,8 @@ fn tracing_logger_forwards_to_the_current_subscriber() {
     use std::fmt;
     use std::sync::{Arc, Mutex};
 
-    use orchestrator_std::logging::TARGET;
     use orchestrator_std::TracingLogger;
+    use orchestrator_std::logging::TARGET;
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::subscriber::Interest;

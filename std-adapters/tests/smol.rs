@@ -6,8 +6,6 @@ mod common;
 
 use std::sync::Arc;
 
-use orchestrator_std::StderrLogger;
-use orchestrator_std::log::Level;
 use orchestrator_std::smol::{SmolRuntime, dispatcher, dispatcher_builder};
 
 fn expected_runners() -> usize {
@@ -25,9 +23,11 @@ fn global_executor() {
 
 #[test]
 fn builder_keeps_the_runtime_settings() {
-    let dispatcher = dispatcher_builder().logger(StderrLogger::new(Level::Error)).build().unwrap();
+    let logger = common::CountingLogger::default();
+    let dispatcher = dispatcher_builder().logger(logger.clone()).build().unwrap();
     assert!(dispatcher.timer().is_some());
     smol::block_on(common::run_all(&dispatcher));
+    assert!(logger.errors() > 0, "failures and the panic are logged");
 }
 
 #[test]

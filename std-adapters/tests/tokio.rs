@@ -7,10 +7,9 @@ mod common;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use orchestrator_std::log::Level;
+use orchestrator_std::JobResult;
 use orchestrator_std::runtime::{Clock, Spawn, SpawnError, Timer};
 use orchestrator_std::tokio::{TokioRuntime, dispatcher, dispatcher_builder};
-use orchestrator_std::{JobResult, StderrLogger};
 
 fn expected_multi_thread_runners(workers: usize) -> usize {
     workers.min(std::thread::available_parallelism().map_or(1, |n| n.get())).min(4)
@@ -32,11 +31,12 @@ async fn multi_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builder_keeps_the_runtime_settings() {
-    let dispatcher = dispatcher_builder().logger(StderrLogger::new(Level::Error)).max_pending(100).build().unwrap();
+    let logger = common::CountingLogger::default();
+    let dispatcher = dispatcher_builder().logger(logger.clone()).max_pending(100).build().unwrap();
     assert!(dispatcher.timer().is_some());
-    assert!(dispatcher.logger().enabled(Level::Error));
     assert_eq!(dispatcher.stats().runners, expected_multi_thread_runners(2));
     common::run_all(&dispatcher).await;
+    assert!(logger.errors() > 0, "failures and the panic are logged");
 }
 
 #[tokio::test]

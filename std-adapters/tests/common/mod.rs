@@ -2,13 +2,16 @@
 //! adapter is wired (timer, spawner, panic handling): none asserts on elapsed wall time.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::fmt;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::{Either, select};
+use orchestrator_std::log::{Level, Logger};
 use orchestrator_std::runtime::Timer;
 use orchestrator_std::{
     Dispatcher, EventTag, Executor, Job, JobBuilder, JobContext, JobError, JobResult, RetryPolicy, Subscription,
@@ -202,4 +205,25 @@ pub async fn run_all(dispatcher: &Dispatcher) {
     })
     .await;
     assert!(dispatcher.shutdown());
+}
+
+/// A logger that counts the error lines it receives.
+#[derive(Clone, Default)]
+pub struct CountingLogger(pub Arc<AtomicUsize>);
+
+impl CountingLogger {
+    pub fn errors(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Logger for CountingLogger {
+    fn enabled(&self, level: Level) -> bool {
+        level == Level::Error
+    }
+    fn log(&self, level: Level, _: fmt::Arguments<'_>) {
+        if level == Level::Error {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
