@@ -76,7 +76,7 @@
 //! of their features there is a compile error. The loggers and [`global_bus`] are.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use orchestrator_core::*;
 
@@ -117,3 +117,8 @@ pub use crate::async_std::AsyncStdRuntime;
 pub use crate::smol::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use crate::tokio::TokioRuntime;
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
