@@ -78,6 +78,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod bus;
+pub mod cache;
 pub mod cancel;
 pub mod channel;
 pub mod dispatcher;
@@ -95,6 +96,7 @@ pub mod runtime;
 mod sync;
 
 pub use bus::{Bus, BusClosed, Lagged, Subscription};
+pub use cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
 pub use cancel::CancellationToken;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
 pub use error::{DispatchError, JobError, JobErrorKind};
