@@ -6,19 +6,20 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::{Any, TypeId};
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use hashbrown::HashMap;
 
 use crate::bus::Bus;
+use crate::cache::CacheProvider;
 use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle};
 use crate::job::{IntoJob, Job, JobId, Metadata, short_type_name};
 use crate::log::{Logger, NoopLogger};
-use crate::pipeline::{self, Plan};
+use crate::pipeline::{self, CacheStage, Plan};
 use crate::runner::Runner;
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::sync::{BoxFuture, MaybeSend, MaybeSync, Mutex};
@@ -73,6 +74,12 @@ pub struct DispatcherStats {
     pub finished: usize,
     /// Live runners.
     pub runners: usize,
+    /// Cache reads and writes of jobs that failed (or were cut short by the job's
+    /// cancellation or timeout) since creation. Each is also logged at
+    /// [`Level::Warning`](crate::log::Level::Warning); the job's result is not affected.
+    /// Errors returned by the [`JobContext`] cache helpers are the executor's and are not
+    /// counted. Wraps on overflow.
+    pub cache_errors: usize,
 }
 
 struct Inner {
@@ -84,6 +91,8 @@ struct Inner {
     queue_rx: async_channel::Receiver<BoxFuture<'static, ()>>,
     counters: Arc<Counters>,
     max_pending: usize,
+    cache: Option<Arc<dyn CacheProvider>>,
+    cache_errors: Arc<AtomicUsize>,
 }
 
 /// Routes jobs to executors by type (an O(1) `TypeId` lookup) and runs them.
@@ -156,6 +165,8 @@ impl Dispatcher {
                 queue_rx,
                 counters: Arc::new(Counters::default()),
                 max_pending: b.max_pending,
+                cache: b.cache,
+                cache_errors: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -226,6 +237,20 @@ impl Dispatcher {
         if needs_timer && inner.timer.is_none() {
             return Err(DispatchError::NoTimer { job_type: name });
         }
+        let cache_provider = options.cache_provider.or_else(|| inner.cache.clone());
+        let cache = match (options.cache, &cache_provider) {
+            (None, _) => None,
+            (Some(policy), _) if policy.key().is_empty() => {
+                return Err(DispatchError::EmptyCacheKey { job_type: name });
+            }
+            (Some(policy), _) if policy.get_ttl() == Some(Duration::ZERO) => {
+                return Err(DispatchError::ZeroCacheTtl { job_type: name });
+            }
+            (Some(_), None) => return Err(DispatchError::NoCacheProvider { job_type: name }),
+            (Some(policy), Some(provider)) => {
+                Some(CacheStage { policy, provider: provider.clone(), errors: inner.cache_errors.clone() })
+            }
+        };
         if inner.queue.is_closed() {
             return Err(DispatchError::ShutDown);
         }
@@ -248,12 +273,14 @@ impl Dispatcher {
             token,
             metadata,
             attempt: AtomicU32::new(0),
+            cache: cache_provider,
         };
         let plan = Plan {
             ctx,
             timeout,
             retry: options.retry,
             placeholder: options.placeholder,
+            cache,
             timer: inner.timer.clone(),
             logger: inner.logger.clone(),
             completer,
@@ -306,6 +333,11 @@ impl Dispatcher {
         &self.inner.logger
     }
 
+    /// The dispatcher's cache provider, if it has one.
+    pub fn cache(&self) -> Option<&Arc<dyn CacheProvider>> {
+        self.inner.cache.as_ref()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> DispatcherStats {
         let c = &self.inner.counters;
@@ -315,6 +347,7 @@ impl Dispatcher {
             running: c.running.load(Ordering::Acquire),
             finished: c.finished.load(Ordering::Acquire),
             runners: c.runners.load(Ordering::Acquire),
+            cache_errors: self.inner.cache_errors.load(Ordering::Relaxed),
         }
     }
 }
@@ -334,6 +367,7 @@ pub struct DispatcherBuilder {
     logger: Option<Arc<dyn Logger>>,
     runners: usize,
     max_pending: usize,
+    cache: Option<Arc<dyn CacheProvider>>,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -343,6 +377,7 @@ impl fmt::Debug for DispatcherBuilder {
             .field("has_spawner", &self.spawner.is_some())
             .field("runners", &self.runners)
             .field("max_pending", &self.max_pending)
+            .field("has_cache", &self.cache.is_some())
             .finish()
     }
 }
@@ -354,9 +389,18 @@ impl Default for DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
-    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`].
+    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`], no
+    /// cache.
     pub fn new() -> Self {
-        Self { bus: None, timer: None, spawner: None, logger: None, runners: 1, max_pending: DEFAULT_MAX_PENDING }
+        Self {
+            bus: None,
+            timer: None,
+            spawner: None,
+            logger: None,
+            runners: 1,
+            max_pending: DEFAULT_MAX_PENDING,
+            cache: None,
+        }
     }
 
     /// The default bus of dispatched jobs.
@@ -398,6 +442,29 @@ impl DispatcherBuilder {
     /// The logger.
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
         self.logger = Some(Arc::new(logger));
+        self
+    }
+
+    /// The cache provider of the dispatched jobs' [cache policies](crate::CachePolicy) and
+    /// of their contexts' cache helpers (a job may bring its own:
+    /// [`JobOptions::cache_provider`](crate::JobOptions::cache_provider)).
+    ///
+    /// ```
+    /// use orchestrator_core::{Dispatcher, InMemoryCache};
+    /// use orchestrator_core::runtime::VirtualClock;
+    ///
+    /// let clock = VirtualClock::new(); // with orchestrator-std: the runtime's clock
+    /// let dispatcher = Dispatcher::builder().timer(clock.clone()).cache(InMemoryCache::new(clock)).build().unwrap();
+    /// assert!(dispatcher.cache().is_some());
+    /// ```
+    pub fn cache(mut self, provider: impl CacheProvider + 'static) -> Self {
+        self.cache = Some(Arc::new(provider));
+        self
+    }
+
+    /// A shared cache provider (keep a handle to inspect or clear it).
+    pub fn cache_shared(mut self, provider: Arc<dyn CacheProvider>) -> Self {
+        self.cache = Some(provider);
         self
     }
 

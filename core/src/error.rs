@@ -173,6 +173,23 @@ pub enum DispatchError {
         /// The job type's name.
         job_type: &'static str,
     },
+    /// The job has a [`CachePolicy`](crate::CachePolicy) with an empty key.
+    EmptyCacheKey {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job has a [`CachePolicy`](crate::CachePolicy) with a zero TTL: nothing it wrote
+    /// could ever be read.
+    ZeroCacheTtl {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job has a [`CachePolicy`](crate::CachePolicy) but neither the job nor the
+    /// dispatcher has a [`CacheProvider`](crate::CacheProvider).
+    NoCacheProvider {
+        /// The job type's name.
+        job_type: &'static str,
+    },
     /// The dispatcher has been shut down; it accepts no more jobs.
     ShutDown,
     /// The dispatcher already has `limit` jobs dispatched and not finished.
@@ -189,6 +206,11 @@ impl fmt::Display for DispatchError {
             Self::ZeroTimeout { job_type } => write!(f, "job `{job_type}` has a zero timeout"),
             Self::NoTimer { job_type } => {
                 write!(f, "job `{job_type}` needs a timer (timeout or retry back-off) but the dispatcher has none")
+            }
+            Self::EmptyCacheKey { job_type } => write!(f, "job `{job_type}` has a cache policy with an empty key"),
+            Self::ZeroCacheTtl { job_type } => write!(f, "job `{job_type}` has a cache policy with a zero TTL"),
+            Self::NoCacheProvider { job_type } => {
+                write!(f, "job `{job_type}` has a cache policy but there is no cache provider")
             }
             Self::ShutDown => f.write_str("the dispatcher has been shut down"),
             Self::Overloaded { limit } => write!(f, "the dispatcher already has {limit} unfinished jobs"),

@@ -6,8 +6,10 @@ use core::any::TypeId;
 use core::fmt;
 use core::future::Future;
 use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
 
 use crate::bus::{Bus, BusClosed};
+use crate::cache::{CacheError, CacheProvider, check_key};
 use crate::cancel::CancellationToken;
 use crate::error::JobError;
 use crate::event::{Event, EventKind, Payload, Progress};
@@ -122,7 +124,7 @@ impl From<BusClosed> for ProgressError {
 }
 
 /// What an executor knows about the job it runs, and how it reports: progress, steps,
-/// custom events, the cancellation token.
+/// custom events, the cancellation token, the cache.
 pub struct JobContext {
     pub(crate) id: JobId,
     pub(crate) job_type: &'static str,
@@ -131,6 +133,8 @@ pub struct JobContext {
     pub(crate) token: CancellationToken,
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) attempt: AtomicU32,
+    /// The job's cache provider, else its dispatcher's.
+    pub(crate) cache: Option<Arc<dyn CacheProvider>>,
 }
 
 impl Clone for JobContext {
@@ -143,6 +147,7 @@ impl Clone for JobContext {
             token: self.token.clone(),
             metadata: self.metadata.clone(),
             attempt: AtomicU32::new(self.attempt()),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -265,5 +270,104 @@ impl JobContext {
         data: T,
     ) -> Result<usize, BusClosed> {
         self.emit_kind(|| EventKind::Custom { name, data: Payload::new(data) })
+    }
+
+    /// The cache provider the job uses (its own, else its dispatcher's), if any.
+    pub fn cache(&self) -> Option<&Arc<dyn CacheProvider>> {
+        self.cache.as_ref()
+    }
+
+    fn provider(&self) -> Result<&dyn CacheProvider, CacheError> {
+        self.cache.as_deref().ok_or_else(CacheError::no_provider)
+    }
+
+    /// Removes `key` from the cache; returns whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheErrorKind::NoProvider`](crate::cache::CacheErrorKind::NoProvider),
+    /// [`CacheErrorKind::EmptyKey`](crate::cache::CacheErrorKind::EmptyKey), or the
+    /// provider's error.
+    pub async fn invalidate(&self, key: &str) -> Result<bool, CacheError> {
+        check_key(key)?;
+        self.provider()?.delete(key).await
+    }
+
+    /// Removes every key starting with `prefix` (an empty prefix removes everything);
+    /// returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheErrorKind::NoProvider`](crate::cache::CacheErrorKind::NoProvider), or the
+    /// provider's error.
+    pub async fn invalidate_prefix(&self, prefix: &str) -> Result<usize, CacheError> {
+        self.provider()?.delete_prefix(prefix).await
+    }
+
+    /// Removes every key for which `pred` returns `true`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheErrorKind::NoProvider`](crate::cache::CacheErrorKind::NoProvider), or the
+    /// provider's error.
+    pub async fn invalidate_matching(
+        &self,
+        pred: impl Fn(&str) -> bool + MaybeSend + MaybeSync,
+    ) -> Result<usize, CacheError> {
+        let provider = self.provider()?;
+        provider.delete_matching(&pred).await
+    }
+
+    /// The value cached under `key`, if there is one **of type `T`** (a value of another
+    /// type is `Ok(None)`, like a miss).
+    ///
+    /// ```
+    /// use orchestrator_core::{Executor, Job, JobContext, JobError};
+    ///
+    /// struct Profile(u64);
+    /// impl Job for Profile { type Output = String; }
+    ///
+    /// struct ProfileExec;
+    /// impl Executor<Profile> for ProfileExec {
+    ///     async fn process(&self, job: &Profile, ctx: &JobContext) -> Result<String, JobError> {
+    ///         let key = format!("name:{}", job.0);
+    ///         if let Some(name) = ctx.read_cache::<String>(&key).await? {
+    ///             return Ok(name);
+    ///         }
+    ///         let name = format!("user #{}", job.0); // the expensive part
+    ///         ctx.write_cache(&key, name.clone(), None).await?;
+    ///         ctx.invalidate_prefix("search:").await?; // derived data is stale now
+    ///         Ok(name)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CacheErrorKind::NoProvider`](crate::cache::CacheErrorKind::NoProvider),
+    /// [`CacheErrorKind::EmptyKey`](crate::cache::CacheErrorKind::EmptyKey), or the
+    /// provider's error.
+    pub async fn read_cache<T: Clone + core::any::Any>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        check_key(key)?;
+        let value = self.provider()?.read(key).await?;
+        Ok(value.and_then(|p| p.get::<T>().cloned()))
+    }
+
+    /// Writes `value` under `key` for `ttl` (`None`: no expiry of its own; see the
+    /// provider for a zero TTL).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheErrorKind::NoProvider`](crate::cache::CacheErrorKind::NoProvider),
+    /// [`CacheErrorKind::EmptyKey`](crate::cache::CacheErrorKind::EmptyKey), or the
+    /// provider's error.
+    pub async fn write_cache<T: core::any::Any + MaybeSend + MaybeSync>(
+        &self,
+        key: &str,
+        value: T,
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        check_key(key)?;
+        self.provider()?.write(key, Payload::new(value), ttl).await
     }
 }

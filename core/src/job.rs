@@ -3,10 +3,12 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
+use crate::cache::{CachePolicy, CacheProvider};
 use crate::cancel::CancellationToken;
 use crate::event::Payload;
 use crate::retry::RetryPolicy;
@@ -133,8 +135,8 @@ mod counter {
 /// through [`JobContext::metadata`](crate::JobContext::metadata)).
 pub type Metadata = BTreeMap<String, String>;
 
-/// How a job runs: timeout, retry policy, cancellation token, placeholder, metadata.
-/// All are off by default.
+/// How a job runs: timeout, retry policy, cancellation token, placeholder, cache policy,
+/// metadata. All are off by default.
 ///
 /// `timeout` covers the whole job: every attempt and every back-off sleep.
 pub struct JobOptions<T = ()> {
@@ -142,6 +144,8 @@ pub struct JobOptions<T = ()> {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) token: Option<CancellationToken>,
     pub(crate) placeholder: Option<Payload>,
+    pub(crate) cache: Option<CachePolicy>,
+    pub(crate) cache_provider: Option<Arc<dyn CacheProvider>>,
     pub(crate) metadata: Metadata,
     pub(crate) id_prefix: Option<&'static str>,
     _output: core::marker::PhantomData<fn() -> T>,
@@ -154,6 +158,8 @@ impl<T> fmt::Debug for JobOptions<T> {
             .field("retry", &self.retry)
             .field("token", &self.token)
             .field("has_placeholder", &self.placeholder.is_some())
+            .field("cache", &self.cache)
+            .field("has_cache_provider", &self.cache_provider.is_some())
             .field("metadata", &self.metadata)
             .field("id_prefix", &self.id_prefix)
             .finish()
@@ -167,6 +173,8 @@ impl<T> Clone for JobOptions<T> {
             retry: self.retry.clone(),
             token: self.token.clone(),
             placeholder: self.placeholder.clone(),
+            cache: self.cache.clone(),
+            cache_provider: self.cache_provider.clone(),
             metadata: self.metadata.clone(),
             id_prefix: self.id_prefix,
             _output: core::marker::PhantomData,
@@ -181,13 +189,15 @@ impl<T> Default for JobOptions<T> {
 }
 
 impl<T> JobOptions<T> {
-    /// No timeout, no retry, no token, no placeholder, no metadata.
+    /// No timeout, no retry, no token, no placeholder, no cache, no metadata.
     pub fn new() -> Self {
         Self {
             timeout: None,
             retry: None,
             token: None,
             placeholder: None,
+            cache: None,
+            cache_provider: None,
             metadata: Metadata::new(),
             id_prefix: None,
             _output: core::marker::PhantomData,
@@ -223,6 +233,22 @@ impl<T> JobOptions<T> {
         self
     }
 
+    /// Reads and writes the job's result in the cache with this policy (see
+    /// [`CachePolicy`] for the strategies). The job needs a provider: its own
+    /// ([`cache_provider`](Self::cache_provider)) or its dispatcher's; without one, dispatch
+    /// fails with [`DispatchError::NoCacheProvider`](crate::DispatchError::NoCacheProvider).
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = Some(policy);
+        self
+    }
+
+    /// The cache provider of this job, instead of its dispatcher's (used by its
+    /// [`cache`](Self::cache) policy and its context's cache helpers).
+    pub fn cache_provider(mut self, provider: Arc<dyn CacheProvider>) -> Self {
+        self.cache_provider = Some(provider);
+        self
+    }
+
     /// Adds metadata entries (later keys win).
     pub fn metadata<K: Into<String>, V: Into<String>>(mut self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
         self.metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
@@ -253,6 +279,11 @@ impl<T> JobOptions<T> {
     /// The metadata.
     pub fn get_metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The cache policy.
+    pub fn get_cache(&self) -> Option<&CachePolicy> {
+        self.cache.as_ref()
     }
 }
 
@@ -360,6 +391,61 @@ impl<J: Job> JobBuilder<J> {
     /// See [`JobOptions::placeholder`].
     pub fn placeholder(self, value: J::Output) -> Self {
         self.map(|o| o.placeholder(value))
+    }
+    /// Caches the job's result under `key`, written values valid for `ttl` (a
+    /// [`Duration`], or `None` for no expiry), stale-while-revalidate unless
+    /// [`revalidate(false)`](Self::revalidate). Replaces any previous cache policy. See
+    /// [`JobOptions::cache`].
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use orchestrator_core::{Job, JobBuilder};
+    ///
+    /// struct FetchUser(u64);
+    /// impl Job for FetchUser { type Output = String; }
+    ///
+    /// let job = JobBuilder::new(FetchUser(7))
+    ///     .cache("user:7", Duration::from_secs(300))
+    ///     .revalidate(false) // cache-first
+    ///     .placeholder("loading…".to_string())
+    ///     .build();
+    /// let policy = job.options().get_cache().unwrap();
+    /// assert_eq!((policy.key(), policy.get_revalidate()), ("user:7", false));
+    /// ```
+    pub fn cache(self, key: impl Into<Arc<str>>, ttl: impl Into<Option<Duration>>) -> Self {
+        self.cache_policy(CachePolicy::new(key).ttl(ttl))
+    }
+    /// See [`JobOptions::cache`].
+    pub fn cache_policy(self, policy: CachePolicy) -> Self {
+        self.map(|o| o.cache(policy))
+    }
+    /// `true`: stale-while-revalidate (the default); `false`: cache-first. Changes the cache
+    /// policy set before (by [`cache`](Self::cache) or the job type's options); without
+    /// one it does nothing.
+    pub fn revalidate(self, revalidate: bool) -> Self {
+        self.map(|mut o| {
+            o.cache = o.cache.map(|p| p.revalidate(revalidate));
+            o
+        })
+    }
+    /// `true`: skip the cache read, always run the worker, still write. Changes the cache
+    /// policy set before; without one it does nothing.
+    pub fn force_refresh(self, force_refresh: bool) -> Self {
+        self.map(|mut o| {
+            o.cache = o.cache.map(|p| p.force_refresh(force_refresh));
+            o
+        })
+    }
+    /// Removes any cache policy.
+    pub fn no_cache(self) -> Self {
+        self.map(|mut o| {
+            o.cache = None;
+            o
+        })
+    }
+    /// See [`JobOptions::cache_provider`].
+    pub fn cache_provider(self, provider: Arc<dyn CacheProvider>) -> Self {
+        self.map(|o| o.cache_provider(provider))
     }
     /// See [`JobOptions::metadata`].
     pub fn metadata<K: Into<String>, V: Into<String>>(self, entries: impl IntoIterator<Item = (K, V)>) -> Self {

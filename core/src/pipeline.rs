@@ -1,8 +1,12 @@
 //! The executor pipeline: everything that happens to one dispatched job.
 //!
-//! Started → Placeholder (if any) → cancellation check → attempts (Retrying events and
-//! back-off between them) raced against cancellation and the job's timeout → exactly one
-//! terminal event: Success, Failure, Cancelled or TimedOut.
+//! Started → Placeholder (if any) → cancellation check → cache read (CacheHit; a
+//! cache-first hit ends the job) → attempts (Retrying events and back-off between them) →
+//! cache write of a fresh success, all raced against cancellation and the job's timeout →
+//! exactly one terminal event: Success, Failure, Cancelled or TimedOut.
+//!
+//! Cache errors never change the outcome: a failed read is a miss, a failed (or cut
+//! short) write leaves the Success standing; both are logged and counted.
 //!
 //! Cancellation and timeout **drop** the attempt future (its `Drop` guards run before the
 //! terminal event is emitted) and interrupt a back-off sleep. If the pipeline itself is
@@ -12,10 +16,12 @@
 use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::pin;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use futures_util::future::{Either, select};
 
+use crate::cache::{CachePolicy, CacheProvider};
 use crate::cancel::CancellationToken;
 use crate::error::JobError;
 use crate::event::{EventKind, Payload, Retrying};
@@ -34,14 +40,44 @@ pub(crate) struct Plan<T> {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) placeholder: Option<Payload>,
+    pub(crate) cache: Option<CacheStage>,
     pub(crate) timer: Option<Arc<dyn Timer>>,
     pub(crate) logger: Arc<dyn Logger>,
     pub(crate) completer: Completer<T>,
 }
 
+/// A job's cache stage: its policy, the provider, and the dispatcher's error counter.
+pub(crate) struct CacheStage {
+    pub(crate) policy: CachePolicy,
+    pub(crate) provider: Arc<dyn CacheProvider>,
+    pub(crate) errors: Arc<AtomicUsize>,
+}
+
+impl CacheStage {
+    /// A cache error that does not change the job's outcome: counted and logged.
+    fn report(&self, ctx: &JobContext, logger: &dyn Logger, op: &str, error: &dyn core::fmt::Display) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        log_at!(
+            logger,
+            Level::Warning,
+            "job {} ({}) cache {} of `{}` failed: {}",
+            ctx.id,
+            ctx.job_type,
+            op,
+            self.policy.key(),
+            error
+        );
+    }
+}
+
 /// How the race between the work and its stop signals ended.
 enum Outcome<T> {
-    Finished { result: Result<T, JobError>, retried: bool },
+    /// `cached`: the result is a cache-first hit (nothing to write).
+    Finished {
+        result: Result<T, JobError>,
+        retried: bool,
+        cached: bool,
+    },
     Cancelled,
     TimedOut(Duration),
 }
@@ -62,7 +98,7 @@ impl Drop for TerminalGuard<'_> {
 }
 
 pub(crate) async fn run<J: Job, E: Executor<J> + ?Sized>(executor: Arc<E>, job: J, plan: Plan<J::Output>) {
-    let Plan { ctx, timeout, retry, placeholder, timer, logger, completer } = plan;
+    let Plan { ctx, timeout, retry, placeholder, cache, timer, logger, completer } = plan;
     let mut guard = TerminalGuard { ctx: &ctx, armed: true };
     log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
     let _ = ctx.emit_kind(|| EventKind::Started);
@@ -75,16 +111,38 @@ pub(crate) async fn run<J: Job, E: Executor<J> + ?Sized>(executor: Arc<E>, job: 
     } else {
         // The work and its stop signal live in this block: when it ends, the losing
         // future has been dropped, before anything is reported.
-        let work = pin!(attempts(&*executor, &job, &ctx, retry.as_ref(), timer.as_deref()));
+        let work = pin!(async {
+            if let Some(stage) = cache.as_ref().filter(|stage| !stage.policy.get_force_refresh()) {
+                let hit = read_cached::<J::Output>(stage, &ctx, &*logger).await;
+                if let (Some(value), false) = (hit, stage.policy.get_revalidate()) {
+                    return Outcome::Finished { result: Ok(value), retried: false, cached: true };
+                }
+            }
+            let (result, retried) = attempts(&*executor, &job, &ctx, retry.as_ref(), timer.as_deref()).await;
+            Outcome::Finished { result, retried, cached: false }
+        });
         let sleep = match (timeout, timer.as_deref()) {
             (Some(after), Some(timer)) => Some((timer.sleep(after), after)),
             _ => None,
         };
-        let stop = pin!(stop_signal(&ctx.token, sleep));
-        match select(work, stop).await {
-            Either::Left(((result, retried), _)) => Outcome::Finished { result, retried },
+        let mut stop = pin!(stop_signal(&ctx.token, sleep));
+        let outcome = match select(work, stop.as_mut()).await {
+            Either::Left((finished, _)) => finished,
             Either::Right((stop, _)) => stop,
+        };
+        // A fresh success is written, still under the job's cancellation and deadline.
+        if let (Outcome::Finished { result: Ok(value), cached: false, .. }, Some(stage)) = (&outcome, &cache) {
+            let write = stage.provider.write(stage.policy.key(), Payload::new(value.clone()), stage.policy.get_ttl());
+            match select(write, stop.as_mut()).await {
+                Either::Left((Ok(()), _)) => {}
+                Either::Left((Err(error), _)) => stage.report(&ctx, &*logger, "write", &error),
+                Either::Right((Outcome::TimedOut(_), _)) => {
+                    stage.report(&ctx, &*logger, "write", &"the job timed out during the write");
+                }
+                Either::Right(_) => stage.report(&ctx, &*logger, "write", &"the job was cancelled during the write"),
+            }
         }
+        outcome
     };
 
     guard.armed = false;
@@ -94,7 +152,7 @@ pub(crate) async fn run<J: Job, E: Executor<J> + ?Sized>(executor: Arc<E>, job: 
             let _ = ctx.emit_kind(|| EventKind::Success(Payload::new(value.clone())));
             JobResult::Success(value)
         }
-        Outcome::Finished { result: Err(error), retried } => {
+        Outcome::Finished { result: Err(error), retried, .. } => {
             log_at!(logger, Level::Error, "job {} ({}) failed: {}", ctx.id, ctx.job_type, error);
             let _ = ctx.emit_kind(|| EventKind::Failure { error: error.clone(), retried });
             JobResult::Failure(error)
@@ -113,6 +171,44 @@ pub(crate) async fn run<J: Job, E: Executor<J> + ?Sized>(executor: Arc<E>, job: 
     };
     drop(guard);
     completer.complete(result);
+}
+
+/// Reads the job's cache entry. A value of the job's output type is emitted as CacheHit
+/// and returned; anything else (no value, a value of another type, a read error) is a
+/// miss.
+async fn read_cached<T: Clone + 'static>(stage: &CacheStage, ctx: &JobContext, logger: &dyn Logger) -> Option<T> {
+    match stage.provider.read(stage.policy.key()).await {
+        Ok(Some(payload)) => {
+            let value = payload.get::<T>().cloned();
+            match value {
+                Some(_) => {
+                    log_at!(
+                        logger,
+                        Level::Debug,
+                        "job {} ({}) cache hit `{}`",
+                        ctx.id,
+                        ctx.job_type,
+                        stage.policy.key()
+                    );
+                    let _ = ctx.emit_kind(|| EventKind::CacheHit(payload));
+                }
+                None => log_at!(
+                    logger,
+                    Level::Warning,
+                    "job {} ({}) cache entry `{}` holds another type than the job's output; treated as a miss",
+                    ctx.id,
+                    ctx.job_type,
+                    stage.policy.key()
+                ),
+            }
+            value
+        }
+        Ok(None) => None,
+        Err(error) => {
+            stage.report(ctx, logger, "read", &error);
+            None
+        }
+    }
 }
 
 /// Resolves when the job must stop: its token is cancelled or its deadline passed.
