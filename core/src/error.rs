@@ -142,6 +142,17 @@ impl fmt::Debug for JobError {
     }
 }
 
+/// Two errors are equal when they have the same kind and the same message (wrapped
+/// sources cannot be compared and are ignored). This lets states holding errors, such as
+/// [`AsyncState`](crate::AsyncState), be compared and de-duplicated.
+impl PartialEq for JobError {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr_eq(other) || (self.inner.kind == other.inner.kind && self.inner.message == other.inner.message)
+    }
+}
+
+impl Eq for JobError {}
+
 /// Extracts a readable message from a panic payload.
 #[cfg(feature = "std")]
 pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {

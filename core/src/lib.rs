@@ -77,6 +77,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod breaker;
 pub mod bus;
 pub mod cache;
 pub mod cancel;
@@ -88,13 +89,16 @@ pub mod executor;
 pub mod handle;
 pub mod job;
 pub mod log;
+pub mod orchestrator;
 mod pipeline;
 pub mod result;
 pub mod retry;
 pub mod runner;
 pub mod runtime;
+pub mod state;
 mod sync;
 
+pub use breaker::{CircuitBreaker, RateLimiter};
 pub use bus::{Bus, BusClosed, Lagged, Subscription};
 pub use cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
 pub use cancel::CancellationToken;
@@ -104,7 +108,12 @@ pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying};
 pub use executor::{Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};
+pub use orchestrator::{
+    Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
+    StateStream,
+};
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
 pub use runner::Runner;
+pub use state::{AsyncState, AsyncStatus};
 pub use sync::{BoxFuture, MaybeSend, MaybeSync};

@@ -1,0 +1,226 @@
+//! [`Context`]: what a command handler or a hook can see and do.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::any::TypeId;
+use core::fmt;
+use core::time::Duration;
+
+use super::Orchestrator;
+use super::stats::OrchestratorStats;
+use super::tracking::{ActiveJob, Tracking};
+use crate::bus::Bus;
+use crate::dispatcher::Dispatcher;
+use crate::error::DispatchError;
+use crate::job::{IntoJob, Job, JobId, short_type_name};
+use crate::log::{Level, Logger, log_at};
+use crate::runtime::Clock;
+
+/// Everything of a host except the orchestrator itself, so that a hook can borrow the
+/// orchestrator (`&mut self`) and this (through [`Context`]) at the same time.
+pub(crate) struct Core<S> {
+    pub(crate) state: S,
+    /// The state was set or updated during the current input and must be published.
+    pub(crate) dirty: bool,
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) bus: Bus,
+    pub(crate) tracking: Tracking,
+    pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) logger: Arc<dyn Logger>,
+    /// The orchestrator type's short name, for log lines.
+    pub(crate) name: &'static str,
+    /// [`Context::shutdown`] was called.
+    pub(crate) stop: bool,
+    pub(crate) stats: OrchestratorStats,
+}
+
+/// What a command handler or a hook can see and do: read and publish the state,
+/// dispatch and cancel jobs, ask which jobs are running.
+///
+/// A context exists only during one call of [`Orchestrator::handle`] or of a hook. The
+/// host processes one input at a time, so nothing else touches the orchestrator or its
+/// state meanwhile: no locks, no races.
+///
+/// ```
+/// use orchestrator_core::{Context, Dispatcher, Event, Job, JobError, Orchestrator, executor_fn};
+///
+/// #[derive(Clone)]
+/// struct Search(String);
+/// impl Job for Search { type Output = Vec<String>; }
+///
+/// #[derive(Clone, Default)]
+/// struct SearchState { query: String, results: Vec<String>, busy: bool }
+///
+/// struct SearchBox;
+/// impl Orchestrator for SearchBox {
+///     type State = SearchState;
+///     type Command = String; // the text typed
+///
+///     fn handle(&mut self, query: String, ctx: &mut Context<'_, Self>) {
+///         ctx.cancel_all_jobs(); // search-as-you-type: only the latest query matters
+///         match ctx.dispatch(Search(query.clone())) {
+///             Ok(_id) => ctx.update_state(|s| { s.query = query; s.busy = true; }),
+///             Err(e) => ctx.update_state(|s| s.query = format!("cannot search: {e}")),
+///         }
+///     }
+///
+///     fn on_active_success(&mut self, event: &Event, ctx: &mut Context<'_, Self>) {
+///         let results = event.data_as::<Vec<String>>().cloned().unwrap_or_default();
+///         // Still true here: tracking ends after the hooks.
+///         assert!(ctx.is_job_type_running::<Search>());
+///         ctx.update_state(|s| { s.results = results; s.busy = false; });
+///     }
+/// }
+/// # let dispatcher = Dispatcher::new();
+/// # dispatcher.register(executor_fn(|job: Search, _| async move { Ok::<_, JobError>(vec![job.0]) }));
+/// # let (host, handle) = SearchBox.start(SearchState::default(), &dispatcher).unwrap();
+/// # handle.try_send("rust".into()).unwrap();
+/// # handle.shutdown();
+/// # futures::executor::block_on(host);
+/// # assert!(handle.state().busy);
+/// ```
+pub struct Context<'a, O: Orchestrator> {
+    pub(crate) core: &'a mut Core<O::State>,
+}
+
+impl<O: Orchestrator> fmt::Debug for Context<'_, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("orchestrator", &self.core.name)
+            .field("active_jobs", &self.core.tracking.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Orchestrator> Context<'_, O> {
+    /// The current state (including changes made earlier in this call).
+    pub fn state(&self) -> &O::State {
+        &self.core.state
+    }
+
+    /// Replaces the state. Watchers see it once the host has finished processing the
+    /// current input (several changes within one command or one event publish once).
+    pub fn set_state(&mut self, state: O::State) {
+        self.core.state = state;
+        self.core.dirty = true;
+    }
+
+    /// Changes the state in place. Published like [`set_state`](Self::set_state).
+    pub fn update_state(&mut self, update: impl FnOnce(&mut O::State)) {
+        update(&mut self.core.state);
+        self.core.dirty = true;
+    }
+
+    /// Dispatches `job` (a [`Job`] or a [`Configured`](crate::Configured) one) with the
+    /// orchestrator's dispatcher, on the orchestrator's bus, and tracks it as active.
+    ///
+    /// The id is tracked **before** this returns, and the host handles no event while a
+    /// command or hook runs: events of the job (which may already be running on another
+    /// thread) wait in the host's subscription, which exists since the host was built, and
+    /// are routed only after this call has recorded the id. So even the job's `Started`
+    /// reaches `on_job_started`: there is no window in which its events look foreign.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError`]: nothing was dispatched and nothing is tracked.
+    pub fn dispatch<T: IntoJob>(&mut self, job: T) -> Result<JobId, DispatchError> {
+        let core = &mut *self.core;
+        let handle = core.dispatcher.dispatch_on(&core.bus, job)?;
+        let id = handle.id();
+        let job_type = short_type_name::<T::Job>();
+        log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({job_type})", core.name);
+        core.tracking.insert(
+            id,
+            ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, handle: Box::new(handle) },
+        );
+        Ok(id)
+    }
+
+    /// Cancels an active job of this orchestrator: its token is cancelled, so its running
+    /// future is dropped and it ends with `Cancelled` (unless it already ended). The job
+    /// stays tracked until that terminal event arrives, which then goes to
+    /// `on_active_cancelled` as usual.
+    ///
+    /// Returns `true` if `id` is an active job of this orchestrator and this call
+    /// cancelled it; `false` for unknown, foreign, ended or already cancelled jobs.
+    pub fn cancel_job(&mut self, id: JobId) -> bool {
+        self.core.tracking.get(id).is_some_and(|job| job.handle.cancel(None))
+    }
+
+    /// [`cancel_job`](Self::cancel_job) with a reason, reported in the `Cancelled` event.
+    pub fn cancel_job_with_reason(&mut self, id: JobId, reason: impl Into<Arc<str>>) -> bool {
+        let reason = reason.into();
+        self.core.tracking.get(id).is_some_and(|job| job.handle.cancel(Some(&reason)))
+    }
+
+    /// Cancels every active job of this orchestrator; returns how many this call
+    /// cancelled. They stay tracked until their `Cancelled` events arrive.
+    pub fn cancel_all_jobs(&mut self) -> usize {
+        self.core.tracking.cancel_all(None)
+    }
+
+    /// True while `id` is an active job of this orchestrator: dispatched by it and its
+    /// terminal event not yet routed. Inside the terminal hooks the job still counts as
+    /// running; right after them it does not.
+    pub fn is_job_running(&self, id: JobId) -> bool {
+        self.core.tracking.contains(id)
+    }
+
+    /// True while any active job of this orchestrator has the job type `J` (a job
+    /// dispatched through a [`JobBuilder`](crate::JobBuilder) counts as its original
+    /// type).
+    pub fn is_job_type_running<J: Job>(&self) -> bool {
+        self.core.tracking.is_type_running(TypeId::of::<J>())
+    }
+
+    /// True when this orchestrator has active jobs.
+    pub fn has_active_jobs(&self) -> bool {
+        !self.core.tracking.is_empty()
+    }
+
+    /// How many active jobs this orchestrator has.
+    pub fn active_job_count(&self) -> usize {
+        self.core.tracking.len()
+    }
+
+    /// The ids of this orchestrator's active jobs, in no particular order.
+    pub fn active_jobs(&self) -> impl Iterator<Item = JobId> + '_ {
+        self.core.tracking.ids()
+    }
+
+    /// The last progress (0.0 ..= 1.0) reported by an active job of this orchestrator:
+    /// `Some(0.0)` right after dispatch, `None` for other jobs and once the job ended.
+    /// Progress of other orchestrators' jobs is never recorded (fixes D9).
+    pub fn job_progress(&self, id: JobId) -> Option<f64> {
+        self.core.tracking.get(id).map(|job| job.progress)
+    }
+
+    /// The bus the orchestrator listens to and dispatches on.
+    pub fn bus(&self) -> &Bus {
+        &self.core.bus
+    }
+
+    /// The orchestrator's dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.core.dispatcher
+    }
+
+    /// The host's clock reading, if it has a clock (see
+    /// [`OrchestratorBuilder::clock`](crate::OrchestratorBuilder::clock)).
+    pub fn now(&self) -> Option<Duration> {
+        self.core.clock.as_ref().map(|clock| clock.now())
+    }
+
+    /// The host's logger.
+    pub fn logger(&self) -> &Arc<dyn Logger> {
+        &self.core.logger
+    }
+
+    /// Ends the host after the current input, as
+    /// [`OrchestratorHandle::shutdown`](crate::OrchestratorHandle::shutdown) would but
+    /// without handling the commands still queued: active jobs are cancelled and the
+    /// state streams end.
+    pub fn shutdown(&mut self) {
+        self.core.stop = true;
+    }
+}

@@ -1,0 +1,133 @@
+//! The host's record of the jobs its orchestrator dispatched and that have not ended.
+//!
+//! Every entry keeps the job's [`JobHandle`] (type-erased), so the orchestrator can really
+//! cancel the job (D11), and the host can tell a job that ended while its terminal event
+//! was lost to a lag, and rebuild that event from the handle's result.
+//!
+//! Memory is bounded: an entry lives exactly as long as its job (it is removed when the
+//! terminal event is routed, or rebuilt after a lag, or when the host ends).
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::TypeId;
+
+use hashbrown::HashMap;
+
+use crate::event::{EventKind, Payload};
+use crate::handle::JobHandle;
+use crate::job::JobId;
+use crate::result::JobResult;
+use crate::sync::{MaybeSend, MaybeSync};
+
+/// A [`JobHandle`] of any output type.
+pub(crate) trait TrackedHandle: MaybeSend {
+    /// Cancels the job; `true` if this call cancelled it.
+    fn cancel(&self, reason: Option<&Arc<str>>) -> bool;
+    /// True once the job's result is available.
+    fn is_finished(&self) -> bool;
+    /// The job's outcome as the kind of the terminal event it emitted, if it has ended.
+    /// (`retried` of a failure is not known from the result and is reported as `false`.)
+    fn take_outcome(&mut self) -> Option<EventKind>;
+}
+
+impl<T: Clone + MaybeSend + MaybeSync + 'static> TrackedHandle for JobHandle<T> {
+    fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
+        match reason {
+            Some(reason) => self.cancel_with_reason(reason.clone()),
+            None => JobHandle::cancel(self),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        JobHandle::is_finished(self)
+    }
+
+    fn take_outcome(&mut self) -> Option<EventKind> {
+        Some(match self.try_result()? {
+            JobResult::Success(value) => EventKind::Success(Payload::new(value)),
+            JobResult::Failure(error) => EventKind::Failure { error, retried: false },
+            JobResult::Cancelled(reason) => EventKind::Cancelled { reason },
+            JobResult::TimedOut(after) => EventKind::TimedOut { after },
+        })
+    }
+}
+
+/// One job in flight.
+pub(crate) struct ActiveJob {
+    pub(crate) type_id: TypeId,
+    pub(crate) job_type: &'static str,
+    pub(crate) progress: f64,
+    pub(crate) handle: Box<dyn TrackedHandle>,
+}
+
+/// The active jobs of one orchestrator.
+#[derive(Default)]
+pub(crate) struct Tracking {
+    jobs: HashMap<JobId, ActiveJob>,
+}
+
+impl Tracking {
+    pub(crate) fn insert(&mut self, id: JobId, job: ActiveJob) {
+        self.jobs.insert(id, job);
+    }
+
+    pub(crate) fn contains(&self, id: JobId) -> bool {
+        self.jobs.contains_key(&id)
+    }
+
+    pub(crate) fn get(&self, id: JobId) -> Option<&ActiveJob> {
+        self.jobs.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: JobId) -> Option<&mut ActiveJob> {
+        self.jobs.get_mut(&id)
+    }
+
+    pub(crate) fn remove(&mut self, id: JobId) -> Option<ActiveJob> {
+        self.jobs.remove(&id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    pub(crate) fn is_type_running(&self, type_id: TypeId) -> bool {
+        self.jobs.values().any(|job| job.type_id == type_id)
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = JobId> + '_ {
+        self.jobs.keys().copied()
+    }
+
+    /// Cancels every job (they stay tracked until their terminal events); returns how
+    /// many this call cancelled.
+    pub(crate) fn cancel_all(&self, reason: Option<&Arc<str>>) -> usize {
+        self.jobs.values().filter(|job| job.handle.cancel(reason)).count()
+    }
+
+    /// Cancels every job and forgets them all.
+    pub(crate) fn cancel_and_clear(&mut self, reason: &Arc<str>) -> usize {
+        let n = self.cancel_all(Some(reason));
+        self.jobs.clear();
+        n
+    }
+
+    /// Of `ids`, those still tracked whose job has finished, removed from `ids`.
+    pub(crate) fn take_finished(&self, ids: &mut Vec<JobId>) -> Vec<JobId> {
+        let mut finished = Vec::new();
+        ids.retain(|id| match self.jobs.get(id) {
+            None => false,
+            Some(job) if job.handle.is_finished() => {
+                finished.push(*id);
+                false
+            }
+            Some(_) => true,
+        });
+        finished
+    }
+}
