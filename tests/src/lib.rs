@@ -80,6 +80,9 @@ macro_rules! conformance_suite {
             not_unpin_future,
             long_running_job,
             many_concurrent_jobs,
+            // Orchestrators.
+            orchestrator_routing,
+            orchestrator_isolation,
         ]);
     };
     (@expand [mod $module:ident, $runtime:ty] [$($scenario:ident),* $(,)?]) => {

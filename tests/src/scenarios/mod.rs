@@ -5,7 +5,7 @@
 //! used where the outcome cannot depend on a race: a 20 ms timeout against work that
 //! sleeps forever, a 1 ms retry back-off. To know that something has happened, they wait
 //! for a fact (a [`Latch`], an event, the dispatcher's counters); to know that nothing
-//! *else* happens, they wait until every job future is gone ([`settle`]) and then read the
+//! *else* happens, they wait until every job future is gone ([`settle`](crate::util::settle)) and then read the
 //! bus up to a marker event ([`Recorder::collect`]).
 //!
 //! On the virtual-time runtime some scenarios also check the clock's exact readings.
@@ -26,6 +26,7 @@ mod handle;
 mod input;
 mod isolation;
 mod load;
+mod orchestrator;
 mod shapes;
 
 pub use cancel::*;
@@ -34,6 +35,7 @@ pub use handle::*;
 pub use input::*;
 pub use isolation::*;
 pub use load::*;
+pub use orchestrator::*;
 pub use shapes::*;
 
 /// A scripted job: it fails its first `fail_first` attempts (counted per executor), and
