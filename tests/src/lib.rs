@@ -105,3 +105,9 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(@list [names]);
+
+/// `docs/runtimes.md`, whose examples are compiled and run as doctests of this crate so
+/// they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/runtimes.md")]
+struct RuntimesDoc;

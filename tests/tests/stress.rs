@@ -4,6 +4,7 @@
 //! Every subscriber must see each publisher's events in that publisher's order, and
 //! either all of them or explicit `Lagged(n)` reports that account for exactly the
 //! missing ones: per subscriber, seen + lagged == 800 000.
+#![cfg(any(feature = "tokio", feature = "smol"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::future::Future;
