@@ -80,6 +80,8 @@ macro_rules! conformance_suite {
             not_unpin_future,
             long_running_job,
             many_concurrent_jobs,
+            // Cache stage.
+            cache_round_trip,
             // Orchestrators.
             orchestrator_routing,
             orchestrator_isolation,

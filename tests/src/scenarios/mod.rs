@@ -5,8 +5,9 @@
 //! used where the outcome cannot depend on a race: a 20 ms timeout against work that
 //! sleeps forever, a 1 ms retry back-off. To know that something has happened, they wait
 //! for a fact (a [`Latch`], an event, the dispatcher's counters); to know that nothing
-//! *else* happens, they wait until every job future is gone ([`settle`](crate::util::settle)) and then read the
-//! bus up to a marker event ([`Recorder::collect`]).
+//! *else* happens, they wait until every job future is gone
+//! ([`settle`](crate::util::settle)) and then read the bus up to a marker event
+//! ([`Recorder::collect`]).
 //!
 //! On the virtual-time runtime some scenarios also check the clock's exact readings.
 
@@ -20,6 +21,7 @@ use orchestrator_core::{Dispatcher, Executor, Job, JobContext, JobError};
 use crate::runtime::Runtime;
 use crate::util::{Latch, Recorder};
 
+mod cache;
 mod cancel;
 mod events;
 mod handle;
@@ -29,6 +31,7 @@ mod load;
 mod orchestrator;
 mod shapes;
 
+pub use cache::*;
 pub use cancel::*;
 pub use events::*;
 pub use handle::*;
