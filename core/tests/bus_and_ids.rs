@@ -4,6 +4,7 @@
 
 mod common;
 
+#[cfg(not(target_family = "wasm"))]
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 
@@ -120,7 +121,8 @@ fn events_are_shared_not_cloned() {
     assert!(std::sync::Arc::ptr_eq(&ea, &eb));
 }
 
-#[cfg(not(target_family = "wasm"))]
+#[cfg(not(target_family = "wasm"))] // no threads on wasm32
+#[cfg_attr(miri, ignore = "800_000 ids: too slow under Miri")]
 #[test]
 fn job_ids_are_unique_across_threads() {
     let threads: Vec<_> = (0..8)
