@@ -536,6 +536,55 @@ fn a_late_subscriber_gets_the_current_state_first_and_slow_ones_skip_to_the_late
 }
 
 #[test]
+fn every_watcher_is_woken_and_dropped_watchers_free_their_slot() {
+    use std::sync::atomic::AtomicUsize;
+
+    struct Count(AtomicUsize);
+    impl futures::task::ArcWake for Count {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Set;
+    impl Orchestrator for Set {
+        type State = u32;
+        type Command = u32;
+        fn handle(&mut self, n: u32, ctx: &mut Context<'_, Self>) {
+            ctx.set_state(n);
+        }
+    }
+
+    let (mut host, handle) = Set.start(0, &Dispatcher::new()).unwrap();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = futures::task::waker(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    // 20 watchers (more than the wakers a publish collects inline), each waiting.
+    let mut streams: Vec<_> = (0..20).map(|_| handle.states()).collect();
+    for s in &mut streams {
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Ready(Some(0)));
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Pending);
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Pending, "polling again registers nothing new");
+    }
+    handle.try_send(1).unwrap();
+    assert!(poll_once(&mut host).is_pending());
+    assert_eq!(count.0.load(Ordering::SeqCst), 20, "each waiting watcher woken once");
+    // Dropped watchers give their slot back; new ones reuse it and work the same.
+    streams.truncate(5);
+    streams.extend((0..15).map(|_| handle.states()));
+    for s in &mut streams {
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Ready(Some(1)));
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Pending);
+    }
+    handle.shutdown();
+    assert!(poll_once(&mut host).is_ready());
+    assert_eq!(count.0.load(Ordering::SeqCst), 40, "closing wakes them all");
+    for s in &mut streams {
+        assert_eq!(s.poll_next_unpin(&mut cx), Poll::Ready(None));
+        assert!(futures::stream::FusedStream::is_terminated(s));
+    }
+}
+
+#[test]
 fn commands_have_back_pressure() {
     struct Sink;
     impl Orchestrator for Sink {

@@ -127,8 +127,8 @@ impl<O: Orchestrator> Context<'_, O> {
         let core = &mut *self.core;
         let handle = core.dispatcher.dispatch_on(&core.bus, job)?;
         let id = handle.id();
-        let job_type = short_type_name::<T::Job>();
-        log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({job_type})", core.name);
+        let job_type = short_type_name::<T::Job>;
+        log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({})", core.name, job_type());
         core.tracking.insert(
             id,
             ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, handle: Box::new(handle) },

@@ -96,6 +96,8 @@ pub struct Host<O: Orchestrator> {
     breaker: Box<dyn CircuitBreaker>,
     lag: LagRecovery,
     flushed: OrchestratorStats,
+    /// The clock reading of the current turn, taken when first needed.
+    now: Option<Duration>,
     finished: bool,
 }
 
@@ -130,6 +132,7 @@ impl<O: Orchestrator> Host<O> {
             breaker,
             lag: LagRecovery::default(),
             flushed: OrchestratorStats::default(),
+            now: None,
             finished: false,
         }
     }
@@ -218,7 +221,9 @@ impl<O: Orchestrator> Host<O> {
 
     /// Asks the breaker; counts and logs a refusal.
     fn admit(&mut self, event: &Event, delivery: Delivery) -> bool {
-        let now = self.core.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now());
+        // One clock reading per turn: a turn takes no time on a virtual clock, and a few
+        // microseconds on a real one, far below any sensible breaker window.
+        let now = *self.now.get_or_insert_with(|| self.core.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now()));
         if self.breaker.admit(event, delivery, now) {
             return true;
         }
@@ -269,7 +274,7 @@ impl<O: Orchestrator> Host<O> {
         for id in core::mem::take(&mut self.lag.candidates) {
             let Some(job) = self.core.tracking.get_mut(id) else { continue };
             let Some(kind) = job.handle.take_outcome() else { continue };
-            let event = Event::new(id, job.job_type, Some(job.type_id), kind);
+            let event = Event::new(id, (job.job_type)(), Some(job.type_id), kind);
             self.core.stats.recovered_jobs = self.core.stats.recovered_jobs.wrapping_add(1);
             log_at!(
                 self.core.logger,
@@ -343,6 +348,7 @@ impl<O: Orchestrator> Future for Host<O> {
         if this.finished {
             return Poll::Ready(());
         }
+        this.now = None;
         let mut budget = INPUTS_PER_TURN;
         loop {
             // Alternate between one event and one command, so neither can starve the other.

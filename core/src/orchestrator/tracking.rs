@@ -56,7 +56,8 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> TrackedHandle for JobHandle<T> 
 /// One job in flight.
 pub(crate) struct ActiveJob {
     pub(crate) type_id: TypeId,
-    pub(crate) job_type: &'static str,
+    /// The job type's name, computed only when needed (rebuilding a lost event).
+    pub(crate) job_type: fn() -> &'static str,
     pub(crate) progress: f64,
     pub(crate) handle: Box<dyn TrackedHandle>,
 }

@@ -5,37 +5,104 @@
 //! the current state if the version moved, else it waits. A new stream has seen nothing,
 //! so it yields the current state at once (fixes D12). A slow stream skips intermediate
 //! states but always ends up on the latest one. Memory does not grow with slow watchers.
+//!
+//! Each stream owns one waker slot in the cell, registered under the same lock that found
+//! nothing new (so no wake-up is lost) and reused from poll to poll: waiting for a state
+//! allocates nothing. A publish takes the registered wakers out under the lock and wakes
+//! them after releasing it.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
-use core::future::Future as _;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
-use event_listener::{Event, EventListener};
 use futures_core::{FusedStream, Stream};
 
 use super::stats::OrchestratorStats;
 use crate::sync::Mutex;
+
+/// How many wakers a publish collects without allocating.
+const INLINE_WAKERS: usize = 8;
+
+/// One waker slot per live stream, reused through a free list.
+#[derive(Default)]
+struct Watchers {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Watchers {
+    fn add(&mut self) -> usize {
+        self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        })
+    }
+
+    fn remove(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            *slot = None;
+            self.free.push(index);
+        }
+    }
+
+    fn register(&mut self, index: usize, waker: &Waker) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            match slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+    }
+
+    fn take_all(&mut self) -> Wakers {
+        let mut wakers = Wakers::default();
+        for waker in self.slots.iter_mut().filter_map(Option::take) {
+            if let Err(waker) = wakers.inline.push(waker) {
+                wakers.spilled.push(waker);
+            }
+        }
+        wakers
+    }
+}
+
+/// Wakers taken out of the cell, woken once its lock is released.
+#[derive(Default)]
+struct Wakers {
+    inline: heapless::Vec<Waker, INLINE_WAKERS>,
+    spilled: Vec<Waker>,
+}
+
+impl Wakers {
+    fn wake(self) {
+        self.inline.into_iter().chain(self.spilled).for_each(Waker::wake);
+    }
+}
 
 struct Slot<S> {
     state: S,
     version: u64,
     closed: bool,
     stats: OrchestratorStats,
+    watchers: Watchers,
 }
 
 /// What a host shares with its handles.
 pub(crate) struct Shared<S> {
     slot: Mutex<Slot<S>>,
-    changed: Event,
 }
 
 impl<S: Clone> Shared<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
-            slot: Mutex::new(Slot { state, version: 0, closed: false, stats: OrchestratorStats::default() }),
-            changed: Event::new(),
+            slot: Mutex::new(Slot {
+                state,
+                version: 0,
+                closed: false,
+                stats: OrchestratorStats::default(),
+                watchers: Watchers::default(),
+            }),
         }
     }
 
@@ -53,13 +120,14 @@ impl<S: Clone> Shared<S> {
 
     /// Stores a new state (and the stats) and wakes the watchers.
     pub(crate) fn publish(&self, state: S, stats: OrchestratorStats) {
-        {
+        let wakers = {
             let mut slot = self.slot.lock();
             slot.state = state;
             slot.version = slot.version.wrapping_add(1);
             slot.stats = stats;
-        }
-        self.changed.notify(usize::MAX);
+            slot.watchers.take_all()
+        };
+        wakers.wake();
     }
 
     /// Stores the stats only (nobody is woken).
@@ -69,12 +137,13 @@ impl<S: Clone> Shared<S> {
 
     /// Marks the host as ended: streams end after yielding the latest state.
     pub(crate) fn close(&self, stats: OrchestratorStats) {
-        {
+        let wakers = {
             let mut slot = self.slot.lock();
             slot.closed = true;
             slot.stats = stats;
-        }
-        self.changed.notify(usize::MAX);
+            slot.watchers.take_all()
+        };
+        wakers.wake();
     }
 }
 
@@ -90,10 +159,35 @@ impl<S: Clone> Shared<S> {
 ///
 /// Equal states are not de-duplicated: the host publishes once per input that set or
 /// updated the state.
+///
+/// ```
+/// use futures::{FutureExt, StreamExt};
+/// use orchestrator_core::{Context, Dispatcher, Orchestrator};
+///
+/// struct Echo;
+/// impl Orchestrator for Echo {
+///     type State = &'static str;
+///     type Command = &'static str;
+///     fn handle(&mut self, word: &'static str, ctx: &mut Context<'_, Self>) {
+///         ctx.set_state(word);
+///     }
+/// }
+///
+/// let (mut host, handle) = Echo.start("hello", &Dispatcher::new()).unwrap();
+/// let mut states = handle.states();
+/// assert_eq!(states.next().now_or_never(), Some(Some("hello"))); // the current state
+/// assert_eq!(states.next().now_or_never(), None); // nothing new yet
+///
+/// handle.try_send("a").unwrap();
+/// handle.try_send("b").unwrap();
+/// let _ = (&mut host).now_or_never(); // the host handles both commands
+/// assert_eq!(states.next().now_or_never(), Some(Some("b"))); // "a" was skipped
+/// ```
 pub struct StateStream<S> {
     shared: Arc<Shared<S>>,
+    /// This stream's waker slot in the cell.
+    index: usize,
     seen: Option<u64>,
-    listener: Option<EventListener>,
     done: bool,
 }
 
@@ -105,19 +199,14 @@ impl<S> fmt::Debug for StateStream<S> {
 
 impl<S> StateStream<S> {
     pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
-        Self { shared, seen: None, listener: None, done: false }
+        let index = shared.slot.lock().watchers.add();
+        Self { shared, index, seen: None, done: false }
     }
 }
 
-impl<S: Clone> StateStream<S> {
-    /// The state if it changed since this stream last yielded, or `Err(closed)`.
-    fn check(&mut self) -> Result<Option<S>, ()> {
-        let slot = self.shared.slot.lock();
-        if self.seen != Some(slot.version) {
-            self.seen = Some(slot.version);
-            return Ok(Some(slot.state.clone()));
-        }
-        if slot.closed { Err(()) } else { Ok(None) }
+impl<S> Drop for StateStream<S> {
+    fn drop(&mut self) {
+        self.shared.slot.lock().watchers.remove(self.index);
     }
 }
 
@@ -129,29 +218,18 @@ impl<S: Clone> Stream for StateStream<S> {
         if this.done {
             return Poll::Ready(None);
         }
-        loop {
-            match this.check() {
-                Ok(Some(state)) => {
-                    this.listener = None;
-                    return Poll::Ready(Some(state));
-                }
-                Err(()) => {
-                    this.done = true;
-                    this.listener = None;
-                    return Poll::Ready(None);
-                }
-                Ok(None) => {}
-            }
-            // Register, then check again, so a change between the check and the
-            // registration is not missed.
-            match &mut this.listener {
-                None => this.listener = Some(this.shared.changed.listen()),
-                Some(listener) => match Pin::new(listener).poll(cx) {
-                    Poll::Ready(()) => this.listener = None,
-                    Poll::Pending => return Poll::Pending,
-                },
-            }
+        let mut slot = this.shared.slot.lock();
+        if this.seen != Some(slot.version) {
+            this.seen = Some(slot.version);
+            return Poll::Ready(Some(slot.state.clone()));
         }
+        if slot.closed {
+            drop(slot);
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        slot.watchers.register(this.index, cx.waker());
+        Poll::Pending
     }
 }
 
