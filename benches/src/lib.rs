@@ -1,1 +1,228 @@
-//! Shared helpers of the benchmarks.
+//! Shared helpers of the `report` bench: sample recording, statistics, the machine
+//! description and the markdown of `docs/performance.md`.
+//!
+//! The bench measures with criterion (`iter_custom`); every sample criterion takes is
+//! also recorded here (iterations and elapsed time), so the report can compute medians and
+//! spreads, and ratios of ours to the peer's measured in the same run.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Samples recorded per benchmark id: `(units measured, elapsed)`, in call order. Warm-up
+/// calls are recorded too; [`Recorder::take`] keeps the last `n` (the measured samples).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    samples: Mutex<HashMap<String, Vec<(f64, Duration)>>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one call of an `iter_custom` routine that measured `units` units.
+    pub fn record(&self, id: &str, units: f64, elapsed: Duration) {
+        let mut map = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(id.to_owned()).or_default().push((units, elapsed));
+    }
+
+    /// The last `n` samples of `id`, as nanoseconds per unit (`None` if never measured,
+    /// e.g. filtered out on the command line).
+    pub fn take(&self, id: &str, n: usize) -> Option<Stats> {
+        let map = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let all = map.get(id)?;
+        let start = all.len().saturating_sub(n);
+        let per_unit: Vec<f64> = all[start..]
+            .iter()
+            .filter(|(units, _)| *units > 0.0)
+            .map(|(units, d)| d.as_secs_f64() * 1e9 / units)
+            .collect();
+        Stats::new(per_unit)
+    }
+}
+
+/// Order statistics of one benchmark's samples (nanoseconds per unit).
+#[derive(Debug, Clone)]
+pub struct Stats {
+    sorted: Vec<f64>,
+}
+
+impl Stats {
+    /// `None` for no samples.
+    pub fn new(mut samples: Vec<f64>) -> Option<Self> {
+        samples.retain(|x| x.is_finite());
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        Some(Self { sorted: samples })
+    }
+
+    /// The `q` quantile (0..=1), linearly interpolated.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let last = self.sorted.len() - 1;
+        let pos = q.clamp(0.0, 1.0) * last as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        let frac = pos - lo as f64;
+        self.sorted[lo] * (1.0 - frac) + self.sorted[hi] * frac
+    }
+
+    /// The median.
+    pub fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+
+    /// First quartile.
+    pub fn p25(&self) -> f64 {
+        self.quantile(0.25)
+    }
+
+    /// Third quartile.
+    pub fn p75(&self) -> f64 {
+        self.quantile(0.75)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Always false (a `Stats` has at least one sample).
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// `median (p25–p75)` with a sensible precision.
+    pub fn cell(&self) -> String {
+        format!("{} ({}–{})", num(self.median()), num(self.p25()), num(self.p75()))
+    }
+}
+
+/// A number with 3 significant digits (at most one decimal for values ≥ 10).
+pub fn num(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Bytes, human readable.
+pub fn bytes(x: f64) -> String {
+    if x.abs() >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", x / (1024.0 * 1024.0))
+    } else if x.abs() >= 1024.0 {
+        format!("{:.1} KiB", x / 1024.0)
+    } else {
+        format!("{x:.0} B")
+    }
+}
+
+/// The ratio of two medians, and the range it spans when each side moves within its
+/// quartiles (`ours.p25 / peer.p75 ..= ours.p75 / peer.p25`).
+pub fn ratio(ours: &Stats, peer: &Stats) -> (f64, f64, f64) {
+    (ours.median() / peer.median(), ours.p25() / peer.p75(), ours.p75() / peer.p25())
+}
+
+/// What the machine is: `nproc`, the CPU model, the compiler, the load.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// Logical CPUs available to this process.
+    pub cpus: usize,
+    /// `model name` from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// /proc/loadavg at the start of the run.
+    pub load_start: String,
+}
+
+impl Machine {
+    /// Reads it now.
+    pub fn detect() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("-V")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Self { cpus, cpu_model, rustc, load_start: loadavg() }
+    }
+}
+
+/// The first three fields of /proc/loadavg.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A markdown table under construction.
+#[derive(Debug, Default)]
+pub struct Table {
+    out: String,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(headers: &[&str]) -> Self {
+        let mut out = String::new();
+        let _ = writeln!(out, "| {} |", headers.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
+        Self { out }
+    }
+
+    /// One row.
+    pub fn row(&mut self, cells: &[String]) {
+        let _ = writeln!(self.out, "| {} |", cells.join(" | "));
+    }
+
+    /// The markdown.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        let s = Stats::new(vec![4.0, 1.0, 3.0, 2.0, 5.0]).unwrap_or_else(|| unreachable!());
+        assert!((s.median() - 3.0).abs() < 1e-9);
+        assert!((s.p25() - 2.0).abs() < 1e-9);
+        assert!((s.quantile(1.0) - 5.0).abs() < 1e-9);
+        assert!(Stats::new(vec![]).is_none());
+    }
+
+    #[test]
+    fn recorder_keeps_the_last_samples() {
+        let r = Recorder::new();
+        r.record("a", 10.0, Duration::from_nanos(1000)); // warm-up
+        r.record("a", 10.0, Duration::from_nanos(100));
+        r.record("a", 20.0, Duration::from_nanos(200));
+        let s = r.take("a", 2).unwrap_or_else(|| unreachable!());
+        assert_eq!(s.len(), 2);
+        assert!((s.median() - 10.0).abs() < 1e-9);
+        assert!(r.take("b", 2).is_none());
+    }
+}
