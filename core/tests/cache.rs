@@ -525,6 +525,7 @@ fn lru_evicts_the_least_recently_used_entry_not_the_oldest() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "20_000 operations: too slow under Miri")]
 fn the_bound_holds_in_a_long_mixed_sequence() {
     let clock = VirtualClock::new();
     let cache = InMemoryCache::with_capacity(clock.clone(), 8).unwrap();
@@ -550,6 +551,7 @@ fn the_bound_holds_in_a_long_mixed_sequence() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "1_500 inserts into a 1_000-entry LRU: too slow under Miri")]
 fn default_capacity_is_one_thousand() {
     let cache = InMemoryCache::new(VirtualClock::new());
     assert_eq!(cache.capacity(), 1_000);
@@ -575,6 +577,7 @@ fn admin(s: &Setup) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "20_000 keys: too slow under Miri")]
 fn prefix_invalidation_over_ten_thousand_keys() {
     let clock = VirtualClock::new();
     let cache = Arc::new(InMemoryCache::with_capacity(clock.clone(), 20_001).unwrap());
