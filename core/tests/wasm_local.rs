@@ -221,7 +221,8 @@ fn many_non_send_jobs_share_one_runner() {
 
     let results = run(&clock, &dispatcher, async {
         let values: Vec<u32> = (0..20).map(|_| 100).collect();
-        let (results, ()) = futures::join!(futures::future::join_all(handles), answer(host.clone(), clock.clone(), &values));
+        let (results, ()) =
+            futures::join!(futures::future::join_all(handles), answer(host.clone(), clock.clone(), &values));
         results
     });
 
