@@ -113,3 +113,18 @@ conformance_suite!(@list [names]);
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/runtimes.md")]
 struct RuntimesDoc;
+
+/// `docs/getting-started.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/getting-started.md")]
+struct GettingStartedDoc;
+
+/// `docs/concepts.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/concepts.md")]
+struct ConceptsDoc;
+
+/// `docs/advanced-patterns.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/advanced-patterns.md")]
+struct AdvancedPatternsDoc;
