@@ -20,7 +20,7 @@ use crate::handle::{self, Counters, JobHandle};
 use crate::job::{IntoJob, Job, JobId, Metadata, short_type_name};
 use crate::log::{Logger, NoopLogger};
 use crate::pipeline::{self, CacheStage, Plan};
-use crate::runner::Runner;
+use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::sync::{BoxFuture, MaybeSend, MaybeSync, Mutex};
 
@@ -87,12 +87,19 @@ struct Inner {
     bus: Bus,
     timer: Option<Arc<dyn Timer>>,
     logger: Arc<dyn Logger>,
-    queue: async_channel::Sender<BoxFuture<'static, ()>>,
-    queue_rx: async_channel::Receiver<BoxFuture<'static, ()>>,
+    queue: Arc<JobQueue>,
     counters: Arc<Counters>,
     max_pending: usize,
     cache: Option<Arc<dyn CacheProvider>>,
     cache_errors: Arc<AtomicUsize>,
+}
+
+impl Drop for Inner {
+    /// The last dispatcher handle is gone: no job can be dispatched any more, so the
+    /// runners finish once the queued jobs are done.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// Routes jobs to executors by type (an O(1) `TypeId` lookup) and runs them.
@@ -154,15 +161,13 @@ impl Dispatcher {
     }
 
     fn from_builder(b: DispatcherBuilder) -> Self {
-        let (queue, queue_rx) = async_channel::unbounded();
         Self {
             inner: Arc::new(Inner {
                 registry: Mutex::new(HashMap::new()),
                 bus: b.bus.unwrap_or_default(),
                 timer: b.timer,
                 logger: b.logger.unwrap_or_else(|| Arc::new(NoopLogger)),
-                queue,
-                queue_rx,
+                queue: Arc::new(JobQueue::new()),
                 counters: Arc::new(Counters::default()),
                 max_pending: b.max_pending,
                 cache: b.cache,
@@ -285,14 +290,16 @@ impl Dispatcher {
             logger: inner.logger.clone(),
             completer,
         };
-        inner.queue.try_send(start.start(job, plan)).map_err(|_| DispatchError::ShutDown)?;
+        inner.queue.push(start.start(job, plan)).map_err(|_| DispatchError::ShutDown)?;
         Ok(handle)
     }
 
     fn lookup<J: Job>(&self) -> Result<(&'static str, Arc<dyn Start<J>>), DispatchError> {
         let registry = self.inner.registry.lock();
-        let entry =
-            registry.get(&TypeId::of::<J>()).ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+        // `ok_or_else`: the type name is computed (a string search) only on the error path.
+        let entry = registry
+            .get(&TypeId::of::<J>())
+            .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
         let start = entry
             .start
             .downcast_ref::<Arc<dyn Start<J>>>()
@@ -304,7 +311,7 @@ impl Dispatcher {
     /// it ends after [`shutdown`](Self::shutdown) (or when every dispatcher handle is
     /// dropped) once the jobs it took have finished.
     pub fn runner(&self) -> Runner {
-        Runner::new(self.inner.queue_rx.clone(), self.inner.counters.clone())
+        Runner::new(self.inner.queue.clone(), self.inner.counters.clone())
     }
 
     /// Stops accepting jobs. Jobs already dispatched still run to their end; runners then

@@ -75,7 +75,10 @@ impl<T> Completer<T> {
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
-        self.resolve(JobResult::Cancelled(Some(Arc::from(ABANDONED))));
+        // Only a job dropped before it completed builds the reason (an allocation).
+        if self.slot.is_some() {
+            self.resolve(JobResult::Cancelled(Some(Arc::from(ABANDONED))));
+        }
     }
 }
 

@@ -8,15 +8,149 @@
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
-use core::task::{Context, Poll};
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::{Context, Poll, Waker};
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 
 use crate::handle::Counters;
-use crate::sync::BoxFuture;
+use crate::sync::{BoxFuture, Mutex};
+
+/// How many queued jobs a runner moves out of the shared queue per lock acquisition.
+const TAKE_BATCH: usize = 32;
+
+/// The dispatcher's queue of jobs waiting for a runner: a locked `VecDeque`, and the wakers
+/// of the runners that found it empty.
+///
+/// `push` wakes one waiting runner, only if one is waiting: a dispatch while the runners
+/// are busy is a lock, a `push_back` and an unlock (async-channel, used before, also took
+/// its listener list's lock on every send). A runner moves up to [`TAKE_BATCH`] jobs out per
+/// lock; one that finds the queue empty registers its waker under the same lock, so no
+/// wake-up is lost. A runner dropped with jobs it had taken but not started puts them
+/// back, and hands a pending wake-up on to another runner.
+pub(crate) struct JobQueue {
+    state: Mutex<QueueState>,
+    /// Mirror of `QueueState::closed`, readable without the lock.
+    closed: AtomicBool,
+}
+
+struct QueueState {
+    jobs: VecDeque<BoxFuture<'static, ()>>,
+    closed: bool,
+    /// Runners waiting for a job: (runner id, waker), at most one entry per runner.
+    waiting: Vec<(usize, Waker)>,
+    next_id: usize,
+}
+
+/// What [`JobQueue::take`] found.
+enum Take {
+    /// Jobs were moved into the runner's batch.
+    Jobs,
+    /// None yet; the runner's waker is registered.
+    Empty,
+    /// Closed, and no job is left.
+    Closed,
+}
+
+impl JobQueue {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(QueueState { jobs: VecDeque::new(), closed: false, waiting: Vec::new(), next_id: 0 }),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues a job and wakes a waiting runner; gives the job back if the queue is closed.
+    pub(crate) fn push(&self, job: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
+        let waker = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return Err(job);
+            }
+            st.jobs.push_back(job);
+            st.waiting.pop()
+        };
+        if let Some((_, waker)) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Closes the queue (jobs already queued are still run) and wakes every waiting runner.
+    /// Returns `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let waiting = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return false;
+            }
+            st.closed = true;
+            self.closed.store(true, Ordering::Release);
+            core::mem::take(&mut st.waiting)
+        };
+        waiting.into_iter().for_each(|(_, waker)| waker.wake());
+        true
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Jobs waiting for a runner.
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().jobs.len()
+    }
+
+    fn new_runner_id(&self) -> usize {
+        let mut st = self.state.lock();
+        let id = st.next_id;
+        st.next_id = st.next_id.wrapping_add(1);
+        id
+    }
+
+    /// Moves up to [`TAKE_BATCH`] jobs into `batch`; with none, registers `waker` for
+    /// runner `id` (under the same lock).
+    fn take(&self, id: usize, batch: &mut VecDeque<BoxFuture<'static, ()>>, waker: &Waker) -> Take {
+        let mut st = self.state.lock();
+        if !st.jobs.is_empty() {
+            let n = st.jobs.len().min(TAKE_BATCH);
+            batch.extend(st.jobs.drain(..n));
+            return Take::Jobs;
+        }
+        if st.closed {
+            return Take::Closed;
+        }
+        match st.waiting.iter_mut().find(|(runner, _)| *runner == id) {
+            Some((_, registered)) => {
+                if !registered.will_wake(waker) {
+                    registered.clone_from(waker);
+                }
+            }
+            None => st.waiting.push((id, waker.clone())),
+        }
+        Take::Empty
+    }
+
+    /// A runner goes away: its untaken jobs go back to the front of the queue, its waker
+    /// is removed, and if jobs are left another waiting runner is woken in its place.
+    fn leave(&self, id: usize, batch: &mut VecDeque<BoxFuture<'static, ()>>) {
+        let waker = {
+            let mut st = self.state.lock();
+            while let Some(job) = batch.pop_back() {
+                st.jobs.push_front(job);
+            }
+            st.waiting.retain(|(runner, _)| *runner != id);
+            if st.jobs.is_empty() { None } else { st.waiting.pop() }
+        };
+        if let Some((_, waker)) = waker {
+            waker.wake();
+        }
+    }
+}
 
 /// How many completions a runner handles in one poll before yielding to its executor, so
 /// one busy runner cannot starve the other tasks of a single-threaded runtime.
@@ -30,7 +164,11 @@ const COMPLETIONS_PER_POLL: usize = 256;
 /// resolves its handle as cancelled ([`ABANDONED`](crate::handle::ABANDONED)).
 #[must_use = "a runner does nothing unless awaited or spawned"]
 pub struct Runner {
-    queue: Pin<alloc::boxed::Box<async_channel::Receiver<BoxFuture<'static, ()>>>>,
+    queue: Arc<JobQueue>,
+    /// This runner's id in the queue's waiting list.
+    id: usize,
+    /// Jobs taken from the queue and not polled yet.
+    batch: VecDeque<BoxFuture<'static, ()>>,
     jobs: FuturesUnordered<BoxFuture<'static, ()>>,
     queue_closed: bool,
     counters: Arc<Counters>,
@@ -53,10 +191,12 @@ impl fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub(crate) fn new(queue: async_channel::Receiver<BoxFuture<'static, ()>>, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(queue: Arc<JobQueue>, counters: Arc<Counters>) -> Self {
         counters.runners.fetch_add(1, Ordering::AcqRel);
         Self {
-            queue: alloc::boxed::Box::pin(queue),
+            id: queue.new_runner_id(),
+            queue,
+            batch: VecDeque::new(),
             jobs: FuturesUnordered::new(),
             queue_closed: false,
             _registered: RunnerToken(counters.clone()),
@@ -80,13 +220,32 @@ impl Future for Runner {
             // Take every queued job first, so a job dispatched by a finishing job is
             // picked up in the same poll.
             while !this.queue_closed {
-                match this.queue.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(job)) => {
+                if this.batch.is_empty() {
+                    match this.queue.take(this.id, &mut this.batch, cx.waker()) {
+                        Take::Jobs => {}
+                        Take::Empty => break,
+                        Take::Closed => {
+                            this.queue_closed = true;
+                            break;
+                        }
+                    }
+                }
+                while let Some(mut job) = this.batch.pop_front() {
+                    // Poll a new job once right away: one that finishes in its first poll
+                    // never enters the `FuturesUnordered` (no task allocation, no
+                    // ready-queue round trip). One that does not is polled again there,
+                    // with its own waker; the runner's waker it registered now can only
+                    // cause a spurious wake-up of the runner.
+                    if job.as_mut().poll(cx).is_ready() {
+                        completions += 1;
+                        if completions >= COMPLETIONS_PER_POLL {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                    } else {
                         this.counters.running.fetch_add(1, Ordering::AcqRel);
                         this.jobs.push(job);
                     }
-                    Poll::Ready(None) => this.queue_closed = true,
-                    Poll::Pending => break,
                 }
             }
             match Pin::new(&mut this.jobs).poll_next(cx) {
@@ -107,6 +266,7 @@ impl Future for Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
+        self.queue.leave(self.id, &mut self.batch);
         let n = self.jobs.len();
         self.counters.running.fetch_sub(n, Ordering::AcqRel);
     }
