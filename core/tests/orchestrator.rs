@@ -881,7 +881,7 @@ fn a_terminal_event_lost_to_lag_is_rebuilt_from_the_job_handle() {
     let calls = h.state();
     assert_eq!(of(&calls, id), [("on_active_success", Success), ("on_active_event", Success)]);
     let stats = h.stats();
-    assert_eq!((stats.lagged_events, stats.recovered_jobs, stats.active_jobs), (8, 1, 0));
+    assert_eq!((stats.lagged_events, stats.recovered_jobs, stats.active_jobs, stats.lag_suspects), (8, 1, 0, 0));
     assert_eq!(calls.iter().filter(|c| c.hook == "on_passive_event").count(), 4);
 }
 
@@ -912,7 +912,37 @@ fn a_terminal_event_that_survived_the_lag_is_routed_once() {
         [("on_job_started", Started), ("on_active_success", Success), ("on_active_event", Success)]
     );
     let stats = h.stats();
-    assert_eq!((stats.lagged_events, stats.recovered_jobs, stats.active_jobs), (8, 0, 0));
+    assert_eq!((stats.lagged_events, stats.recovered_jobs, stats.active_jobs, stats.lag_suspects), (8, 0, 0, 0));
+}
+
+/// A job still running when the host lags stays a lag suspect (per-job memory, shown in
+/// the stats) until it ends; then nothing is left.
+#[test]
+fn a_job_running_through_a_lag_is_a_suspect_until_it_ends() {
+    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()));
+    let (mut host, h) = w.recorder();
+    let mut runner = Box::pin(w.dispatcher.runner());
+    let (tx, mut rx) = futures::channel::oneshot::channel();
+    let cmd: Cmd = Box::new(move |_, ctx| {
+        let _ = tx.send(ctx.dispatch(sleeping(5)).unwrap());
+    });
+    h.try_send(cmd).unwrap();
+    assert!(poll_once(&mut host).is_pending());
+    let id = rx.try_recv().unwrap().unwrap();
+    assert!(poll_once(&mut runner).is_pending()); // Started; the job now sleeps 5 s
+    for _ in 0..10 {
+        w.dispatcher.bus().emit(Event::custom("noise", ())).unwrap();
+    }
+    assert!(poll_once(&mut host).is_pending());
+    let stats = h.stats();
+    assert_eq!((stats.lagged_events, stats.active_jobs, stats.lag_suspects), (7, 1, 1));
+
+    w.clock.advance(Duration::from_secs(5));
+    assert!(poll_once(&mut runner).is_pending()); // Success
+    assert!(poll_once(&mut host).is_pending());
+    assert_eq!(of(&h.state(), id), [("on_active_success", Success), ("on_active_event", Success)]);
+    let stats = h.stats();
+    assert_eq!((stats.recovered_jobs, stats.active_jobs, stats.lag_suspects), (0, 0, 0));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ impl<O: Orchestrator> Host<O> {
     pub fn stats(&self) -> OrchestratorStats {
         let mut stats = self.core.stats;
         stats.active_jobs = self.core.tracking.len();
+        stats.lag_suspects = self.lag.suspects.len().saturating_add(self.lag.candidates.len());
         stats
     }
 

@@ -10,6 +10,11 @@
 pub struct OrchestratorStats {
     /// Jobs dispatched by the orchestrator and not yet ended.
     pub active_jobs: usize,
+    /// Ids the host keeps after a lag, to check whether those jobs' terminal events were
+    /// lost (see [`Host`](crate::Host), "Falling behind"). Each is dropped once its job is
+    /// seen ended and the bus drained: with `active_jobs`, this is all the per-job memory
+    /// of a host, and both are 0 once it is idle.
+    pub lag_suspects: usize,
     /// Commands handled.
     pub commands: u64,
     /// Events taken from the bus (routed, ignored or suppressed alike).
