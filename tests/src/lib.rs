@@ -128,3 +128,13 @@ struct ConceptsDoc;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/advanced-patterns.md")]
 struct AdvancedPatternsDoc;
+
+/// `docs/no-std-wasm.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/no-std-wasm.md")]
+struct NoStdWasmDoc;
+
+/// `docs/migrating-from-dart.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating-from-dart.md")]
+struct MigratingFromDartDoc;
