@@ -56,17 +56,43 @@
 //! assert_eq!(kinds, [Started, Progress, Retrying, Progress, Success]);
 //! ```
 //!
+//! ## The pieces
+//!
+//! * [`Job`] and [`Executor`]: a unit of work and its business logic. A [`JobBuilder`]
+//!   adds a timeout, a [`RetryPolicy`], a [`CancellationToken`], a placeholder or a
+//!   [`CachePolicy`].
+//! * [`Dispatcher`]: routes each job by its type to its executor and runs it in
+//!   [`Runner`]s; [`dispatch`](Dispatcher::dispatch) returns a [`JobHandle`], a future of
+//!   the job's [`JobResult`].
+//! * [`Bus`] and [`Event`]: every job emits `Started`, then possibly `Placeholder`,
+//!   `CacheHit`, `Progress` and `Retrying`, then exactly one of `Success`, `Failure`,
+//!   `Cancelled` or `TimedOut`. Timeouts and cancellation drop the running work.
+//! * [`Orchestrator`]: a state machine fed by commands and by its jobs' events, run by a
+//!   [`Host`] future and driven through an [`OrchestratorHandle`]; [`AsyncState`] for
+//!   "a value being loaded"; loop protection in [`breaker`].
+//! * [`runtime`]: the [`Clock`](runtime::Clock), [`Timer`](runtime::Timer) and
+//!   [`Spawn`](runtime::Spawn) traits, the crate's only doors to the outside world.
+//!   `orchestrator-std` implements them for tokio, async-std and smol; without a spawner,
+//!   await [`Dispatcher::runner`] yourself (embedded, WASM).
+//!
+//! The guide is the book in the repository's
+//! [`docs/`](https://github.com/orchestrator-rs/orchestrator/tree/main/docs): getting
+//! started, concepts, advanced patterns, runtimes, `no_std` and WASM, and migrating from
+//! the Dart library `orchestrator_core`.
+//!
 //! ## Features
 //!
-//! * `std` (default): std mutexes; executor panics become `Failure`s.
+//! * `std` (default): std mutexes; executor and hook panics are caught and become
+//!   `Failure`s.
 //! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
 //!   tests of time-dependent behaviour.
+//! * `portable-atomic`, `critical-section`: forwarded to the channel, future and lock
+//!   crates for targets without compare-and-swap.
 //!
-//! With `RUSTFLAGS="--cfg orchestrator_unsync"` the `Send`/`Sync` bounds disappear on every
-//! target (they already do on `wasm32`), for single-threaded programs whose executors hold
-//! `Rc`s. It is a cfg, not a feature, because it removes guarantees other crates rely on.
-//! * `portable-atomic`, `critical-section`: forwarded to the channel crates for targets
-//!   without compare-and-swap.
+//! With `RUSTFLAGS="--cfg orchestrator_unsync"` the `Send`/`Sync` bounds
+//! ([`MaybeSend`], [`MaybeSync`]) disappear on every target (they already do on `wasm32`),
+//! for single-threaded programs whose executors hold `Rc`s. It is a cfg, not a feature,
+//! because it removes guarantees other crates rely on.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]

@@ -6,13 +6,16 @@ use core::fmt;
 /// Severity, ordered `Debug < Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
-    /// Start and completion of jobs, dispatch.
+    /// Start and success of jobs, cache hits, an orchestrator's dispatches.
     Debug,
-    /// Cancellation, retry scheduling.
+    /// Cancelled jobs, an orchestrator's end. (Retries are not logged: they are
+    /// [`Retrying`](crate::EventKind::Retrying) events.)
     Info,
-    /// Timeouts, exhausted retries, circuit-breaker trips.
+    /// Timeouts, cache read and write errors, circuit-breaker trips, an orchestrator that
+    /// fell behind its bus or has no clock.
     Warning,
-    /// Job failures, panics in executors or hooks.
+    /// Failed jobs (retries exhausted or not retried, panics in executors included),
+    /// panics in hooks and command handlers.
     Error,
 }
 

@@ -74,6 +74,17 @@
 //! The runtime adapters spawn `Send` futures: they are not available on `wasm32` nor with
 //! `--cfg orchestrator_unsync` (where the core drops its `Send` bounds), and enabling one
 //! of their features there is a compile error. The loggers and [`global_bus`] are.
+//!
+//! ## Guide
+//!
+//! The book is in the repository's
+//! [`docs/`](https://github.com/orchestrator-rs/orchestrator/tree/main/docs): getting
+//! started, concepts (bus, jobs, executors, dispatcher, results, orchestrators, state),
+//! advanced patterns (cancellation, timeout, retry, progress, logging, scoped buses, loop
+//! protection, cache and placeholder), runtimes, `no_std` and WASM, and migrating from the
+//! Dart library `orchestrator_core`. The examples are in `std-adapters/examples`
+//! (`cargo run --example quickstart`, `upload`, `scoped_modules`, `cache_placeholder`,
+//! `counter`; `quickstart_smol` and `quickstart_async_std` with their features).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -106,16 +117,21 @@ pub mod tokio;
 
 pub use global::global_bus;
 #[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub use logging::LogLogger;
 pub use logging::StderrLogger;
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use logging::TracingLogger;
 
 #[cfg(feature = "async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
 pub use crate::async_std::AsyncStdRuntime;
 #[cfg(feature = "smol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smol")))]
 pub use crate::smol::SmolRuntime;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use crate::tokio::TokioRuntime;
 
 /// The README's example, compiled and run as a doctest so it cannot rot.

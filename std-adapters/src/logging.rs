@@ -81,6 +81,7 @@ impl Logger for StderrLogger {
 }
 
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use self::tracing_logger::TracingLogger;
 
 #[cfg(feature = "tracing")]
@@ -120,6 +121,7 @@ mod tracing_logger {
 }
 
 #[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub use self::log_logger::LogLogger;
 
 #[cfg(feature = "log")]
