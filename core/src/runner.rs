@@ -236,14 +236,21 @@ impl Future for Runner {
                     // ready-queue round trip). One that does not is polled again there,
                     // with its own waker; the runner's waker it registered now can only
                     // cause a spurious wake-up of the runner.
+                    //
+                    // A job counts as running from its first poll until its future is
+                    // dropped (here, or by the `FuturesUnordered`): its handle resolves
+                    // (and `pending` drops) inside that poll, so whoever sees `pending` and
+                    // `running` at 0 knows no job future, nor anything it holds, is left.
+                    this.counters.running.fetch_add(1, Ordering::AcqRel);
                     if job.as_mut().poll(cx).is_ready() {
+                        drop(job);
+                        this.counters.running.fetch_sub(1, Ordering::AcqRel);
                         completions += 1;
                         if completions >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
                     } else {
-                        this.counters.running.fetch_add(1, Ordering::AcqRel);
                         this.jobs.push(job);
                     }
                 }

@@ -325,3 +325,46 @@ fn dropping_the_runner_mid_job_still_ends_the_job_once() {
 }
 
 use std::future::Future;
+
+/// A job that reads the dispatcher's stats when it is dropped (as part of its future).
+struct Watched {
+    dispatcher: orchestrator_core::Dispatcher,
+    yield_first: bool,
+    seen: Arc<std::sync::Mutex<Option<orchestrator_core::DispatcherStats>>>,
+}
+impl Job for Watched {
+    type Output = ();
+}
+impl Drop for Watched {
+    fn drop(&mut self) {
+        *self.seen.lock().unwrap() = Some(self.dispatcher.stats());
+    }
+}
+struct WatchedExec;
+impl Executor<Watched> for WatchedExec {
+    async fn process(&self, job: &Watched, _: &JobContext) -> Result<(), JobError> {
+        if job.yield_first {
+            common::yield_now().await;
+        }
+        Ok(())
+    }
+}
+
+/// A finished job counts as running until its future (and what it holds) is dropped,
+/// whether it finished in its first poll or later: `pending == 0 && running == 0` means
+/// no job future is left. (Regression: a job finishing in its runner's first poll was
+/// dropped after both counters read 0.)
+#[test]
+fn a_finished_job_counts_as_running_until_its_future_is_dropped() {
+    let h = Harness::new();
+    h.dispatcher.register(WatchedExec);
+    for yield_first in [false, true] {
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let job = Watched { dispatcher: h.dispatcher.clone(), yield_first, seen: seen.clone() };
+        assert!(h.run(h.dispatcher.dispatch(job).unwrap()).is_success());
+        let stats = seen.lock().unwrap().expect("the job was dropped");
+        assert_eq!((stats.pending, stats.running), (0, 1), "yield_first: {yield_first}: {stats:?}");
+        let stats = h.dispatcher.stats();
+        assert_eq!((stats.pending, stats.running), (0, 0), "{stats:?}");
+    }
+}
