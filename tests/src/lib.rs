@@ -9,6 +9,8 @@
 //!   clock ([`LocalVirtual`]). `tests/tests/custom_runtime.rs` implements it for a
 //!   hand-written executor too.
 //! * [`scenarios`] is the catalogue.
+//! * [`soak`] is the soak of `tests/tests/soak.rs`: a seeded random mix of job outcomes,
+//!   every one checked, on any [`Runtime`].
 //! * [`conformance_suite!`] stamps out `mod <runtime> { #[test] fn <scenario>() }` for a
 //!   runtime: `tests/tests/conformance.rs` does it for every runtime whose feature is on,
 //!   so `cargo test -p orchestrator-tests --all-features` runs every scenario everywhere,
@@ -24,6 +26,7 @@
 
 pub mod runtime;
 pub mod scenarios;
+pub mod soak;
 pub mod util;
 
 #[cfg(feature = "async-std")]
