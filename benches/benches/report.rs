@@ -919,6 +919,8 @@ fn profile(what: &str) {
         "tower" => drop(jobs_tower(&rt, BATCH)(units)),
         "fanout" => drop(fanout_ours(&rt, 16)(units * 5)),
         "fanout-async-broadcast" => drop(fanout_async_broadcast(&rt, 16)(units * 5)),
+        "fanout-1" => drop(fanout_ours(&rt, 1)(units * 50)),
+        "fanout-async-broadcast-1" => drop(fanout_async_broadcast(&rt, 1)(units * 50)),
         "orchestrator" => drop(orchestrator_routine(&rt, BATCH as u64)(units)),
         other => panic!("unknown profile workload {other}"),
     }

@@ -51,7 +51,7 @@ use crate::sync::Mutex;
 /// How many values a receiver moves out of the shared ring per lock acquisition.
 const BATCH: usize = 32;
 /// How many wakers `send`/`close` can collect without allocating.
-const INLINE_WAKERS: usize = 32;
+const INLINE_WAKERS: usize = 8;
 
 /// Creates a broadcast channel that retains the last `capacity` values.
 ///
@@ -161,34 +161,29 @@ impl<T> State<T> {
         if slot.rem == 0 { slot.val.take() } else { None }
     }
 
-    /// Moves the registered wakers out, to be woken once the lock is released.
-    fn take_wakers(&mut self) -> Option<WakeList> {
-        if self.waiting == 0 {
-            return None;
-        }
-        let mut list = WakeList::new();
+    /// Moves the registered wakers into `list`, to be woken once the lock is released.
+    /// (`list` lives in the caller's frame: a returned list would be copied around.)
+    fn take_wakers(&mut self, list: &mut WakeList) {
         for waker in self.wakers.iter_mut().filter_map(Option::take) {
             list.push(waker);
         }
         self.waiting = 0;
-        Some(list)
     }
 }
 
 impl<T> Shared<T> {
     fn close(&self) -> bool {
-        let wakers = {
+        let mut wakers = WakeList::new();
+        {
             let mut st = self.state.lock();
             if st.closed {
                 return false;
             }
             st.closed = true;
             self.closed.store(true, Ordering::Release);
-            st.take_wakers()
-        };
-        if let Some(wakers) = wakers {
-            wakers.wake_all();
+            st.take_wakers(&mut wakers);
         }
+        wakers.wake_all();
         true
     }
 }
@@ -210,7 +205,7 @@ impl WakeList {
         }
     }
 
-    fn wake_all(mut self) {
+    fn wake_all(&mut self) {
         // `pop` rather than `into_iter`: moving the inline array around is not free.
         while let Some(waker) = self.inline.pop() {
             waker.wake();
@@ -272,39 +267,40 @@ impl<T> RingSender<T> {
     }
 
     fn send_value(&self, value: T) -> Result<usize, T> {
-        let old;
-        let receivers;
-        let wakers;
-        {
-            let mut st = self.shared.state.lock();
-            if st.closed {
-                return Err(value);
-            }
-            receivers = st.receivers;
-            if receivers == 0 {
-                drop(st);
-                drop(value);
-                return Ok(0);
-            }
-            let seq = st.tail;
-            let idx = st.tail_idx;
-            old = match st.slots.get_mut(idx) {
-                Some(slot) => {
-                    slot.seq = seq;
-                    slot.rem = receivers;
-                    slot.val.replace(value)
-                }
-                None => Some(value),
-            };
-            st.tail = seq.saturating_add(1);
-            st.tail_idx = st.succ(idx);
-            wakers = st.take_wakers();
+        let mut st = self.shared.state.lock();
+        if st.closed {
+            return Err(value);
         }
-        // Dropped outside the lock: `T`'s destructor may touch this channel.
+        let receivers = st.receivers;
+        if receivers == 0 {
+            drop(st);
+            drop(value);
+            return Ok(0);
+        }
+        let seq = st.tail;
+        let idx = st.tail_idx;
+        let old = match st.slots.get_mut(idx) {
+            Some(slot) => {
+                slot.seq = seq;
+                slot.rem = receivers;
+                slot.val.replace(value)
+            }
+            None => Some(value),
+        };
+        st.tail = seq.saturating_add(1);
+        st.tail_idx = st.succ(idx);
+        if st.waiting == 0 {
+            // The common case in a burst: nobody to wake, no wake list built (moving one
+            // around cost more than the rest of a send).
+            drop(st);
+            drop(old); // outside the lock: `T`'s destructor may touch this channel
+            return Ok(receivers);
+        }
+        let mut wakers = WakeList::new();
+        st.take_wakers(&mut wakers);
+        drop(st);
         drop(old);
-        if let Some(wakers) = wakers {
-            wakers.wake_all();
-        }
+        wakers.wake_all();
         Ok(receivers)
     }
 
