@@ -18,9 +18,9 @@
 //! * **Job ids** never repeat, whatever the number of threads drawing them, and each
 //!   thread sees them increase.
 //!
-//! Case counts are proptest's default (256), 32 for the threaded id test; everything runs
-//! in well under a second in a debug build. Skipped under Miri (far too slow there; the
-//! same code paths run under Miri in the unit tests).
+//! Case counts are proptest's default (256), 32 for the threaded id test; the file runs
+//! in about 3 s in a debug build. Skipped under Miri (far too slow there; the same code
+//! paths run under Miri in the unit tests).
 #![cfg(not(target_family = "wasm"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 

@@ -755,3 +755,97 @@ fn clock_jump_expires_cache_entries_and_resets_breaker_windows() {
         let ((), ()) = join!(script, &mut host);
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// 6. Bad input at the edges (catalogue rows of docs/reliability.md not checked elsewhere)
+
+/// Limits of zero are raised to one (`max_pending`, `runners`, `command_capacity`); a
+/// timeout below any timer's resolution still lets the work have its first poll; a
+/// late `cancel` changes no result; `cancel_job` of an unknown or foreign job is refused.
+#[test]
+fn zero_limits_tiny_timeouts_and_late_cancels() {
+    use orchestrator_core::runtime::{Spawn, SpawnError};
+    use orchestrator_core::{BoxFuture, executor_fn};
+
+    /// Keeps what it is given to spawn (never runs it).
+    #[derive(Default)]
+    struct Keeper(std::sync::Mutex<Vec<BoxFuture<'static, ()>>>);
+    impl Spawn for Keeper {
+        fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+            self.0.lock().unwrap().push(task);
+            Ok(())
+        }
+    }
+    let keeper = Arc::new(Keeper::default());
+    let dispatcher = Dispatcher::builder().spawner_shared(keeper.clone()).runners(0).max_pending(0).build().unwrap();
+    assert_eq!(dispatcher.stats().runners, 1, "runners(0) starts one");
+    assert_eq!(keeper.0.lock().unwrap().len(), 1);
+    dispatcher.register(executor_fn(|_: Task, _| async { Ok::<u32, JobError>(0) }));
+    let _first = dispatcher.dispatch(Task::default()).unwrap();
+    assert_eq!(dispatcher.dispatch(Task::default()).unwrap_err(), DispatchError::Overloaded { limit: 1 });
+
+    let rt = LocalVirtual::new();
+    let dispatcher = rt.dispatcher();
+    register(&rt, &dispatcher, 9);
+    struct Quiet;
+    impl Orchestrator for Quiet {
+        type State = ();
+        type Command = u8;
+        fn handle(&mut self, _: u8, _: &mut Context<'_, Self>) {}
+    }
+    let (_host, quiet) = Quiet.builder((), &dispatcher).command_capacity(0).build().unwrap();
+    assert!(quiet.try_send(1).is_ok(), "command_capacity(0) holds one");
+    assert!(matches!(quiet.try_send(2), Err(orchestrator_core::SendError::Full(2))));
+
+    rt.block_on(async {
+        // 1 ns: a job that finishes in its first poll wins; one that waits times out.
+        let quick = dispatcher.dispatch(JobBuilder::new(Task::default()).timeout(Duration::from_nanos(1))).unwrap();
+        assert!(matches!(quick.await, JobResult::Success(9)));
+        let gate = Latch::new();
+        let waiting = dispatcher
+            .dispatch(JobBuilder::new(Task { gate: Some(gate), ..Task::default() }).timeout(Duration::from_nanos(1)))
+            .unwrap();
+        assert!(matches!(waiting.await, JobResult::TimedOut(d) if d == Duration::from_nanos(1)));
+
+        // Cancelling a finished job: the token is cancelled, the result stays.
+        let mut done = dispatcher.dispatch(Task::default()).unwrap();
+        settle(&rt, &dispatcher).await;
+        assert!(done.is_finished());
+        assert!(done.cancel(), "the job's token was not cancelled yet");
+        assert!(matches!(done.try_result(), Some(JobResult::Success(9))));
+        assert!((&mut done).await.is_failure(), "polled again: a Failure saying so");
+    });
+
+    /// Tries `cancel_job` on ids it did not dispatch.
+    struct Canceller(Vec<bool>);
+    impl Orchestrator for Canceller {
+        type State = Vec<bool>;
+        type Command = JobId;
+        fn handle(&mut self, id: JobId, ctx: &mut Context<'_, Self>) {
+            let refused = !ctx.cancel_job(id) && !ctx.cancel_job_with_reason(id, "no");
+            self.0.push(refused);
+            let seen = self.0.clone();
+            ctx.set_state(seen);
+        }
+    }
+    let (mut host, canceller) = Canceller(Vec::new()).start(Vec::new(), &dispatcher).unwrap();
+    rt.block_on(async {
+        let gate = Latch::new();
+        let foreign = dispatcher.dispatch(Task { gate: Some(gate.clone()), ..Task::default() }).unwrap();
+        let script = async {
+            canceller.send(JobId::next("unknown")).await.unwrap();
+            canceller.send(foreign.id()).await.unwrap();
+            let mut states = canceller.states();
+            while let Some(seen) = states.next().await {
+                if seen.len() == 2 {
+                    assert_eq!(seen, [true, true], "unknown and foreign jobs are not cancelled");
+                    break;
+                }
+            }
+            gate.open();
+            assert!(matches!(foreign.await, JobResult::Success(9)));
+            canceller.shutdown();
+        };
+        let ((), ()) = join!(script, &mut host);
+    });
+}
