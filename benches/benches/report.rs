@@ -120,7 +120,7 @@ impl Mode {
         let c = Criterion::default().without_plots();
         let c = match self {
             Mode::Quick => {
-                c.sample_size(10).warm_up_time(Duration::from_millis(150)).measurement_time(Duration::from_millis(450))
+                c.sample_size(20).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(900))
             }
             Mode::Full => {
                 c.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
@@ -131,7 +131,7 @@ impl Mode {
 
     fn samples(self) -> usize {
         match self {
-            Mode::Quick => 10,
+            Mode::Quick => 20,
             Mode::Full => 30,
         }
     }
@@ -779,7 +779,7 @@ struct Memory {
     sub_async_broadcast: f64,
     /// (jobs, live bytes) after the first and the second count of the growth test.
     growth: [(u64, isize); 2],
-    /// Peak bytes per job handle tracked
+    /// Seconds the growth test took.
     growth_secs: f64,
 }
 
@@ -1256,6 +1256,12 @@ fn main() {
     let mode_var = std::env::var("BENCH_MODE").unwrap_or_else(|_| "quick".into());
     if let Some(what) = mode_var.strip_prefix("profile-") {
         profile(what);
+        return;
+    }
+    if mode_var == "memory-full" {
+        // Only the memory measurements of the full mode (1 M vs 10 M jobs), printed.
+        let m = measure_memory(Mode::Full);
+        println!("{m:#?}");
         return;
     }
     let mode = match mode_var.as_str() {
