@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use futures::StreamExt;
-use orchestrator_benches::{Machine, Recorder, Stats, Table, bytes, loadavg, num, ratio};
+use orchestrator_benches::{Machine, Recorder, Stats, Table, bytes, loadavg, num};
 use orchestrator_std::smol::SmolRuntime;
 use orchestrator_std::tokio::TokioRuntime;
 use orchestrator_std::{
@@ -120,7 +120,7 @@ impl Mode {
         let c = Criterion::default().without_plots();
         let c = match self {
             Mode::Quick => {
-                c.sample_size(20).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(900))
+                c.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2))
             }
             Mode::Full => {
                 c.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
@@ -132,7 +132,7 @@ impl Mode {
     fn samples(self) -> usize {
         match self {
             Mode::Quick => 20,
-            Mode::Full => 30,
+            Mode::Full => 40,
         }
     }
 
@@ -147,15 +147,36 @@ impl Mode {
 
 static RECORDER: LazyLock<Recorder> = LazyLock::new(Recorder::new);
 
-/// Benchmarks `id` in `group` with an `iter_custom` routine measuring `units` units per
-/// iteration; records every sample.
-fn bench(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, units: u64, mut routine: impl FnMut(u64) -> Duration) {
-    let key = format!("{}/{id}", group_name(group));
-    group.bench_function(id, |b| {
+/// A measured routine: runs `iters` units of work, returns the time they took.
+type Routine<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
+
+/// Benchmarks a set of routines (ours and the peers') as one criterion benchmark `param`
+/// of `group`. Every sample runs each routine for the same number of iterations, back to
+/// back, in an order that rotates from sample to sample, and records each one's time
+/// under `{group}/{name}/{param}`. Ratios are then taken sample by sample between
+/// measurements made moments apart, so the load of a shared machine weighs on both sides
+/// alike. (Criterion's own figures for the benchmark are for the whole set.)
+fn bench_set(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    param: &str,
+    units: u64,
+    mut routines: Vec<(&str, Routine<'_>)>,
+) {
+    let g = group_name(group);
+    let keys: Vec<String> = routines.iter().map(|(name, _)| format!("{g}/{name}/{param}")).collect();
+    let mut turn = 0;
+    group.bench_function(param, |b| {
         b.iter_custom(|iters| {
-            let elapsed = routine(iters);
-            RECORDER.record(&key, (iters * units) as f64, elapsed);
-            elapsed
+            let n = routines.len();
+            let mut total = Duration::ZERO;
+            for k in 0..n {
+                let i = (turn + k) % n;
+                let elapsed = (routines[i].1)(iters);
+                RECORDER.record(&keys[i], (iters * units) as f64, elapsed);
+                total += elapsed;
+            }
+            turn += 1;
+            total
         });
     });
 }
@@ -447,22 +468,16 @@ fn bench_fanout(c: &mut Criterion) {
     for (flavor, ns) in [(Flavor::TokioCurrent, &FANOUT_NS[..]), (Flavor::TokioMulti, &FANOUT_NS[3..])] {
         let mut g = group(c, &format!("fanout-{}", flavor.label()));
         for &n in ns {
-            let units = (BURST * n) as u64;
-            {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("ours/{n}"), units, fanout_ours(&rt, n));
-            }
-            {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("async-broadcast/{n}"), units, fanout_async_broadcast(&rt, n));
-            }
-            {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("tokio-broadcast/{n}"), units, fanout_tokio(&rt, n));
-            }
+            let (a, b, t) = (Rt::new(flavor), Rt::new(flavor), Rt::new(flavor));
+            let mut set: Vec<(&str, Routine<'_>)> = vec![
+                ("ours", Box::new(fanout_ours(&a, n))),
+                ("async-broadcast", Box::new(fanout_async_broadcast(&b, n))),
+                ("tokio-broadcast", Box::new(fanout_tokio(&t, n))),
+            ];
             if flavor == Flavor::TokioCurrent {
-                bench(&mut g, &format!("callbacks/{n}"), units, fanout_callbacks(n));
+                set.push(("callbacks", Box::new(fanout_callbacks(n))));
             }
+            bench_set(&mut g, &n.to_string(), (BURST * n) as u64, set);
         }
         g.finish();
     }
@@ -654,28 +669,16 @@ fn bench_jobs(c: &mut Criterion) {
     for flavor in [Flavor::TokioCurrent, Flavor::TokioMulti, Flavor::Smol] {
         let mut g = group(c, &format!("jobs-{}", flavor.label()));
         for (mode, batch) in [("throughput", BATCH), ("latency", 1)] {
-            let units = batch as u64;
-            {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("ours/{mode}"), units, jobs_ours(&rt, batch, Options::Plain));
-            }
-            {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("spawn-oneshot/{mode}"), units, jobs_spawn(&rt, batch));
-            }
-            {
-                let rt = Rt::new(flavor);
-                bench(
-                    &mut g,
-                    &format!("ours-retry-timeout/{mode}"),
-                    units,
-                    jobs_ours(&rt, batch, Options::RetryTimeout),
-                );
-            }
+            let rts = [Rt::new(flavor), Rt::new(flavor), Rt::new(flavor), Rt::new(flavor)];
+            let mut set: Vec<(&str, Routine<'_>)> = vec![
+                ("ours", Box::new(jobs_ours(&rts[0], batch, Options::Plain))),
+                ("spawn-oneshot", Box::new(jobs_spawn(&rts[1], batch))),
+                ("ours-retry-timeout", Box::new(jobs_ours(&rts[2], batch, Options::RetryTimeout))),
+            ];
             if flavor != Flavor::Smol {
-                let rt = Rt::new(flavor);
-                bench(&mut g, &format!("spawn-tower/{mode}"), units, jobs_tower(&rt, batch));
+                set.push(("spawn-tower", Box::new(jobs_tower(&rts[3], batch))));
             }
+            bench_set(&mut g, mode, batch as u64, set);
         }
         g.finish();
     }
@@ -745,7 +748,7 @@ fn bench_orchestrator(c: &mut Criterion) {
     let mut g = group(c, "orchestrator-tokio-ct");
     for (mode, batch) in [("throughput", BATCH as u64), ("latency", 1)] {
         let rt = Rt::new(Flavor::TokioCurrent);
-        bench(&mut g, &format!("ours/{mode}"), batch, orchestrator_routine(&rt, batch));
+        bench_set(&mut g, mode, batch, vec![("ours", Box::new(orchestrator_routine(&rt, batch)))]);
     }
     g.finish();
 }
@@ -958,16 +961,19 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
     push(
         &mut out,
         "Generated by `benches/run-quick.sh` (quick mode) or `BENCH_MODE=full benches/run-quick.sh` \
-         (full mode); do not edit by hand. Ratios are ours / the peer's, both measured in the same run. \
-         Each cell is the median of the samples, with the first and third quartiles in brackets; a ratio's \
-         range pairs the quartiles (best case ours.p25 / peer.p75, worst case ours.p75 / peer.p25).",
+         (full mode); do not edit by hand. Ours and the peers are measured in the same samples: each \
+         criterion sample runs every contender of a row back to back (in a rotating order), so a ratio is \
+         computed sample by sample from measurements taken moments apart, and the load of this shared \
+         machine weighs on both sides alike. A time cell is the median of the samples with the first and \
+         third quartiles in brackets; a ratio cell is the median of the per-sample ratios ours / peer, with \
+         their quartiles.",
     );
     push(&mut out, "");
     push(&mut out, "## Machine and run");
     push(&mut out, "");
     push(
         &mut out,
-        &format!("* mode: **{mode:?}** ({n} criterion samples per benchmark); run took {:.0} s", elapsed.as_secs_f64()),
+        &format!("* mode: **{mode:?}** ({n} criterion samples per row); run took {:.0} s", elapsed.as_secs_f64()),
     );
     push(&mut out, &format!("* `nproc`: {}; CPU: {}", machine.cpus, machine.cpu_model));
     push(&mut out, &format!("* {}; profile `bench` (release, debug = 1)", machine.rustc));
@@ -1015,7 +1021,8 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
     for g in &goals {
         match (stats(&g.ours, n), stats(&g.peer, n)) {
             (Some(o), Some(p)) => {
-                let (r, lo, hi) = ratio(&o, &p);
+                let ratios = RECORDER.paired_ratio(&g.ours, &g.peer, n).expect("both measured");
+                let (r, lo, hi) = (ratios.median(), ratios.p25(), ratios.p75());
                 t.row(&[
                     g.what.clone(),
                     o.cell(),
@@ -1095,8 +1102,8 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
                 cell(&a),
                 cell(&tk),
                 cell(&cb),
-                ratio_cell(&o, &a),
-                ratio_cell(&o, &tk),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/async-broadcast/{nsubs}"), n),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/tokio-broadcast/{nsubs}"), n),
             ]);
         }
     }
@@ -1142,10 +1149,10 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
                 mode.into(),
                 cell(&o),
                 cell(&s),
-                ratio_cell(&o, &s),
+                ratio_cell(&format!("{g}/ours/{mode}"), &format!("{g}/spawn-oneshot/{mode}"), n),
                 cell(&ort),
                 cell(&tw),
-                ratio_cell(&ort, &tw),
+                ratio_cell(&format!("{g}/ours-retry-timeout/{mode}"), &format!("{g}/spawn-tower/{mode}"), n),
             ]);
         }
     }
@@ -1242,13 +1249,11 @@ fn cell(s: &Option<Stats>) -> String {
     s.as_ref().map_or_else(|| "—".into(), Stats::cell)
 }
 
-fn ratio_cell(a: &Option<Stats>, b: &Option<Stats>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            let (r, lo, hi) = ratio(a, b);
-            format!("{} ({}–{})", num(r), num(lo), num(hi))
-        }
-        _ => "—".into(),
+/// The median of the sample-by-sample ratios `ours / peer`, with their quartiles.
+fn ratio_cell(ours: &str, peer: &str, n: usize) -> String {
+    match RECORDER.paired_ratio(ours, peer, n) {
+        Some(r) => format!("{} ({}–{})", num(r.median()), num(r.p25()), num(r.p75())),
+        None => "—".into(),
     }
 }
 

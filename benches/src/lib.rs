@@ -29,18 +29,26 @@ impl Recorder {
         map.entry(id.to_owned()).or_default().push((units, elapsed));
     }
 
-    /// The last `n` samples of `id`, as nanoseconds per unit (`None` if never measured,
-    /// e.g. filtered out on the command line).
-    pub fn take(&self, id: &str, n: usize) -> Option<Stats> {
+    /// The last `n` samples of `id`, as nanoseconds per unit, in the order they were
+    /// taken (`None` if never measured, e.g. filtered out on the command line).
+    pub fn raw(&self, id: &str, n: usize) -> Option<Vec<f64>> {
         let map = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         let all = map.get(id)?;
         let start = all.len().saturating_sub(n);
-        let per_unit: Vec<f64> = all[start..]
-            .iter()
-            .filter(|(units, _)| *units > 0.0)
-            .map(|(units, d)| d.as_secs_f64() * 1e9 / units)
-            .collect();
-        Stats::new(per_unit)
+        Some(all[start..].iter().map(|(units, d)| d.as_secs_f64() * 1e9 / units.max(1.0)).collect())
+    }
+
+    /// The last `n` samples of `id`, as nanoseconds per unit (`None` if never measured).
+    pub fn take(&self, id: &str, n: usize) -> Option<Stats> {
+        Stats::new(self.raw(id, n)?)
+    }
+
+    /// Ratios `ours / peer` sample by sample, of two benchmarks measured in the same
+    /// samples (see the report's `bench_set`): the load of a shared machine then weighs on
+    /// both sides of each ratio alike.
+    pub fn paired_ratio(&self, ours: &str, peer: &str, n: usize) -> Option<Stats> {
+        let (ours, peer) = (self.raw(ours, n)?, self.raw(peer, n)?);
+        Stats::new(ours.iter().zip(&peer).map(|(o, p)| o / p).collect())
     }
 }
 
@@ -122,12 +130,6 @@ pub fn bytes(x: f64) -> String {
     } else {
         format!("{x:.0} B")
     }
-}
-
-/// The ratio of two medians, and the range it spans when each side moves within its
-/// quartiles (`ours.p25 / peer.p75 ..= ours.p75 / peer.p25`).
-pub fn ratio(ours: &Stats, peer: &Stats) -> (f64, f64, f64) {
-    (ours.median() / peer.median(), ours.p25() / peer.p75(), ours.p75() / peer.p25())
 }
 
 /// What the machine is: `nproc`, the CPU model, the compiler, the load.
@@ -224,5 +226,11 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!((s.median() - 10.0).abs() < 1e-9);
         assert!(r.take("b", 2).is_none());
+        r.record("b", 10.0, Duration::from_nanos(400));
+        r.record("b", 10.0, Duration::from_nanos(50));
+        r.record("b", 20.0, Duration::from_nanos(400));
+        let ratios = r.paired_ratio("a", "b", 2).unwrap_or_else(|| unreachable!());
+        assert!((ratios.quantile(0.0) - 0.5).abs() < 1e-9); // 200/20 over 400/20
+        assert!((ratios.quantile(1.0) - 2.0).abs() < 1e-9); // 100/10 over 50/10
     }
 }

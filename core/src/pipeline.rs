@@ -102,6 +102,7 @@ impl Drop for TerminalGuard<'_> {
 /// arguments and again as the body's locals), and the plan is most of a job's state. The
 /// plan's fields are used in place for the same reason. (The boxed future of a trivial job
 /// was 1 200 bytes, past glibc's small bins; it is now well under.)
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     executor: Arc<E>,
     job: J,
@@ -227,6 +228,7 @@ async fn read_cached<T: Clone + 'static>(stage: &CacheStage, ctx: &JobContext, l
 }
 
 /// Resolves when the job must stop: its token is cancelled or its deadline passed.
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn stop_signal<'a, T: 'a>(
     token: &'a CancellationToken,
     deadline: Option<(crate::BoxFuture<'static, ()>, Duration)>,
@@ -249,6 +251,7 @@ fn stop_signal<'a, T: 'a>(
 /// The attempt loop: the first try, then retries as the policy allows, with a Retrying
 /// event and a back-off sleep before each. Returns the last result and whether any retry
 /// happened.
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
     executor: &'a E,
     job: &'a J,
