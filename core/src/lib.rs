@@ -94,7 +94,7 @@
 //! for single-threaded programs whose executors hold `Rc`s. It is a cfg, not a feature,
 //! because it removes guarantees other crates rely on.
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(any(target_family = "wasm", orchestrator_unsync), allow(clippy::arc_with_non_send_sync))]
