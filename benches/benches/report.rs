@@ -980,8 +980,8 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
     push(&mut out, &format!("* load average at start: {}; at end: {}", machine.load_start, loadavg()));
     push(
         &mut out,
-        "* the machine is shared with other builds: wall-clock numbers move by ±20 % between runs; \
-         the ratios (same run, adjacent benchmarks) are steadier than the absolute numbers.",
+        "* the machine is shared with other builds: absolute times move by ±20 % and more between runs; \
+         the ratios, taken within each sample, are much steadier. Instruction counts (below) do not move.",
     );
     push(&mut out, "");
 
