@@ -1,7 +1,7 @@
 //! The quickstart on smol: a "fetch user" job with retry, timeout, progress and
 //! cancellation. Only the runtime differs from `quickstart.rs`: the dispatcher comes from
-//! `orchestrator_std::smol` (smol's global executor and async-io timers), the executor
-//! sleeps with `smol::Timer`.
+//! `orchestrator_std::smol` (smol's global executor and async-io timers); the job and its
+//! executor are shared (`shared/fetch_user.rs`) and sleep on the dispatcher's timer.
 //!
 //! Run it from the repository root with
 //! `cargo run -p orchestrator-std --features smol --example quickstart_smol`.
@@ -10,57 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use orchestrator_std::{Executor, Job, JobBuilder, JobContext, JobError, JobResult, RetryPolicy};
+use orchestrator_std::{JobBuilder, RetryPolicy};
 
-/// The job: which user to fetch, and how slow the (simulated) network is.
-struct FetchUser {
-    id: u64,
-    latency: Duration,
-}
-
-#[derive(Debug, Clone)]
-struct User {
-    id: u64,
-    name: Arc<str>,
-}
-
-impl Job for FetchUser {
-    type Output = User;
-}
-
-/// The executor: business logic only. It reports progress; retry, timeout and
-/// cancellation are the pipeline's business.
-struct UserApi;
-
-impl Executor<FetchUser> for UserApi {
-    async fn process(&self, job: &FetchUser, ctx: &JobContext) -> Result<User, JobError> {
-        ctx.step(1, 3, Some("connecting")).ok();
-        smol::Timer::after(Duration::from_millis(20)).await;
-        // User 1's server is flaky: the first two attempts fail.
-        if job.id == 1 && ctx.attempt() < 2 {
-            return Err(JobError::msg("503 service unavailable"));
-        }
-        ctx.step(2, 3, Some("downloading")).ok();
-        smol::Timer::after(job.latency).await;
-        ctx.step(3, 3, Some("decoding")).ok();
-        Ok(User { id: job.id, name: format!("user #{}", job.id).into() })
-    }
-}
-
-fn describe(label: &str, result: &JobResult<User>) {
-    match result {
-        JobResult::Success(user) => println!("{label}: got {} (id {})", user.name, user.id),
-        JobResult::Failure(error) => println!("{label}: failed: {error}"),
-        JobResult::Cancelled(reason) => println!("{label}: cancelled ({})", reason.as_deref().unwrap_or("no reason")),
-        JobResult::TimedOut(after) => println!("{label}: timed out after {after:?}"),
-    }
-}
+#[path = "shared/fetch_user.rs"]
+mod fetch_user;
+use fetch_user::{FetchUser, UserApi, describe};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
         // A dispatcher on smol's global executor: its timer and spawner come from smol.
         let dispatcher = orchestrator_std::smol::dispatcher()?;
-        dispatcher.register(UserApi);
+        let timer = dispatcher.timer().ok_or("the dispatcher has no timer")?;
+        dispatcher.register(UserApi { timer: Arc::clone(timer) });
 
         // Print every event of the bus as it happens.
         let mut events = dispatcher.bus().subscribe()?;
