@@ -925,8 +925,40 @@ fn profile(what: &str) {
         "fanout-1" => drop(fanout_ours(&rt, 1)(units * 50)),
         "fanout-async-broadcast-1" => drop(fanout_async_broadcast(&rt, 1)(units * 50)),
         "orchestrator" => drop(orchestrator_routine(&rt, BATCH as u64)(units)),
+        "compare-jobs" => compare(&rt, Options::Plain),
+        "compare-retry" => compare(&rt, Options::RetryTimeout),
         other => panic!("unknown profile workload {other}"),
     }
+}
+
+/// `BENCH_MODE=profile-compare-jobs` (or `-retry`): a quick look at one goal while working
+/// on the hot path. 30 rounds of 20 batches of 1 000 jobs, ours and the peer back to back;
+/// prints the medians (ns per job) and the median of the per-round ratios.
+fn compare(rt: &Rt, options: Options) {
+    let mut ours = jobs_ours(rt, BATCH, options);
+    let mut peer: Routine<'_> = match options {
+        Options::Plain => Box::new(jobs_spawn(rt, BATCH)),
+        Options::RetryTimeout => Box::new(jobs_tower(rt, BATCH)),
+    };
+    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..30 {
+        let per_job = |d: Duration| d.as_nanos() as f64 / (20 * BATCH) as f64;
+        let (x, y) = if round % 2 == 0 {
+            let x = per_job(ours(20));
+            (x, per_job(peer(20)))
+        } else {
+            let y = per_job(peer(20));
+            (per_job(ours(20)), y)
+        };
+        a.push(x);
+        b.push(y);
+        r.push(x / y);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("ours {:.0} ns, peer {:.0} ns, ratio {:.2}", median(&mut a), median(&mut b), median(&mut r));
 }
 
 // ---------------------------------------------------------------------------------------

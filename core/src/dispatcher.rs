@@ -68,7 +68,8 @@ pub struct DispatcherStats {
     /// Waiting in the queue for a runner. Non-zero with `runners == 0` means nobody
     /// drives this dispatcher: await [`Dispatcher::runner`] or build it with a spawner.
     pub queued: usize,
-    /// Being run by a runner.
+    /// Taken by a runner: being run, or about to be (a runner takes up to 32 queued jobs
+    /// at a time).
     pub running: usize,
     /// Finished since creation (wraps on overflow).
     pub finished: usize,
@@ -82,16 +83,23 @@ pub struct DispatcherStats {
     pub cache_errors: usize,
 }
 
+/// What every job of a dispatcher shares, behind one `Arc` per job (in its
+/// [`JobContext`]) instead of one clone per field.
+pub(crate) struct JobEnv {
+    pub(crate) bus: Bus,
+    pub(crate) timer: Option<Arc<dyn Timer>>,
+    pub(crate) logger: Arc<dyn Logger>,
+    /// Shared with the runners (which must not keep the bus open).
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) cache: Option<Arc<dyn CacheProvider>>,
+    pub(crate) cache_errors: AtomicUsize,
+}
+
 struct Inner {
     registry: Mutex<HashMap<TypeId, Entry>>,
-    bus: Bus,
-    timer: Option<Arc<dyn Timer>>,
-    logger: Arc<dyn Logger>,
+    env: Arc<JobEnv>,
     queue: Arc<JobQueue>,
-    counters: Arc<Counters>,
     max_pending: usize,
-    cache: Option<Arc<dyn CacheProvider>>,
-    cache_errors: Arc<AtomicUsize>,
 }
 
 impl Drop for Inner {
@@ -137,7 +145,7 @@ pub struct Dispatcher {
 
 impl fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dispatcher").field("stats", &self.stats()).field("bus", &self.inner.bus).finish()
+        f.debug_struct("Dispatcher").field("stats", &self.stats()).field("bus", &self.inner.env.bus).finish()
     }
 }
 
@@ -164,14 +172,16 @@ impl Dispatcher {
         Self {
             inner: Arc::new(Inner {
                 registry: Mutex::new(HashMap::new()),
-                bus: b.bus.unwrap_or_default(),
-                timer: b.timer,
-                logger: b.logger.unwrap_or_else(|| Arc::new(NoopLogger)),
+                env: Arc::new(JobEnv {
+                    bus: b.bus.unwrap_or_default(),
+                    timer: b.timer,
+                    logger: b.logger.unwrap_or_else(|| Arc::new(NoopLogger)),
+                    counters: Arc::new(Counters::default()),
+                    cache: b.cache,
+                    cache_errors: AtomicUsize::new(0),
+                }),
                 queue: Arc::new(JobQueue::new()),
-                counters: Arc::new(Counters::default()),
                 max_pending: b.max_pending,
-                cache: b.cache,
-                cache_errors: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -214,7 +224,7 @@ impl Dispatcher {
     ///
     /// See [`DispatchError`]: nothing is emitted and nothing runs.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        self.dispatch_on(&self.inner.bus, job)
+        self.dispatch_to(None, job)
     }
 
     /// Dispatches a job whose events go to `bus` (a scoped bus) instead of the
@@ -228,9 +238,20 @@ impl Dispatcher {
         bus: &Bus,
         job: T,
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
+        let scoped = (!bus.same_bus(&self.inner.env.bus)).then(|| bus.clone());
+        self.dispatch_to(scoped, job)
+    }
+
+    /// Dispatches a job whose events go to `scoped`, else to the dispatcher's own bus.
+    fn dispatch_to<T: IntoJob>(
+        &self,
+        scoped: Option<Bus>,
+        job: T,
+    ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let (job, options) = job.into_job();
         let (name, start) = self.lookup::<T::Job>()?;
         let inner = &*self.inner;
+        let env = &inner.env;
 
         let timeout = match options.timeout {
             Some(Duration::ZERO) => return Err(DispatchError::ZeroTimeout { job_type: name }),
@@ -239,11 +260,10 @@ impl Dispatcher {
         };
         let needs_timer = timeout.is_some()
             || options.retry.as_ref().is_some_and(|p| p.get_max_retries() > 0 && !p.get_base_delay().is_zero());
-        if needs_timer && inner.timer.is_none() {
+        if needs_timer && env.timer.is_none() {
             return Err(DispatchError::NoTimer { job_type: name });
         }
-        let cache_provider = options.cache_provider.or_else(|| inner.cache.clone());
-        let cache = match (options.cache, &cache_provider) {
+        let cache = match (options.cache, options.cache_provider.as_ref().or(env.cache.as_ref())) {
             (None, _) => None,
             (Some(policy), _) if policy.key().is_empty() => {
                 return Err(DispatchError::EmptyCacheKey { job_type: name });
@@ -252,44 +272,33 @@ impl Dispatcher {
                 return Err(DispatchError::ZeroCacheTtl { job_type: name });
             }
             (Some(_), None) => return Err(DispatchError::NoCacheProvider { job_type: name }),
-            (Some(policy), Some(provider)) => {
-                Some(CacheStage { policy, provider: provider.clone(), errors: inner.cache_errors.clone() })
-            }
+            (Some(policy), Some(provider)) => Some(CacheStage { policy, provider: provider.clone() }),
         };
         if inner.queue.is_closed() {
             return Err(DispatchError::ShutDown);
         }
-        if inner.counters.pending.load(Ordering::Acquire) >= inner.max_pending {
+        if env.counters.pending() >= inner.max_pending {
             return Err(DispatchError::Overloaded { limit: inner.max_pending });
         }
 
-        let token = match &options.token {
-            Some(shared) => shared.child_token(),
-            None => CancellationToken::new(),
-        };
+        // A job with a parent token gets its child now, so cancelling the parent reaches
+        // it; any other job creates its token only if somebody asks for it.
+        let token = options.token.as_ref().map(CancellationToken::child_token);
         let id = JobId::next(options.id_prefix.unwrap_or(name));
-        let (completer, handle) = handle::pair(id, token.clone(), inner.counters.clone());
+        let (completer, handle, cancel) = handle::pair(id, token, &env.counters);
         let metadata = if options.metadata.is_empty() { None } else { Some(Arc::new(options.metadata)) };
         let ctx = JobContext {
             id,
             job_type: name,
             job_type_id: TypeId::of::<T::Job>(),
-            bus: bus.clone(),
-            token,
+            env: env.clone(),
+            bus: scoped,
+            cancel,
             metadata,
             attempt: AtomicU32::new(0),
-            cache: cache_provider,
+            cache: options.cache_provider,
         };
-        let plan = Plan {
-            ctx,
-            timeout,
-            retry: options.retry,
-            placeholder: options.placeholder,
-            cache,
-            timer: inner.timer.clone(),
-            logger: inner.logger.clone(),
-            completer,
-        };
+        let plan = Plan { ctx, timeout, retry: options.retry, placeholder: options.placeholder, cache, completer };
         inner.queue.push(start.start(job, plan)).map_err(|_| DispatchError::ShutDown)?;
         Ok(handle)
     }
@@ -311,7 +320,7 @@ impl Dispatcher {
     /// it ends after [`shutdown`](Self::shutdown) (or when every dispatcher handle is
     /// dropped) once the jobs it took have finished.
     pub fn runner(&self) -> Runner {
-        Runner::new(self.inner.queue.clone(), self.inner.counters.clone())
+        Runner::new(self.inner.queue.clone(), self.inner.env.counters.clone())
     }
 
     /// Stops accepting jobs. Jobs already dispatched still run to their end; runners then
@@ -327,34 +336,35 @@ impl Dispatcher {
 
     /// The dispatcher's own bus.
     pub fn bus(&self) -> &Bus {
-        &self.inner.bus
+        &self.inner.env.bus
     }
 
     /// The dispatcher's timer, if it has one.
     pub fn timer(&self) -> Option<&Arc<dyn Timer>> {
-        self.inner.timer.as_ref()
+        self.inner.env.timer.as_ref()
     }
 
     /// The dispatcher's logger.
     pub fn logger(&self) -> &Arc<dyn Logger> {
-        &self.inner.logger
+        &self.inner.env.logger
     }
 
     /// The dispatcher's cache provider, if it has one.
     pub fn cache(&self) -> Option<&Arc<dyn CacheProvider>> {
-        self.inner.cache.as_ref()
+        self.inner.env.cache.as_ref()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> DispatcherStats {
-        let c = &self.inner.counters;
+        let env = &self.inner.env;
+        let c = &env.counters;
         DispatcherStats {
-            pending: c.pending.load(Ordering::Acquire),
+            pending: c.pending(),
             queued: self.inner.queue.len(),
             running: c.running.load(Ordering::Acquire),
             finished: c.finished.load(Ordering::Acquire),
             runners: c.runners.load(Ordering::Acquire),
-            cache_errors: self.inner.cache_errors.load(Ordering::Relaxed),
+            cache_errors: env.cache_errors.load(Ordering::Relaxed),
         }
     }
 }

@@ -11,8 +11,10 @@ use core::time::Duration;
 use crate::bus::{Bus, BusClosed};
 use crate::cache::{CacheError, CacheProvider, check_key};
 use crate::cancel::CancellationToken;
+use crate::dispatcher::JobEnv;
 use crate::error::JobError;
 use crate::event::{Event, EventKind, Payload, Progress};
+use crate::handle::JobToken;
 use crate::job::{Job, JobId, Metadata};
 use crate::sync::{MaybeSend, MaybeSync};
 
@@ -129,11 +131,15 @@ pub struct JobContext {
     pub(crate) id: JobId,
     pub(crate) job_type: &'static str,
     pub(crate) job_type_id: TypeId,
-    pub(crate) bus: Bus,
-    pub(crate) token: CancellationToken,
+    /// What every job of the dispatcher shares (its bus, timer, logger, counters, cache).
+    pub(crate) env: Arc<JobEnv>,
+    /// A scoped bus the job's events go to instead of the dispatcher's.
+    pub(crate) bus: Option<Bus>,
+    /// The job's slot, for its (lazily created) cancellation token.
+    pub(crate) cancel: Arc<dyn JobToken>,
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) attempt: AtomicU32,
-    /// The job's cache provider, else its dispatcher's.
+    /// The job's own cache provider (else the dispatcher's).
     pub(crate) cache: Option<Arc<dyn CacheProvider>>,
 }
 
@@ -143,8 +149,9 @@ impl Clone for JobContext {
             id: self.id,
             job_type: self.job_type,
             job_type_id: self.job_type_id,
+            env: self.env.clone(),
             bus: self.bus.clone(),
-            token: self.token.clone(),
+            cancel: self.cancel.clone(),
             metadata: self.metadata.clone(),
             attempt: AtomicU32::new(self.attempt()),
             cache: self.cache.clone(),
@@ -175,19 +182,20 @@ impl JobContext {
 
     /// The bus the job's events go to.
     pub fn bus(&self) -> &Bus {
-        &self.bus
+        self.bus.as_ref().unwrap_or(&self.env.bus)
     }
 
-    /// The job's cancellation token (a child of the token given in its options, if any).
-    /// Long synchronous work can poll [`CancellationToken::is_cancelled`]; async work is
-    /// dropped on cancellation anyway.
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
+    /// The job's cancellation token (a child of the token given in its options, if any;
+    /// a clone: tokens are shared handles). Long synchronous work can poll
+    /// [`is_cancelled`](Self::is_cancelled); async work is dropped on cancellation anyway.
+    /// A job without a parent token creates its token on first use.
+    pub fn token(&self) -> CancellationToken {
+        self.cancel.token().get()
     }
 
     /// True once the job is cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
+        self.cancel.token().is_cancelled()
     }
 
     /// The job's metadata.
@@ -205,7 +213,7 @@ impl JobContext {
     }
 
     pub(crate) fn emit_kind(&self, make: impl FnOnce() -> EventKind) -> Result<usize, BusClosed> {
-        self.bus.emit_with(|| self.event(make()))
+        self.bus().emit_with(|| self.event(make()))
     }
 
     /// Reports progress. Values below 0 or above 1 are clamped into `0.0..=1.0`.
@@ -274,11 +282,11 @@ impl JobContext {
 
     /// The cache provider the job uses (its own, else its dispatcher's), if any.
     pub fn cache(&self) -> Option<&Arc<dyn CacheProvider>> {
-        self.cache.as_ref()
+        self.cache.as_ref().or(self.env.cache.as_ref())
     }
 
     fn provider(&self) -> Result<&dyn CacheProvider, CacheError> {
-        self.cache.as_deref().ok_or_else(CacheError::no_provider)
+        self.cache().map(|c| &**c).ok_or_else(CacheError::no_provider)
     }
 
     /// Removes `key` from the cache; returns whether it was there.

@@ -4,30 +4,104 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::cancel::CancellationToken;
 use crate::error::JobError;
 use crate::job::JobId;
 use crate::result::JobResult;
-use crate::sync::Mutex;
+use crate::sync::{MaybeSend, MaybeSync, Mutex};
 
 /// Reason given to a job's handle when the job was dropped before it could finish
 /// (its runner stopped or was dropped).
 pub const ABANDONED: &str = "abandoned: the job was dropped before it finished (its runner stopped)";
 
 /// Counters shared by a dispatcher, its runners and its jobs.
+///
+/// A job costs two read-modify-writes here: `dispatched` when it is dispatched and
+/// `finished` when its handle resolves; `pending` is their difference. (`running` is
+/// updated by the runners once per batch, not per job.)
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Dispatched and not yet finished (queued or running).
-    pub(crate) pending: AtomicUsize,
-    /// Being polled by a runner.
-    pub(crate) running: AtomicUsize,
-    /// Finished (any outcome). Wraps on overflow.
+    /// Dispatched since creation. Wraps on overflow.
+    pub(crate) dispatched: AtomicUsize,
+    /// Finished (any outcome) since creation. Wraps on overflow.
     pub(crate) finished: AtomicUsize,
+    /// Being polled by a runner (may briefly over-count: a runner gives back the jobs it
+    /// finished in one poll at the end of that poll, after their futures are dropped).
+    pub(crate) running: AtomicUsize,
     /// Runner futures alive.
     pub(crate) runners: AtomicUsize,
+}
+
+impl Counters {
+    /// Dispatched and not yet finished (queued or running). `finished` is read first: it
+    /// can only lag `dispatched`, so the difference never underflows; a job finishing
+    /// between the two loads is still counted (an over-estimate, never an under-estimate).
+    pub(crate) fn pending(&self) -> usize {
+        let finished = self.finished.load(Ordering::Acquire);
+        self.dispatched.load(Ordering::Acquire).wrapping_sub(finished)
+    }
+}
+
+/// A job's cancellation token, created on first use.
+///
+/// Most jobs are never cancelled and nobody asks for their token, so a job without a
+/// parent token does not build one (an allocation and its bookkeeping) until its handle or
+/// its executor asks for it, or the job has to wait and races its work against
+/// cancellation. A job with a parent token (`JobOptions::token`) gets its child token at
+/// dispatch, so cancelling the parent reaches it.
+pub(crate) struct LazyToken {
+    token: Mutex<Option<CancellationToken>>,
+    /// Set (under the lock) once the token exists: until then the job cannot be cancelled,
+    /// and `is_cancelled` needs no lock.
+    created: AtomicBool,
+}
+
+impl LazyToken {
+    fn new(token: Option<CancellationToken>) -> Self {
+        Self { created: AtomicBool::new(token.is_some()), token: Mutex::new(token) }
+    }
+
+    /// The token, created now if it did not exist.
+    pub(crate) fn get(&self) -> CancellationToken {
+        let mut token = self.token.lock();
+        match &*token {
+            Some(t) => t.clone(),
+            None => {
+                let t = CancellationToken::new();
+                *token = Some(t.clone());
+                self.created.store(true, Ordering::Release);
+                t
+            }
+        }
+    }
+
+    /// True once the job is cancelled (a job whose token was never created is not).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.created.load(Ordering::Acquire) && self.token.lock().as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// The cancellation reason, if the job was cancelled with one.
+    pub(crate) fn reason(&self) -> Option<Arc<str>> {
+        if !self.created.load(Ordering::Acquire) {
+            return None;
+        }
+        self.token.lock().as_ref().and_then(CancellationToken::reason)
+    }
+}
+
+/// The job's side of its [`Slot`] as the [`JobContext`](crate::JobContext) sees it: the
+/// slot's type (its output) erased, so the context needs no extra allocation.
+pub(crate) trait JobToken: MaybeSend + MaybeSync {
+    fn token(&self) -> &LazyToken;
+}
+
+impl<T: MaybeSend> JobToken for Slot<T> {
+    fn token(&self) -> &LazyToken {
+        &self.cancel
+    }
 }
 
 enum State<T> {
@@ -36,23 +110,28 @@ enum State<T> {
     Taken,
 }
 
-struct Slot<T> {
+/// What a job and its handle share: the result (or the handle's waker) and the job's
+/// cancellation token.
+pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
+    cancel: LazyToken,
 }
 
-/// The job's end of the result slot. Completing it (or dropping it unused) resolves the
-/// handle exactly once and updates the dispatcher's counters.
+/// The job's end of the result slot. It resolves the handle exactly once and counts the
+/// job as finished; the pipeline's [`Plan`](crate::pipeline::Plan) resolves it as
+/// abandoned if the job is dropped before it completes.
 pub(crate) struct Completer<T> {
     slot: Option<Arc<Slot<T>>>,
-    counters: Arc<Counters>,
 }
 
 impl<T> Completer<T> {
-    pub(crate) fn complete(mut self, result: JobResult<T>) {
-        self.resolve(result);
+    /// True until the handle is resolved.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.slot.is_some()
     }
 
-    fn resolve(&mut self, result: JobResult<T>) {
+    /// Stores the result and wakes the handle (only the first call does anything).
+    pub(crate) fn complete(&mut self, result: JobResult<T>, counters: &Counters) {
         let Some(slot) = self.slot.take() else { return };
         let waker = {
             let mut state = slot.state.lock();
@@ -65,27 +144,24 @@ impl<T> Completer<T> {
                 }
             }
         };
-        self.counters.pending.fetch_sub(1, Ordering::AcqRel);
-        self.counters.finished.fetch_add(1, Ordering::Relaxed);
+        counters.finished.fetch_add(1, Ordering::AcqRel);
         if let Some(w) = waker {
             w.wake();
         }
     }
 }
 
-impl<T> Drop for Completer<T> {
-    fn drop(&mut self) {
-        // Only a job dropped before it completed builds the reason (an allocation).
-        if self.slot.is_some() {
-            self.resolve(JobResult::Cancelled(Some(Arc::from(ABANDONED))));
-        }
-    }
-}
-
-pub(crate) fn pair<T>(id: JobId, token: CancellationToken, counters: Arc<Counters>) -> (Completer<T>, JobHandle<T>) {
-    let slot = Arc::new(Slot { state: Mutex::new(State::Waiting(None)) });
-    counters.pending.fetch_add(1, Ordering::AcqRel);
-    (Completer { slot: Some(slot.clone()), counters }, JobHandle { id, token, slot })
+/// A new job's three ends: its completer, its handle, and the slot its context keeps for
+/// the token. `token` is the job's child of a parent token, if it has one.
+pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
+    id: JobId,
+    token: Option<CancellationToken>,
+    counters: &Counters,
+) -> (Completer<T>, JobHandle<T>, Arc<dyn JobToken>) {
+    let slot = Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token) });
+    counters.dispatched.fetch_add(1, Ordering::AcqRel);
+    let shared: Arc<dyn JobToken> = slot.clone();
+    (Completer { slot: Some(slot.clone()) }, JobHandle { id, slot }, shared)
 }
 
 /// The caller's end of a dispatched job: a `Future` of its [`JobResult`], plus
@@ -97,7 +173,6 @@ pub(crate) fn pair<T>(id: JobId, token: CancellationToken, counters: Arc<Counter
 /// yields a `Failure` saying so (it never panics).
 pub struct JobHandle<T> {
     id: JobId,
-    token: CancellationToken,
     slot: Arc<Slot<T>>,
 }
 
@@ -116,17 +191,18 @@ impl<T> JobHandle<T> {
     /// Cancels this job only (not other jobs sharing a token given in its options).
     /// Returns `true` if this call cancelled it.
     pub fn cancel(&self) -> bool {
-        self.token.cancel()
+        self.slot.cancel.get().cancel()
     }
 
     /// Cancels this job with a reason, reported in its `Cancelled` event and result.
     pub fn cancel_with_reason(&self, reason: impl Into<Arc<str>>) -> bool {
-        self.token.cancel_with_reason(reason)
+        self.slot.cancel.get().cancel_with_reason(reason)
     }
 
-    /// The job's own cancellation token.
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
+    /// The job's own cancellation token (a clone: tokens are shared handles). Cancelling
+    /// it cancels this job only, like [`cancel`](Self::cancel).
+    pub fn token(&self) -> CancellationToken {
+        self.slot.cancel.get()
     }
 
     /// True once the result is available (or was taken).

@@ -16,13 +16,12 @@
 use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::pin;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use futures_util::future::{Either, select};
 
 use crate::cache::{CachePolicy, CacheProvider};
-use crate::cancel::CancellationToken;
 use crate::error::JobError;
 use crate::event::{EventKind, Payload, Retrying};
 use crate::executor::{Executor, JobContext};
@@ -33,7 +32,8 @@ use crate::result::JobResult;
 use crate::retry::RetryPolicy;
 use crate::runtime::Timer;
 
-/// Everything the pipeline needs besides the executor and the job.
+/// Everything the pipeline needs besides the executor and the job. (The dispatcher's
+/// timer, logger and counters come with the context's shared environment.)
 pub(crate) struct Plan<T> {
     pub(crate) ctx: JobContext,
     /// `None`, or a deadline that can actually expire (`Duration::MAX` is filtered out).
@@ -41,22 +41,29 @@ pub(crate) struct Plan<T> {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) placeholder: Option<Payload>,
     pub(crate) cache: Option<CacheStage>,
-    pub(crate) timer: Option<Arc<dyn Timer>>,
-    pub(crate) logger: Arc<dyn Logger>,
     pub(crate) completer: Completer<T>,
 }
 
-/// A job's cache stage: its policy, the provider, and the dispatcher's error counter.
+impl<T> Drop for Plan<T> {
+    /// A job dropped before it completed (its runner stopped, or it never ran) resolves
+    /// its handle as cancelled. Only then is the reason built (an allocation).
+    fn drop(&mut self) {
+        if self.completer.is_armed() {
+            self.completer.complete(JobResult::Cancelled(Some(Arc::from(ABANDONED))), &self.ctx.env.counters);
+        }
+    }
+}
+
+/// A job's cache stage: its policy and the provider.
 pub(crate) struct CacheStage {
     pub(crate) policy: CachePolicy,
     pub(crate) provider: Arc<dyn CacheProvider>,
-    pub(crate) errors: Arc<AtomicUsize>,
 }
 
 impl CacheStage {
     /// A cache error that does not change the job's outcome: counted and logged.
     fn report(&self, ctx: &JobContext, logger: &dyn Logger, op: &str, error: &dyn core::fmt::Display) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        ctx.env.cache_errors.fetch_add(1, Ordering::Relaxed);
         log_at!(
             logger,
             Level::Warning,
@@ -83,7 +90,7 @@ enum Outcome<T> {
 }
 
 /// Emits `Cancelled` if the pipeline is dropped after `Started` and before its terminal
-/// event (the handle side is resolved by the [`Completer`]'s own drop).
+/// event (the handle side is resolved by the [`Plan`]'s drop).
 struct TerminalGuard<'a> {
     ctx: &'a JobContext,
     armed: bool,
@@ -106,11 +113,11 @@ impl Drop for TerminalGuard<'_> {
 pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     executor: Arc<E>,
     job: J,
-    plan: Plan<J::Output>,
+    mut plan: Plan<J::Output>,
 ) -> impl Future<Output = ()> {
     async move {
         let ctx = &plan.ctx;
-        let logger = &*plan.logger;
+        let logger = &*ctx.env.logger;
         let mut guard = TerminalGuard { ctx, armed: true };
         log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
         let _ = ctx.emit_kind(|| EventKind::Started);
@@ -118,13 +125,13 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
             let _ = ctx.emit_kind(|| EventKind::Placeholder(p.clone()));
         }
 
-        let outcome = if ctx.token.is_cancelled() {
+        let outcome = if ctx.is_cancelled() {
             Outcome::Cancelled
         } else {
             // The work and its stop signal live in this block: when it ends, the losing
             // future has been dropped, before anything is reported.
             let cache = plan.cache.as_ref();
-            let timer = plan.timer.as_deref();
+            let timer = ctx.env.timer.as_deref();
             let work = pin!(async {
                 if let Some(stage) = cache.filter(|stage| !stage.policy.get_force_refresh()) {
                     let hit = read_cached::<J::Output>(stage, ctx, logger).await;
@@ -139,7 +146,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
                 (Some(after), Some(timer)) => Some((timer.sleep(after), after)),
                 _ => None,
             };
-            let mut stop = pin!(stop_signal(&ctx.token, sleep));
+            let mut stop = pin!(stop_signal(ctx, sleep));
             let outcome = match select(work, stop.as_mut()).await {
                 Either::Left((finished, _)) => finished,
                 Either::Right((stop, _)) => stop,
@@ -173,7 +180,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
                 JobResult::Failure(error)
             }
             Outcome::Cancelled => {
-                let reason = ctx.token.reason();
+                let reason = ctx.cancel.token().reason();
                 log_at!(logger, Level::Info, "job {} ({}) cancelled", ctx.id, ctx.job_type);
                 let _ = ctx.emit_kind(|| EventKind::Cancelled { reason: reason.clone() });
                 JobResult::Cancelled(reason)
@@ -185,7 +192,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
             }
         };
         drop(guard);
-        plan.completer.complete(result);
+        plan.completer.complete(result, &ctx.env.counters);
     }
 }
 
@@ -227,14 +234,17 @@ async fn read_cached<T: Clone + 'static>(stage: &CacheStage, ctx: &JobContext, l
     }
 }
 
-/// Resolves when the job must stop: its token is cancelled or its deadline passed.
+/// Resolves when the job must stop: its token is cancelled or its deadline passed. The
+/// job's token is created here, on the first poll, so a job that finishes in its first
+/// poll (the work is polled first) never builds one.
 #[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn stop_signal<'a, T: 'a>(
-    token: &'a CancellationToken,
+    ctx: &'a JobContext,
     deadline: Option<(crate::BoxFuture<'static, ()>, Duration)>,
 ) -> impl Future<Output = Outcome<T>> + 'a {
     // Not an `async fn`, which would store its arguments twice (see `run`).
     async move {
+        let token = ctx.token();
         match deadline {
             None => {
                 token.cancelled().await;

@@ -215,56 +215,67 @@ impl Future for Runner {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut completions = 0;
+        let mut finished = 0;
+        let poll = this.run(cx, &mut finished);
+        // One update of the shared counter per poll, not two per job. Until it is made,
+        // `running` over-counts the jobs finished in this poll (their futures are already
+        // dropped), never under-counts.
+        if finished > 0 {
+            this.counters.running.fetch_sub(finished, Ordering::AcqRel);
+        }
+        poll
+    }
+}
+
+impl Runner {
+    /// Polls the jobs; `finished` counts the job futures dropped (finished) in this poll.
+    fn run(&mut self, cx: &mut Context<'_>, finished: &mut usize) -> Poll<()> {
         loop {
             // Take every queued job first, so a job dispatched by a finishing job is
             // picked up in the same poll.
-            while !this.queue_closed {
-                if this.batch.is_empty() {
-                    match this.queue.take(this.id, &mut this.batch, cx.waker()) {
-                        Take::Jobs => {}
+            while !self.queue_closed {
+                if self.batch.is_empty() {
+                    match self.queue.take(self.id, &mut self.batch, cx.waker()) {
+                        // Taken jobs count as running from now until their futures are
+                        // dropped (here, by the `FuturesUnordered`, or by the runner's
+                        // drop): their handles resolve (and `pending` drops) inside a
+                        // poll, so whoever sees `pending` and `running` at 0 knows no job
+                        // future, nor anything it holds, is left.
+                        Take::Jobs => drop(self.counters.running.fetch_add(self.batch.len(), Ordering::AcqRel)),
                         Take::Empty => break,
                         Take::Closed => {
-                            this.queue_closed = true;
+                            self.queue_closed = true;
                             break;
                         }
                     }
                 }
-                while let Some(mut job) = this.batch.pop_front() {
+                while let Some(mut job) = self.batch.pop_front() {
                     // Poll a new job once right away: one that finishes in its first poll
                     // never enters the `FuturesUnordered` (no task allocation, no
                     // ready-queue round trip). One that does not is polled again there,
                     // with its own waker; the runner's waker it registered now can only
                     // cause a spurious wake-up of the runner.
-                    //
-                    // A job counts as running from its first poll until its future is
-                    // dropped (here, or by the `FuturesUnordered`): its handle resolves
-                    // (and `pending` drops) inside that poll, so whoever sees `pending` and
-                    // `running` at 0 knows no job future, nor anything it holds, is left.
-                    this.counters.running.fetch_add(1, Ordering::AcqRel);
                     if job.as_mut().poll(cx).is_ready() {
                         drop(job);
-                        this.counters.running.fetch_sub(1, Ordering::AcqRel);
-                        completions += 1;
-                        if completions >= COMPLETIONS_PER_POLL {
+                        *finished += 1;
+                        if *finished >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
                     } else {
-                        this.jobs.push(job);
+                        self.jobs.push(job);
                     }
                 }
             }
-            match Pin::new(&mut this.jobs).poll_next(cx) {
+            match Pin::new(&mut self.jobs).poll_next(cx) {
                 Poll::Ready(Some(())) => {
-                    this.counters.running.fetch_sub(1, Ordering::AcqRel);
-                    completions += 1;
-                    if completions >= COMPLETIONS_PER_POLL {
+                    *finished += 1;
+                    if *finished >= COMPLETIONS_PER_POLL {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
                 }
-                Poll::Ready(None) if this.queue_closed => return Poll::Ready(()),
+                Poll::Ready(None) if self.queue_closed => return Poll::Ready(()),
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
             }
         }
@@ -273,8 +284,11 @@ impl Future for Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
+        // The jobs it took and had not started go back to the queue; those it was running
+        // are dropped with it (each resolves its handle as abandoned).
+        let n = self.jobs.len() + self.batch.len();
+        self.jobs.clear();
         self.queue.leave(self.id, &mut self.batch);
-        let n = self.jobs.len();
         self.counters.running.fetch_sub(n, Ordering::AcqRel);
     }
 }

@@ -353,7 +353,7 @@ fn cancelled_during_the_cache_read() {
     for revalidate in [false, true] {
         let job = JobBuilder::new(fresh()).cache("user:1", MIN).revalidate(revalidate);
         let handle = s.h.dispatcher.dispatch(job).unwrap();
-        let token = handle.token().clone();
+        let token = handle.token();
         let timer = s.h.clock.clone();
         let result = s.h.run(async move {
             let cancel = async {
@@ -377,7 +377,7 @@ fn cancel_after_a_swr_hit_while_the_worker_runs() {
     put(&cache, "user:1", "old", None);
     let job = JobBuilder::new(Fetch { answer: Ok("fresh"), work: Duration::from_secs(10) }).cache("user:1", MIN);
     let handle = s.h.dispatcher.dispatch(job).unwrap();
-    let token = handle.token().clone();
+    let token = handle.token();
     let timer = s.h.clock.clone();
     let result = s.h.run(async move {
         let cancel = async {

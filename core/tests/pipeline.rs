@@ -215,7 +215,7 @@ fn cancel_during_back_off_makes_no_further_attempt() {
     let (mut h, probe) = harness();
     let job = JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().max_retries(5));
     let handle = h.dispatcher.dispatch(job).unwrap();
-    let token = handle.token().clone();
+    let token = handle.token();
     let timer = h.clock.clone();
     let result = h.run(async move {
         let cancel = async {

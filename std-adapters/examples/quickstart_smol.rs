@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // 3. A fetch the user gives up on.
         let abandoned = dispatcher.dispatch(FetchUser { id: 3, latency: Duration::from_secs(10) })?;
-        let token = abandoned.token().clone();
+        let token = abandoned.token();
         let cancel_later = async move {
             smol::Timer::after(Duration::from_millis(150)).await;
             token.cancel_with_reason("user left the screen");

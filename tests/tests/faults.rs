@@ -205,7 +205,7 @@ fn bus_closed_while_jobs_run<R: Runtime>(rt: &R) {
             .unwrap();
         let progress =
             dispatcher.dispatch(task(Task { gate: Some(gate.clone()), progress: true, ..Task::default() })).unwrap();
-        let cancel_token = cancelled.token().clone();
+        let cancel_token = cancelled.token();
 
         let awaited = join_all([gated, timing_out, cancelled, retrying, progress]);
         let fault = async {
