@@ -4,12 +4,10 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::any::{Any, TypeId};
+use core::any::TypeId;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
-
-use hashbrown::HashMap;
 
 use crate::bus::Bus;
 use crate::cache::CacheProvider;
@@ -17,37 +15,18 @@ use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle};
-use crate::job::{IntoJob, Job, JobId, Metadata, short_type_name};
+use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
 use crate::log::{Logger, NoopLogger};
-use crate::pipeline::{self, CacheStage, Plan};
+use crate::pipeline::{CacheStage, Plan};
+use crate::registry::Registry;
 use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
-use crate::sync::{BoxFuture, MaybeSend, MaybeSync, Mutex};
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
 
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-type AnyBox = Box<dyn Any + Send + Sync>;
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-type AnyBox = Box<dyn Any>;
-
-/// Starts one job of type `J` on a type-erased executor.
-trait Start<J: Job>: MaybeSend + MaybeSync {
-    fn start(self: Arc<Self>, job: J, plan: Plan<J::Output>) -> BoxFuture<'static, ()>;
-}
-
-impl<J: Job, E: Executor<J>> Start<J> for E {
-    fn start(self: Arc<Self>, job: J, plan: Plan<J::Output>) -> BoxFuture<'static, ()> {
-        Box::pin(pipeline::run(self, job, plan))
-    }
-}
-
-struct Entry {
-    name: &'static str,
-    /// An `Arc<dyn Start<J>>` for the entry's `J`.
-    start: AnyBox,
-}
+/// Default of [`DispatcherBuilder::reuse_limit`]: finished jobs' boxes kept for reuse.
+pub const DEFAULT_REUSE_LIMIT: usize = 1024;
 
 /// What [`Dispatcher::register`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +60,9 @@ pub struct DispatcherStats {
     /// Errors returned by the [`JobContext`] cache helpers are the executor's and are not
     /// counted. Wraps on overflow.
     pub cache_errors: usize,
+    /// Finished jobs' boxes kept for reuse by the next jobs of their type (at most
+    /// [`DispatcherBuilder::reuse_limit`]).
+    pub reusable: usize,
 }
 
 /// What every job of a dispatcher shares, behind one `Arc` per job (in its
@@ -96,7 +78,7 @@ pub(crate) struct JobEnv {
 }
 
 struct Inner {
-    registry: Mutex<HashMap<TypeId, Entry>>,
+    registry: Arc<Registry>,
     env: Arc<JobEnv>,
     queue: Arc<JobQueue>,
     max_pending: usize,
@@ -171,7 +153,7 @@ impl Dispatcher {
     fn from_builder(b: DispatcherBuilder) -> Self {
         Self {
             inner: Arc::new(Inner {
-                registry: Mutex::new(HashMap::new()),
+                registry: Arc::new(Registry::new(b.reuse_limit)),
                 env: Arc::new(JobEnv {
                     bus: b.bus.unwrap_or_default(),
                     timer: b.timer,
@@ -194,27 +176,22 @@ impl Dispatcher {
 
     /// Like [`register`](Self::register), for an executor you keep a handle to.
     pub fn register_shared<J: Job, E: Executor<J>>(&self, executor: Arc<E>) -> Registration {
-        let start: Arc<dyn Start<J>> = executor;
-        let entry = Entry { name: short_type_name::<J>(), start: Box::new(start) };
-        match self.inner.registry.lock().insert(TypeId::of::<J>(), entry) {
-            Some(_) => Registration::Replaced,
-            None => Registration::Added,
-        }
+        if self.inner.registry.insert::<J, E>(executor) { Registration::Replaced } else { Registration::Added }
     }
 
     /// Removes the executor of `J`; returns whether there was one.
     pub fn unregister<J: Job>(&self) -> bool {
-        self.inner.registry.lock().remove(&TypeId::of::<J>()).is_some()
+        self.inner.registry.remove::<J>()
     }
 
     /// True when an executor is registered for `J`.
     pub fn is_registered<J: Job>(&self) -> bool {
-        self.inner.registry.lock().contains_key(&TypeId::of::<J>())
+        self.inner.registry.contains::<J>()
     }
 
     /// The names of the job types that have an executor.
     pub fn registered(&self) -> Vec<&'static str> {
-        self.inner.registry.lock().values().map(|e| e.name).collect()
+        self.inner.registry.names()
     }
 
     /// Dispatches a job (or a [`Configured`](crate::Configured) one) on the dispatcher's
@@ -249,10 +226,29 @@ impl Dispatcher {
         job: T,
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let (job, options) = job.into_job();
-        let (name, start) = self.lookup::<T::Job>()?;
+        let registry = &*self.inner.registry;
+        let (name, starter) = registry.starter::<T::Job>()?;
+        // The job and its plan (a few hundred bytes) are built once, in place, and taken
+        // from here by the task: every move of them is a copy.
+        let mut input = None;
+        let handle = self.plan::<T::Job>(name, scoped, job, options, &mut input)?;
+        let task = starter.start(registry, &mut input)?;
+        self.inner.queue.push(task).map_err(|_| DispatchError::ShutDown)?;
+        Ok(handle)
+    }
+
+    /// Checks a job's options, and puts the job with everything its pipeline needs into
+    /// `input`. Returns the job's handle.
+    fn plan<J: Job>(
+        &self,
+        name: &'static str,
+        scoped: Option<Bus>,
+        job: J,
+        options: JobOptions<J::Output>,
+        input: &mut Option<(J, Plan<J::Output>)>,
+    ) -> Result<JobHandle<J::Output>, DispatchError> {
         let inner = &*self.inner;
         let env = &inner.env;
-
         let timeout = match options.timeout {
             Some(Duration::ZERO) => return Err(DispatchError::ZeroTimeout { job_type: name }),
             Some(Duration::MAX) | None => None,
@@ -286,41 +282,39 @@ impl Dispatcher {
         let token = options.token.as_ref().map(CancellationToken::child_token);
         let id = JobId::next(options.id_prefix.unwrap_or(name));
         let (completer, handle, cancel) = handle::pair(id, token, &env.counters);
-        let metadata = if options.metadata.is_empty() { None } else { Some(Arc::new(options.metadata)) };
         let ctx = JobContext {
             id,
             job_type: name,
-            job_type_id: TypeId::of::<T::Job>(),
+            job_type_id: TypeId::of::<J>(),
             env: env.clone(),
             bus: scoped,
             cancel,
-            metadata,
+            metadata: options.metadata,
             attempt: AtomicU32::new(0),
             cache: options.cache_provider,
         };
-        let plan = Plan { ctx, timeout, retry: options.retry, placeholder: options.placeholder, cache, completer };
-        inner.queue.push(start.start(job, plan)).map_err(|_| DispatchError::ShutDown)?;
+        *input = Some((
+            job,
+            Plan { ctx, timeout, retry: options.retry, placeholder: options.placeholder, cache, completer },
+        ));
         Ok(handle)
     }
 
-    fn lookup<J: Job>(&self) -> Result<(&'static str, Arc<dyn Start<J>>), DispatchError> {
-        let registry = self.inner.registry.lock();
-        // `ok_or_else`: the type name is computed (a string search) only on the error path.
-        let entry = registry
-            .get(&TypeId::of::<J>())
-            .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-        let start = entry
-            .start
-            .downcast_ref::<Arc<dyn Start<J>>>()
-            .ok_or(DispatchError::NoExecutor { job_type: entry.name })?;
-        Ok((entry.name, start.clone()))
+    /// A job of type `J` with default options and its plan (for size tests).
+    #[cfg(test)]
+    pub(crate) fn plan_for_test<J: Job>(&self, job: J) -> (J, Plan<J::Output>) {
+        let mut input = None;
+        match self.plan::<J>("test", None, job, JobOptions::new(), &mut input).map(|_| input) {
+            Ok(Some(input)) => input,
+            _ => panic!("no plan"),
+        }
     }
 
     /// A runner for this dispatcher's jobs. Await it (or spawn it) once or several times;
     /// it ends after [`shutdown`](Self::shutdown) (or when every dispatcher handle is
     /// dropped) once the jobs it took have finished.
     pub fn runner(&self) -> Runner {
-        Runner::new(self.inner.queue.clone(), self.inner.env.counters.clone())
+        Runner::new(self.inner.queue.clone(), self.inner.registry.clone(), self.inner.env.counters.clone())
     }
 
     /// Stops accepting jobs. Jobs already dispatched still run to their end; runners then
@@ -365,6 +359,7 @@ impl Dispatcher {
             finished: c.finished.load(Ordering::Acquire),
             runners: c.runners.load(Ordering::Acquire),
             cache_errors: env.cache_errors.load(Ordering::Relaxed),
+            reusable: self.inner.registry.pooled(),
         }
     }
 }
@@ -384,6 +379,7 @@ pub struct DispatcherBuilder {
     logger: Option<Arc<dyn Logger>>,
     runners: usize,
     max_pending: usize,
+    reuse_limit: usize,
     cache: Option<Arc<dyn CacheProvider>>,
 }
 
@@ -394,6 +390,7 @@ impl fmt::Debug for DispatcherBuilder {
             .field("has_spawner", &self.spawner.is_some())
             .field("runners", &self.runners)
             .field("max_pending", &self.max_pending)
+            .field("reuse_limit", &self.reuse_limit)
             .field("has_cache", &self.cache.is_some())
             .finish()
     }
@@ -406,8 +403,8 @@ impl Default for DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
-    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`], no
-    /// cache.
+    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`],
+    /// [`DEFAULT_REUSE_LIMIT`], no cache.
     pub fn new() -> Self {
         Self {
             bus: None,
@@ -416,6 +413,7 @@ impl DispatcherBuilder {
             logger: None,
             runners: 1,
             max_pending: DEFAULT_MAX_PENDING,
+            reuse_limit: DEFAULT_REUSE_LIMIT,
             cache: None,
         }
     }
@@ -489,6 +487,28 @@ impl DispatcherBuilder {
     /// fails with [`DispatchError::Overloaded`]. At least 1.
     pub fn max_pending(mut self, limit: usize) -> Self {
         self.max_pending = limit.max(1);
+        self
+    }
+
+    /// How many finished jobs' boxes the dispatcher keeps for reuse, over all job types
+    /// (default [`DEFAULT_REUSE_LIMIT`]; 0 keeps none).
+    ///
+    /// A job's future (the executor's future inside the pipeline that adds events,
+    /// cancellation, timeout, retry and cache) lives in a box of a few hundred bytes.
+    /// When a job finishes, its runner empties the box and gives it back; the next job of
+    /// the same type and executor reuses it instead of allocating. The boxes kept cost
+    /// their size each (`size_of` the pipeline future of their job type: about 700 bytes
+    /// for a trivial job), so the default keeps at most about 1 MiB after a burst.
+    /// Lower it on a small heap; raise it if many more jobs of one type are in flight at
+    /// once and allocation shows in your profile.
+    ///
+    /// ```
+    /// use orchestrator_core::Dispatcher;
+    /// let dispatcher = Dispatcher::builder().reuse_limit(64).build().unwrap();
+    /// # let _ = dispatcher;
+    /// ```
+    pub fn reuse_limit(mut self, boxes: usize) -> Self {
+        self.reuse_limit = boxes;
         self
     }
 

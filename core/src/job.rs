@@ -146,7 +146,8 @@ pub struct JobOptions<T = ()> {
     pub(crate) placeholder: Option<Payload>,
     pub(crate) cache: Option<CachePolicy>,
     pub(crate) cache_provider: Option<Arc<dyn CacheProvider>>,
-    pub(crate) metadata: Metadata,
+    /// `None` until an entry is added: a job without metadata then has nothing to drop.
+    pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) id_prefix: Option<&'static str>,
     _output: core::marker::PhantomData<fn() -> T>,
 }
@@ -160,7 +161,7 @@ impl<T> fmt::Debug for JobOptions<T> {
             .field("has_placeholder", &self.placeholder.is_some())
             .field("cache", &self.cache)
             .field("has_cache_provider", &self.cache_provider.is_some())
-            .field("metadata", &self.metadata)
+            .field("metadata", self.get_metadata())
             .field("id_prefix", &self.id_prefix)
             .finish()
     }
@@ -198,7 +199,7 @@ impl<T> JobOptions<T> {
             placeholder: None,
             cache: None,
             cache_provider: None,
-            metadata: Metadata::new(),
+            metadata: None,
             id_prefix: None,
             _output: core::marker::PhantomData,
         }
@@ -251,7 +252,11 @@ impl<T> JobOptions<T> {
 
     /// Adds metadata entries (later keys win).
     pub fn metadata<K: Into<String>, V: Into<String>>(mut self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        let metadata = Arc::make_mut(self.metadata.get_or_insert_with(Default::default));
+        metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        if metadata.is_empty() {
+            self.metadata = None;
+        }
         self
     }
 
@@ -278,7 +283,7 @@ impl<T> JobOptions<T> {
 
     /// The metadata.
     pub fn get_metadata(&self) -> &Metadata {
-        &self.metadata
+        self.metadata.as_deref().unwrap_or(&crate::dispatcher::EMPTY_METADATA)
     }
 
     /// The cache policy.

@@ -117,12 +117,14 @@ pub mod job;
 pub mod log;
 pub mod orchestrator;
 mod pipeline;
+mod registry;
 pub mod result;
 pub mod retry;
 pub mod runner;
 pub mod runtime;
 pub mod state;
 mod sync;
+mod task;
 
 pub use breaker::{CircuitBreaker, RateLimiter};
 pub use bus::{Bus, BusClosed, Lagged, Subscription};

@@ -309,3 +309,56 @@ fn guarded<T>(attempt: impl Future<Output = Result<T, JobError>>) -> impl Future
 fn guarded<T>(attempt: impl Future<Output = Result<T, JobError>>) -> impl Future<Output = Result<T, JobError>> {
     attempt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dispatcher;
+
+    struct Trivial;
+    impl Job for Trivial {
+        type Output = u64;
+    }
+    struct Echo;
+    impl Executor<Trivial> for Echo {
+        async fn process(&self, _: &Trivial, _: &JobContext) -> Result<u64, JobError> {
+            Ok(1)
+        }
+    }
+
+    fn plan_ctx_for_sizes(d: &Dispatcher) -> JobContext {
+        let (_, plan) = d.plan_for_test(Trivial);
+        plan.ctx.clone()
+    }
+
+    /// The future of a trivial job is a job's main memory cost (and moved once into its
+    /// box): keep it well inside the allocator's small size classes.
+    #[test]
+    fn trivial_job_future_stays_small() {
+        let dispatcher = Dispatcher::new();
+        let (job, plan) = dispatcher.plan_for_test(Trivial);
+        let size = core::mem::size_of_val(&run(Arc::new(Echo), job, plan));
+        std::println!("pipeline future of a trivial job: {size} bytes");
+        std::println!(
+            "plan {} ctx {} retry {} cache {} placeholder {} policy {}",
+            core::mem::size_of::<Plan<u64>>(),
+            core::mem::size_of::<JobContext>(),
+            core::mem::size_of::<Option<RetryPolicy>>(),
+            core::mem::size_of::<Option<CacheStage>>(),
+            core::mem::size_of::<Option<Payload>>(),
+            core::mem::size_of::<CachePolicy>(),
+        );
+        let ctx = &plan_ctx_for_sizes(&dispatcher);
+        let exec = Echo;
+        std::println!(
+            "attempts {} stop {} read_cached {} joberror {} outcome {} process {}",
+            core::mem::size_of_val(&attempts(&exec, &Trivial, ctx, None, None)),
+            core::mem::size_of_val(&stop_signal::<u64>(ctx, None)),
+            core::mem::size_of::<Option<u64>>(),
+            core::mem::size_of::<JobError>(),
+            core::mem::size_of::<Outcome<u64>>(),
+            core::mem::size_of_val(&exec.process(&Trivial, ctx)),
+        );
+        assert!(size <= 768, "{size} bytes");
+    }
+}

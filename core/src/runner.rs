@@ -18,7 +18,9 @@ use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 
 use crate::handle::Counters;
-use crate::sync::{BoxFuture, Mutex};
+use crate::registry::Registry;
+use crate::sync::Mutex;
+use crate::task::Task;
 
 /// How many queued jobs a runner moves out of the shared queue per lock acquisition.
 const TAKE_BATCH: usize = 32;
@@ -39,7 +41,7 @@ pub(crate) struct JobQueue {
 }
 
 struct QueueState {
-    jobs: VecDeque<BoxFuture<'static, ()>>,
+    jobs: VecDeque<Task>,
     closed: bool,
     /// Runners waiting for a job: (runner id, waker), at most one entry per runner.
     waiting: Vec<(usize, Waker)>,
@@ -65,7 +67,7 @@ impl JobQueue {
     }
 
     /// Queues a job and wakes a waiting runner; gives the job back if the queue is closed.
-    pub(crate) fn push(&self, job: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
+    pub(crate) fn push(&self, job: Task) -> Result<(), Task> {
         let waker = {
             let mut st = self.state.lock();
             if st.closed {
@@ -114,7 +116,7 @@ impl JobQueue {
 
     /// Moves up to [`TAKE_BATCH`] jobs into `batch`; with none, registers `waker` for
     /// runner `id` (under the same lock).
-    fn take(&self, id: usize, batch: &mut VecDeque<BoxFuture<'static, ()>>, waker: &Waker) -> Take {
+    fn take(&self, id: usize, batch: &mut VecDeque<Task>, waker: &Waker) -> Take {
         let mut st = self.state.lock();
         if !st.jobs.is_empty() {
             let n = st.jobs.len().min(TAKE_BATCH);
@@ -137,7 +139,7 @@ impl JobQueue {
 
     /// A runner goes away: its untaken jobs go back to the front of the queue, its waker
     /// is removed, and if jobs are left another waiting runner is woken in its place.
-    fn leave(&self, id: usize, batch: &mut VecDeque<BoxFuture<'static, ()>>) {
+    fn leave(&self, id: usize, batch: &mut VecDeque<Task>) {
         let waker = {
             let mut st = self.state.lock();
             while let Some(job) = batch.pop_back() {
@@ -168,8 +170,12 @@ pub struct Runner {
     /// This runner's id in the queue's waiting list.
     id: usize,
     /// Jobs taken from the queue and not polled yet.
-    batch: VecDeque<BoxFuture<'static, ()>>,
-    jobs: FuturesUnordered<BoxFuture<'static, ()>>,
+    batch: VecDeque<Task>,
+    jobs: FuturesUnordered<Running>,
+    /// Empty boxes of the jobs finished in this poll, given back to the registry at its
+    /// end (one lock for all).
+    finished: Vec<Task>,
+    registry: Arc<Registry>,
     queue_closed: bool,
     counters: Arc<Counters>,
     _registered: RunnerToken,
@@ -191,13 +197,15 @@ impl fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub(crate) fn new(queue: Arc<JobQueue>, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(queue: Arc<JobQueue>, registry: Arc<Registry>, counters: Arc<Counters>) -> Self {
         counters.runners.fetch_add(1, Ordering::AcqRel);
         Self {
             id: queue.new_runner_id(),
             queue,
             batch: VecDeque::new(),
             jobs: FuturesUnordered::new(),
+            finished: Vec::new(),
+            registry,
             queue_closed: false,
             _registered: RunnerToken(counters.clone()),
             counters,
@@ -222,6 +230,9 @@ impl Future for Runner {
         // dropped), never under-counts.
         if finished > 0 {
             this.counters.running.fetch_sub(finished, Ordering::AcqRel);
+        }
+        if !this.finished.is_empty() {
+            this.registry.give_back(&mut this.finished);
         }
         poll
     }
@@ -256,19 +267,21 @@ impl Runner {
                     // with its own waker; the runner's waker it registered now can only
                     // cause a spurious wake-up of the runner.
                     if job.as_mut().poll(cx).is_ready() {
-                        drop(job);
+                        job.as_mut().clear();
+                        self.finished.push(job);
                         *finished += 1;
                         if *finished >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
                     } else {
-                        self.jobs.push(job);
+                        self.jobs.push(Running(Some(job)));
                     }
                 }
             }
             match Pin::new(&mut self.jobs).poll_next(cx) {
-                Poll::Ready(Some(())) => {
+                Poll::Ready(Some(job)) => {
+                    self.finished.push(job);
                     *finished += 1;
                     if *finished >= COMPLETIONS_PER_POLL {
                         cx.waker().wake_by_ref();
@@ -279,6 +292,21 @@ impl Runner {
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+/// A job that did not finish in its first poll, in the runner's `FuturesUnordered`. It
+/// yields its emptied box when the job finishes.
+struct Running(Option<Task>);
+
+impl Future for Running {
+    type Output = Task;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Task> {
+        let Some(job) = self.0.as_mut() else { return Poll::Pending };
+        core::task::ready!(job.as_mut().poll(cx));
+        job.as_mut().clear();
+        self.0.take().map_or(Poll::Pending, Poll::Ready)
     }
 }
 

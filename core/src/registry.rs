@@ -1,0 +1,194 @@
+//! The dispatcher's executors by job type, and the empty job boxes kept for reuse.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::{Any, TypeId};
+
+use hashbrown::HashMap;
+
+use crate::error::DispatchError;
+use crate::executor::Executor;
+use crate::job::{Job, short_type_name};
+use crate::pipeline::{self, Plan};
+use crate::sync::{MaybeSend, MaybeSync, Mutex};
+use crate::task::{self, Origin, Task};
+
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+type AnyBox = Box<dyn Any + Send + Sync>;
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+type AnyBox = Box<dyn Any>;
+
+/// Starts one job of type `J` on a type-erased executor.
+pub(crate) trait Start<J: Job>: MaybeSend + MaybeSync {
+    fn start(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task;
+}
+
+impl<J: Job, E: Executor<J>> Start<J> for E {
+    fn start(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task {
+        task::new_task(self, pipeline::run::<J, E>, origin, job, plan)
+    }
+}
+
+/// How a job of type `J` gets its box.
+pub(crate) enum Starter<J: Job> {
+    /// An empty box of this registration, to refill.
+    Reuse(Task),
+    /// A new box, made by the executor.
+    Fresh(Arc<dyn Start<J>>, Origin),
+}
+
+impl<J: Job> Starter<J> {
+    /// The task of the job in `input` (which is taken).
+    pub(crate) fn start(
+        self,
+        registry: &Registry,
+        input: &mut Option<(J, Plan<J::Output>)>,
+    ) -> Result<Task, DispatchError> {
+        match self {
+            Self::Fresh(start, origin) => {
+                let (job, plan) = input.take().ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+                Ok(start.start(origin, job, plan))
+            }
+            Self::Reuse(mut task) => {
+                if task.as_mut().refill(input) {
+                    return Ok(task);
+                }
+                // Not reached: a pool only holds boxes made by its own registration. The
+                // job is still in `input`; start it in a new box.
+                let (_, starter) = registry.fresh::<J>()?;
+                starter.start(registry, input)
+            }
+        }
+    }
+}
+
+struct Entry {
+    name: &'static str,
+    registration: u64,
+    /// An `Arc<dyn Start<J>>` for the entry's `J`.
+    start: AnyBox,
+    /// Empty boxes of this registration's jobs.
+    pool: Vec<Task>,
+}
+
+struct State {
+    entries: HashMap<TypeId, Entry>,
+    next_registration: u64,
+    /// Empty boxes kept, over all entries.
+    pooled: usize,
+}
+
+/// The executors by job type (an O(1) `TypeId` lookup), each with its pool of empty job
+/// boxes. At most `reuse_limit` boxes are kept over all job types; beyond that a finished
+/// job's box is freed.
+pub(crate) struct Registry {
+    state: Mutex<State>,
+    reuse_limit: usize,
+}
+
+impl Registry {
+    pub(crate) fn new(reuse_limit: usize) -> Self {
+        Self { state: Mutex::new(State { entries: HashMap::new(), next_registration: 0, pooled: 0 }), reuse_limit }
+    }
+
+    /// Registers `executor` for `J`; returns `true` if it replaced one (whose pool is
+    /// freed: its boxes hold the old executor).
+    pub(crate) fn insert<J: Job, E: Executor<J>>(&self, executor: Arc<E>) -> bool {
+        let start: Arc<dyn Start<J>> = executor;
+        let old = {
+            let mut st = self.state.lock();
+            let registration = st.next_registration;
+            st.next_registration = st.next_registration.wrapping_add(1);
+            let entry = Entry { name: short_type_name::<J>(), registration, start: Box::new(start), pool: Vec::new() };
+            let old = st.entries.insert(TypeId::of::<J>(), entry);
+            st.pooled -= old.as_ref().map_or(0, |e| e.pool.len());
+            old
+        };
+        // Dropped outside the lock: dropping an executor runs user code.
+        old.is_some()
+    }
+
+    /// Removes the executor of `J`; returns whether there was one.
+    pub(crate) fn remove<J: Job>(&self) -> bool {
+        let old = {
+            let mut st = self.state.lock();
+            let old = st.entries.remove(&TypeId::of::<J>());
+            st.pooled -= old.as_ref().map_or(0, |e| e.pool.len());
+            old
+        };
+        old.is_some()
+    }
+
+    pub(crate) fn contains<J: Job>(&self) -> bool {
+        self.state.lock().entries.contains_key(&TypeId::of::<J>())
+    }
+
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.state.lock().entries.values().map(|e| e.name).collect()
+    }
+
+    /// The job type's name and how to start a job of it: an empty box if one is kept,
+    /// else the executor.
+    pub(crate) fn starter<J: Job>(&self) -> Result<(&'static str, Starter<J>), DispatchError> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let pooled = &mut st.pooled;
+        // `ok_or_else`: the type name is computed (a string search) only on the error path.
+        let entry = st
+            .entries
+            .get_mut(&TypeId::of::<J>())
+            .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+        if let Some(task) = entry.pool.pop() {
+            *pooled -= 1;
+            return Ok((entry.name, Starter::Reuse(task)));
+        }
+        Self::fresh_of(entry)
+    }
+
+    /// Like [`starter`](Self::starter), always with the executor.
+    fn fresh<J: Job>(&self) -> Result<(&'static str, Starter<J>), DispatchError> {
+        let st = self.state.lock();
+        let entry = st
+            .entries
+            .get(&TypeId::of::<J>())
+            .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+        Self::fresh_of(entry)
+    }
+
+    fn fresh_of<J: Job>(entry: &Entry) -> Result<(&'static str, Starter<J>), DispatchError> {
+        let start = entry
+            .start
+            .downcast_ref::<Arc<dyn Start<J>>>()
+            .ok_or(DispatchError::NoExecutor { job_type: entry.name })?;
+        let origin = Origin { job_type: TypeId::of::<J>(), registration: entry.registration };
+        Ok((entry.name, Starter::Fresh(start.clone(), origin)))
+    }
+
+    /// Takes back the empty boxes of finished jobs (one lock for all of them). Those that
+    /// are not kept (limit reached, executor replaced or removed) are freed after the
+    /// lock is released; `tasks` is empty afterwards.
+    pub(crate) fn give_back(&self, tasks: &mut Vec<Task>) {
+        {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            let mut i = 0;
+            while i < tasks.len() && st.pooled < self.reuse_limit {
+                let origin = tasks[i].origin();
+                match st.entries.get_mut(&origin.job_type) {
+                    Some(entry) if entry.registration == origin.registration => {
+                        entry.pool.push(tasks.swap_remove(i));
+                        st.pooled += 1;
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+        tasks.clear();
+    }
+
+    /// Empty boxes kept now.
+    pub(crate) fn pooled(&self) -> usize {
+        self.state.lock().pooled
+    }
+}

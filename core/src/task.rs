@@ -1,0 +1,118 @@
+//! [`Task`]: a dispatched job as its runner holds it, in a box that is reused.
+//!
+//! A job's future (the whole pipeline: the executor's future, the stop signal, the plan)
+//! is several hundred bytes, too big for the allocator's fast size classes, and
+//! allocating and freeing it was the largest single cost of a short job. So the box is
+//! kept: when a job finishes, its runner drops the future *inside* the box and hands the
+//! empty box back to the dispatcher, which fills it with the next job of the same type
+//! and executor registration (see `Registry` in the dispatcher). The number of empty
+//! boxes kept is bounded ([`DispatcherBuilder::reuse_limit`]).
+//!
+//! Reusing a pinned box is safe: `Pin::set` drops the old value in place and moves the
+//! new one in, which is exactly what pinning allows.
+//!
+//! [`DispatcherBuilder::reuse_limit`]: crate::DispatcherBuilder::reuse_limit
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::any::{Any, TypeId};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::sync::MaybeSend;
+
+/// Where a task's box goes back to: the job type and the executor registration it was
+/// made for (a box of a replaced executor is not reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) job_type: TypeId,
+    pub(crate) registration: u64,
+}
+
+/// A dispatched job, type-erased for the queue and the runners.
+pub(crate) type Task = Pin<Box<dyn RunJob>>;
+
+/// What a runner and the dispatcher do with a [`Task`].
+pub(crate) trait RunJob: Future<Output = ()> + MaybeSend {
+    /// The registration whose pool the box returns to.
+    fn origin(&self) -> Origin;
+
+    /// Drops the job's future (finished or not), keeping the box.
+    fn clear(self: Pin<&mut Self>);
+
+    /// Puts a new job into an empty box. `input` must be an `Option<(J, Plan)>` of the
+    /// box's job type, which is taken; anything else is left alone and `false` returned.
+    fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool;
+}
+
+pin_project! {
+    /// The box's content: the executor, how to make a job's future with it, and the
+    /// current job's future (`None` while the box waits in a pool).
+    struct JobCell<E, J, P, F> {
+        executor: Arc<E>,
+        make: fn(Arc<E>, J, P) -> F,
+        origin: Origin,
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+/// A new task for `job`: `make(executor, job, plan)` is its future.
+pub(crate) fn new_task<E, J, P, F>(
+    executor: Arc<E>,
+    make: fn(Arc<E>, J, P) -> F,
+    origin: Origin,
+    job: J,
+    plan: P,
+) -> Task
+where
+    E: MaybeSend + crate::sync::MaybeSync + 'static,
+    J: MaybeSend + 'static,
+    P: MaybeSend + 'static,
+    F: Future<Output = ()> + MaybeSend + 'static,
+{
+    let future = make(executor.clone(), job, plan);
+    Box::pin(JobCell { executor, make, origin, future: Some(future) })
+}
+
+impl<E, J, P, F> Future for JobCell<E, J, P, F>
+where
+    F: Future<Output = ()>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project().future.as_pin_mut() {
+            Some(future) => future.poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl<E, J, P, F> RunJob for JobCell<E, J, P, F>
+where
+    E: MaybeSend + crate::sync::MaybeSync + 'static,
+    J: MaybeSend + 'static,
+    P: MaybeSend + 'static,
+    F: Future<Output = ()> + MaybeSend + 'static,
+{
+    fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        self.project().future.set(None);
+    }
+
+    fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool {
+        let Some(slot) = input.downcast_mut::<Option<(J, P)>>() else { return false };
+        let Some((job, plan)) = slot.take() else { return false };
+        let mut this = self.project();
+        let future = (this.make)(this.executor.clone(), job, plan);
+        this.future.set(Some(future));
+        true
+    }
+}
