@@ -17,7 +17,7 @@ use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle};
 use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
 use crate::log::{Logger, NoopLogger};
-use crate::pipeline::{CacheStage, Plan};
+use crate::pipeline::{CacheStage, Extras, Plan};
 use crate::registry::Registry;
 use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
@@ -293,10 +293,8 @@ impl Dispatcher {
             attempt: AtomicU32::new(0),
             cache: options.cache_provider,
         };
-        *input = Some((
-            job,
-            Plan { ctx, timeout, retry: options.retry, placeholder: options.placeholder, cache, completer },
-        ));
+        let extras = Extras::new(options.placeholder, cache);
+        *input = Some((job, Plan { ctx, timeout, retry: options.retry, extras, completer }));
         Ok(handle)
     }
 

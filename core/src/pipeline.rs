@@ -13,6 +13,7 @@
 //! dropped half-way (its runner stopped), a guard still emits `Cancelled` and resolves the
 //! handle, so no path ends without exactly one terminal event.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::pin;
@@ -39,9 +40,25 @@ pub(crate) struct Plan<T> {
     /// `None`, or a deadline that can actually expire (`Duration::MAX` is filtered out).
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
+    /// Placeholder and cache, boxed: most jobs have neither, and the plan is part of
+    /// every job's future (copied into its box, read from memory that has gone cold since
+    /// the box's last job). Retry stays inline: a job with retry usually has a timeout
+    /// too, and would pay an allocation for it.
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) completer: Completer<T>,
+}
+
+/// The options of a job that most jobs do not have.
+pub(crate) struct Extras {
     pub(crate) placeholder: Option<Payload>,
     pub(crate) cache: Option<CacheStage>,
-    pub(crate) completer: Completer<T>,
+}
+
+impl Extras {
+    /// `None` when the job has neither.
+    pub(crate) fn new(placeholder: Option<Payload>, cache: Option<CacheStage>) -> Option<Box<Self>> {
+        (placeholder.is_some() || cache.is_some()).then(|| Box::new(Self { placeholder, cache }))
+    }
 }
 
 impl<T> Drop for Plan<T> {
@@ -121,7 +138,8 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
         let mut guard = TerminalGuard { ctx, armed: true };
         log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
         let _ = ctx.emit_kind(|| EventKind::Started);
-        if let Some(p) = &plan.placeholder {
+        let extras = plan.extras.as_deref();
+        if let Some(p) = extras.and_then(|e| e.placeholder.as_ref()) {
             let _ = ctx.emit_kind(|| EventKind::Placeholder(p.clone()));
         }
 
@@ -130,7 +148,8 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
         } else {
             // The work and its stop signal live in this block: when it ends, the losing
             // future has been dropped, before anything is reported.
-            let cache = plan.cache.as_ref();
+            let cache = extras.and_then(|e| e.cache.as_ref());
+            let retry = plan.retry.as_ref();
             let timer = ctx.env.timer.as_deref();
             let work = pin!(async {
                 if let Some(stage) = cache.filter(|stage| !stage.policy.get_force_refresh()) {
@@ -139,7 +158,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
                         return Outcome::Finished { result: Ok(value), retried: false, cached: true };
                     }
                 }
-                let (result, retried) = attempts(&*executor, &job, ctx, plan.retry.as_ref(), timer).await;
+                let (result, retried) = attempts(&*executor, &job, ctx, retry, timer).await;
                 Outcome::Finished { result, retried, cached: false }
             });
             let sleep = match (plan.timeout, timer) {

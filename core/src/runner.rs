@@ -225,14 +225,15 @@ impl Future for Runner {
         let this = self.get_mut();
         let mut finished = 0;
         let poll = this.run(cx, &mut finished);
-        // One update of the shared counter per poll, not two per job. Until it is made,
-        // `running` over-counts the jobs finished in this poll (their futures are already
-        // dropped), never under-counts.
-        if finished > 0 {
-            this.counters.running.fetch_sub(finished, Ordering::AcqRel);
-        }
+        // The boxes first (those not kept are freed, and with them their hold on the
+        // executor), then one update of the shared counter per poll, not two per job.
+        // Until it is made, `running` over-counts the jobs finished in this poll, never
+        // under-counts: whoever sees it at 0 knows nothing of those jobs is left.
         if !this.finished.is_empty() {
             this.registry.give_back(&mut this.finished);
+        }
+        if finished > 0 {
+            this.counters.running.fetch_sub(finished, Ordering::AcqRel);
         }
         poll
     }
