@@ -17,10 +17,11 @@ use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle};
 use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
 use crate::log::{Logger, NoopLogger};
-use crate::pipeline::{CacheStage, Extras, Plan};
-use crate::registry::Registry;
+use crate::pipeline::{CacheStage, Core, Extras, Plan};
+use crate::registry::{Planned, Registry, Starter};
 use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
+use crate::task::Variant;
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
@@ -226,29 +227,45 @@ impl Dispatcher {
         job: T,
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let (job, options) = job.into_job();
-        let registry = &*self.inner.registry;
-        let (name, starter) = registry.starter::<T::Job>()?;
         // The job and its plan (a few hundred bytes) are built once, in place, and taken
         // from here by the task: every move of them is a copy.
-        let mut input = None;
-        let handle = self.plan::<T::Job>(name, scoped, job, options, &mut input)?;
-        let task = starter.start(registry, &mut input)?;
-        self.inner.queue.push(task).map_err(|_| DispatchError::ShutDown)?;
-        Ok(handle)
+        if options.is_plain() {
+            let (name, starter) = self.inner.registry.starter::<T::Job>(Variant::Plain)?;
+            let mut input = None;
+            let handle = self.core(name, scoped, job, options, &mut input, |core| core)?;
+            self.start(starter, &mut input)?;
+            Ok(handle)
+        } else {
+            let (name, starter) = self.inner.registry.starter::<T::Job>(Variant::Full)?;
+            let mut options = options;
+            let (timeout, cache) = self.check(name, &mut options)?;
+            let (retry, extras) = (options.retry.take(), Extras::new(options.placeholder.take(), cache));
+            let mut input = None;
+            let handle =
+                self.core(name, scoped, job, options, &mut input, |core| Plan { core, timeout, retry, extras })?;
+            self.start(starter, &mut input)?;
+            Ok(handle)
+        }
     }
 
-    /// Checks a job's options, and puts the job with everything its pipeline needs into
-    /// `input`. Returns the job's handle.
-    fn plan<J: Job>(
+    /// Puts the job's task into the queue.
+    fn start<J: Job, P: Planned<J>>(
+        &self,
+        starter: Starter<J>,
+        input: &mut Option<(J, P)>,
+    ) -> Result<(), DispatchError> {
+        let task = starter.start(&self.inner.registry, input)?;
+        self.inner.queue.push(task).map_err(|_| DispatchError::ShutDown)
+    }
+
+    /// Checks the options of a job that has some: its timeout (`None` for
+    /// `Duration::MAX`) and its cache stage.
+    fn check<T>(
         &self,
         name: &'static str,
-        scoped: Option<Bus>,
-        job: J,
-        options: JobOptions<J::Output>,
-        input: &mut Option<(J, Plan<J::Output>)>,
-    ) -> Result<JobHandle<J::Output>, DispatchError> {
-        let inner = &*self.inner;
-        let env = &inner.env;
+        options: &mut JobOptions<T>,
+    ) -> Result<(Option<Duration>, Option<CacheStage>), DispatchError> {
+        let env = &self.inner.env;
         let timeout = match options.timeout {
             Some(Duration::ZERO) => return Err(DispatchError::ZeroTimeout { job_type: name }),
             Some(Duration::MAX) | None => None,
@@ -259,7 +276,7 @@ impl Dispatcher {
         if needs_timer && env.timer.is_none() {
             return Err(DispatchError::NoTimer { job_type: name });
         }
-        let cache = match (options.cache, options.cache_provider.as_ref().or(env.cache.as_ref())) {
+        let cache = match (options.cache.take(), options.cache_provider.as_ref().or(env.cache.as_ref())) {
             (None, _) => None,
             (Some(policy), _) if policy.key().is_empty() => {
                 return Err(DispatchError::EmptyCacheKey { job_type: name });
@@ -270,13 +287,28 @@ impl Dispatcher {
             (Some(_), None) => return Err(DispatchError::NoCacheProvider { job_type: name }),
             (Some(policy), Some(provider)) => Some(CacheStage { policy, provider: provider.clone() }),
         };
+        Ok((timeout, cache))
+    }
+
+    /// Checks that a job may be dispatched now, builds its context and handle, and puts
+    /// the job with `plan(core)` into `input`. Returns the job's handle.
+    fn core<J: Job, P>(
+        &self,
+        name: &'static str,
+        scoped: Option<Bus>,
+        job: J,
+        options: JobOptions<J::Output>,
+        input: &mut Option<(J, P)>,
+        plan: impl FnOnce(Core<J::Output>) -> P,
+    ) -> Result<JobHandle<J::Output>, DispatchError> {
+        let inner = &*self.inner;
+        let env = &inner.env;
         if inner.queue.is_closed() {
             return Err(DispatchError::ShutDown);
         }
         if env.counters.pending() >= inner.max_pending {
             return Err(DispatchError::Overloaded { limit: inner.max_pending });
         }
-
         // A job with a parent token gets its child now, so cancelling the parent reaches
         // it; any other job creates its token only if somebody asks for it.
         let token = options.token.as_ref().map(CancellationToken::child_token);
@@ -293,18 +325,17 @@ impl Dispatcher {
             attempt: AtomicU32::new(0),
             cache: options.cache_provider,
         };
-        let extras = Extras::new(options.placeholder, cache);
-        *input = Some((job, Plan { ctx, timeout, retry: options.retry, extras, completer }));
+        *input = Some((job, plan(Core { ctx, completer })));
         Ok(handle)
     }
 
-    /// A job of type `J` with default options and its plan (for size tests).
+    /// A job of type `J` with default options, and its core (for size tests).
     #[cfg(test)]
-    pub(crate) fn plan_for_test<J: Job>(&self, job: J) -> (J, Plan<J::Output>) {
+    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, Core<J::Output>) {
         let mut input = None;
-        match self.plan::<J>("test", None, job, JobOptions::new(), &mut input).map(|_| input) {
+        match self.core("test", None, job, JobOptions::new(), &mut input, |core| core).map(|_| input) {
             Ok(Some(input)) => input,
-            _ => panic!("no plan"),
+            _ => panic!("no core"),
         }
     }
 

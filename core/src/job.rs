@@ -281,6 +281,12 @@ impl<T> JobOptions<T> {
         self.token.as_ref()
     }
 
+    /// True when the job has none of the options that change how it runs (timeout,
+    /// retry, placeholder, cache): it runs the dispatcher's plain pipeline.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.timeout.is_none() && self.retry.is_none() && self.placeholder.is_none() && self.cache.is_none()
+    }
+
     /// The metadata.
     pub fn get_metadata(&self) -> &Metadata {
         self.metadata.as_deref().unwrap_or(&crate::dispatcher::EMPTY_METADATA)

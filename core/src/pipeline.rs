@@ -32,23 +32,40 @@ use crate::log::{Level, Logger, log_at};
 use crate::result::JobResult;
 use crate::retry::RetryPolicy;
 use crate::runtime::Timer;
+use crate::sync::{MaybeSend, MaybeSync};
 
-/// Everything the pipeline needs besides the executor and the job. (The dispatcher's
-/// timer, logger and counters come with the context's shared environment.)
-pub(crate) struct Plan<T> {
+/// What every job's pipeline needs besides the executor and the job: its context (with
+/// the dispatcher's shared bus, timer, logger and counters) and the end of its handle.
+pub(crate) struct Core<T> {
     pub(crate) ctx: JobContext,
-    /// `None`, or a deadline that can actually expire (`Duration::MAX` is filtered out).
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<RetryPolicy>,
-    /// Placeholder and cache, boxed: most jobs have neither, and the plan is part of
-    /// every job's future (copied into its box, read from memory that has gone cold since
-    /// the box's last job). Retry stays inline: a job with retry usually has a timeout
-    /// too, and would pay an allocation for it.
-    pub(crate) extras: Option<Box<Extras>>,
     pub(crate) completer: Completer<T>,
 }
 
-/// The options of a job that most jobs do not have.
+impl<T> Drop for Core<T> {
+    /// A job dropped before it completed (its runner stopped, or it never ran) resolves
+    /// its handle as cancelled. Only then is the reason built (an allocation).
+    fn drop(&mut self) {
+        if self.completer.is_armed() {
+            self.completer.complete(JobResult::Cancelled(Some(Arc::from(ABANDONED))), &self.ctx.env.counters);
+        }
+    }
+}
+
+/// The plan of a job with options: a timeout, retry, a placeholder or a cache policy.
+/// (A job with none of them runs the smaller [`run_plain`] pipeline on its [`Core`].)
+pub(crate) struct Plan<T> {
+    pub(crate) core: Core<T>,
+    /// `None`, or a deadline that can actually expire (`Duration::MAX` is filtered out).
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    /// Placeholder and cache, boxed: fewer jobs have them, and the plan is part of every
+    /// job's future (copied into its box, read from memory that has gone cold since the
+    /// box's last job). Retry stays inline: a job with retry usually has a timeout too,
+    /// and would pay an allocation for it.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// The options of a job that fewer jobs have.
 pub(crate) struct Extras {
     pub(crate) placeholder: Option<Payload>,
     pub(crate) cache: Option<CacheStage>,
@@ -58,16 +75,6 @@ impl Extras {
     /// `None` when the job has neither.
     pub(crate) fn new(placeholder: Option<Payload>, cache: Option<CacheStage>) -> Option<Box<Self>> {
         (placeholder.is_some() || cache.is_some()).then(|| Box::new(Self { placeholder, cache }))
-    }
-}
-
-impl<T> Drop for Plan<T> {
-    /// A job dropped before it completed (its runner stopped, or it never ran) resolves
-    /// its handle as cancelled. Only then is the reason built (an allocation).
-    fn drop(&mut self) {
-        if self.completer.is_armed() {
-            self.completer.complete(JobResult::Cancelled(Some(Arc::from(ABANDONED))), &self.ctx.env.counters);
-        }
     }
 }
 
@@ -107,7 +114,7 @@ enum Outcome<T> {
 }
 
 /// Emits `Cancelled` if the pipeline is dropped after `Started` and before its terminal
-/// event (the handle side is resolved by the [`Plan`]'s drop).
+/// event (the handle side is resolved by the [`Core`]'s drop).
 struct TerminalGuard<'a> {
     ctx: &'a JobContext,
     armed: bool,
@@ -133,7 +140,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     mut plan: Plan<J::Output>,
 ) -> impl Future<Output = ()> {
     async move {
-        let ctx = &plan.ctx;
+        let ctx = &plan.core.ctx;
         let logger = &*ctx.env.logger;
         let mut guard = TerminalGuard { ctx, armed: true };
         log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
@@ -161,11 +168,12 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
                 let (result, retried) = attempts(&*executor, &job, ctx, retry, timer).await;
                 Outcome::Finished { result, retried, cached: false }
             });
-            let sleep = match (plan.timeout, timer) {
-                (Some(after), Some(timer)) => Some((timer.sleep(after), after)),
+            // The deadline counts from now; its sleep is made only if the job waits.
+            let deadline = match (plan.timeout, timer) {
+                (Some(after), Some(timer)) => Some(Deadline { timer, start: timer.now(), after }),
                 _ => None,
             };
-            let mut stop = pin!(stop_signal(ctx, sleep));
+            let mut stop = pin!(stop_signal(ctx, deadline));
             let outcome = match select(work, stop.as_mut()).await {
                 Either::Left((finished, _)) => finished,
                 Either::Right((stop, _)) => stop,
@@ -187,31 +195,77 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
         };
 
         guard.armed = false;
-        let result = match outcome {
-            Outcome::Finished { result: Ok(value), .. } => {
-                log_at!(logger, Level::Debug, "job {} ({}) succeeded", ctx.id, ctx.job_type);
-                let _ = ctx.emit_kind(|| EventKind::Success(Payload::new(value.clone())));
-                JobResult::Success(value)
-            }
-            Outcome::Finished { result: Err(error), retried, .. } => {
-                log_at!(logger, Level::Error, "job {} ({}) failed: {}", ctx.id, ctx.job_type, error);
-                let _ = ctx.emit_kind(|| EventKind::Failure { error: error.clone(), retried });
-                JobResult::Failure(error)
-            }
-            Outcome::Cancelled => {
-                let reason = ctx.cancel.token().reason();
-                log_at!(logger, Level::Info, "job {} ({}) cancelled", ctx.id, ctx.job_type);
-                let _ = ctx.emit_kind(|| EventKind::Cancelled { reason: reason.clone() });
-                JobResult::Cancelled(reason)
-            }
-            Outcome::TimedOut(after) => {
-                log_at!(logger, Level::Warning, "job {} ({}) timed out after {:?}", ctx.id, ctx.job_type, after);
-                let _ = ctx.emit_kind(|| EventKind::TimedOut { after });
-                JobResult::TimedOut(after)
+        let result = report(ctx, logger, outcome);
+        drop(guard);
+        plan.core.completer.complete(result, &ctx.env.counters);
+    }
+}
+
+/// The pipeline of a job without options (no timeout, retry, placeholder or cache): the
+/// same events and outcomes as [`run`], in a future about half its size. (Most jobs are
+/// like this; a job's future is its main memory cost.)
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
+pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
+    executor: Arc<E>,
+    job: J,
+    mut core: Core<J::Output>,
+) -> impl Future<Output = ()> {
+    async move {
+        let ctx = &core.ctx;
+        let logger = &*ctx.env.logger;
+        let mut guard = TerminalGuard { ctx, armed: true };
+        log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
+        let _ = ctx.emit_kind(|| EventKind::Started);
+        let outcome = if ctx.is_cancelled() {
+            Outcome::Cancelled
+        } else {
+            let work = pin!(guarded(executor.process(&job, ctx)));
+            // Only cancellation stops it; the token is made only if the work waits.
+            let stop = pin!(async {
+                let token = ctx.token();
+                token.cancelled().await;
+                Outcome::Cancelled
+            });
+            match select(work, stop).await {
+                Either::Left((result, _)) => Outcome::Finished { result, retried: false, cached: false },
+                Either::Right((stop, _)) => stop,
             }
         };
+        guard.armed = false;
+        let result = report(ctx, logger, outcome);
         drop(guard);
-        plan.completer.complete(result, &ctx.env.counters);
+        core.completer.complete(result, &ctx.env.counters);
+    }
+}
+
+/// Logs and emits the job's terminal event; returns its result.
+fn report<T: Clone + MaybeSend + MaybeSync + 'static>(
+    ctx: &JobContext,
+    logger: &dyn Logger,
+    outcome: Outcome<T>,
+) -> JobResult<T> {
+    match outcome {
+        Outcome::Finished { result: Ok(value), .. } => {
+            log_at!(logger, Level::Debug, "job {} ({}) succeeded", ctx.id, ctx.job_type);
+            let _ = ctx.emit_kind(|| EventKind::Success(Payload::new(value.clone())));
+            JobResult::Success(value)
+        }
+        Outcome::Finished { result: Err(error), retried, .. } => {
+            log_at!(logger, Level::Error, "job {} ({}) failed: {}", ctx.id, ctx.job_type, error);
+            let _ = ctx.emit_kind(|| EventKind::Failure { error: error.clone(), retried });
+            JobResult::Failure(error)
+        }
+        Outcome::Cancelled => {
+            let reason = ctx.cancel.token().reason();
+            log_at!(logger, Level::Info, "job {} ({}) cancelled", ctx.id, ctx.job_type);
+            let _ = ctx.emit_kind(|| EventKind::Cancelled { reason: reason.clone() });
+            JobResult::Cancelled(reason)
+        }
+        Outcome::TimedOut(after) => {
+            log_at!(logger, Level::Warning, "job {} ({}) timed out after {:?}", ctx.id, ctx.job_type, after);
+            let _ = ctx.emit_kind(|| EventKind::TimedOut { after });
+            JobResult::TimedOut(after)
+        }
     }
 }
 
@@ -253,13 +307,20 @@ async fn read_cached<T: Clone + 'static>(stage: &CacheStage, ctx: &JobContext, l
     }
 }
 
+/// A job's timeout: `after` from `start` on `timer`'s clock.
+struct Deadline<'a> {
+    timer: &'a dyn Timer,
+    start: Duration,
+    after: Duration,
+}
+
 /// Resolves when the job must stop: its token is cancelled or its deadline passed. The
-/// job's token is created here, on the first poll, so a job that finishes in its first
-/// poll (the work is polled first) never builds one.
+/// job's token and the deadline's sleep are made here, on the first poll, so a job that
+/// finishes in its first poll (the work is polled first) builds neither.
 #[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn stop_signal<'a, T: 'a>(
     ctx: &'a JobContext,
-    deadline: Option<(crate::BoxFuture<'static, ()>, Duration)>,
+    deadline: Option<Deadline<'a>>,
 ) -> impl Future<Output = Outcome<T>> + 'a {
     // Not an `async fn`, which would store its arguments twice (see `run`).
     async move {
@@ -269,10 +330,13 @@ fn stop_signal<'a, T: 'a>(
                 token.cancelled().await;
                 Outcome::Cancelled
             }
-            Some((sleep, after)) => match select(pin!(token.cancelled()), sleep).await {
-                Either::Left(_) => Outcome::Cancelled,
-                Either::Right(_) => Outcome::TimedOut(after),
-            },
+            Some(Deadline { timer, start, after }) => {
+                let left = after.saturating_sub(timer.now().saturating_sub(start));
+                match select(pin!(token.cancelled()), timer.sleep(left)).await {
+                    Either::Left(_) => Outcome::Cancelled,
+                    Either::Right(_) => Outcome::TimedOut(after),
+                }
+            }
         }
     }
 }
@@ -346,8 +410,8 @@ mod tests {
     }
 
     fn plan_ctx_for_sizes(d: &Dispatcher) -> JobContext {
-        let (_, plan) = d.plan_for_test(Trivial);
-        plan.ctx.clone()
+        let (_, core) = d.core_for_test(Trivial);
+        core.ctx.clone()
     }
 
     /// The future of a trivial job is a job's main memory cost (and moved once into its
@@ -355,12 +419,16 @@ mod tests {
     #[test]
     fn trivial_job_future_stays_small() {
         let dispatcher = Dispatcher::new();
-        let (job, plan) = dispatcher.plan_for_test(Trivial);
-        let size = core::mem::size_of_val(&run(Arc::new(Echo), job, plan));
+        let (job, core) = dispatcher.core_for_test(Trivial);
+        let size = core::mem::size_of_val(&run_plain(Arc::new(Echo), job, core));
         std::println!("pipeline future of a trivial job: {size} bytes");
+        let (job, core) = dispatcher.core_for_test(Trivial);
+        let plan = Plan { core, timeout: None, retry: None, extras: None };
+        let full = core::mem::size_of_val(&run(Arc::new(Echo), job, plan));
+        std::println!("full pipeline future of a trivial job: {full} bytes");
         std::println!(
             "plan {} ctx {} retry {} cache {} placeholder {} policy {}",
-            core::mem::size_of::<Plan<u64>>(),
+            core::mem::size_of::<Core<u64>>(),
             core::mem::size_of::<JobContext>(),
             core::mem::size_of::<Option<RetryPolicy>>(),
             core::mem::size_of::<Option<CacheStage>>(),

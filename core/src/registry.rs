@@ -10,23 +10,48 @@ use hashbrown::HashMap;
 use crate::error::DispatchError;
 use crate::executor::Executor;
 use crate::job::{Job, short_type_name};
-use crate::pipeline::{self, Plan};
+use crate::pipeline::{self, Core, Plan};
 use crate::sync::{MaybeSend, MaybeSync, Mutex};
-use crate::task::{self, Origin, Task};
+use crate::task::{self, Origin, Task, Variant};
 
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 type AnyBox = Box<dyn Any + Send + Sync>;
 #[cfg(any(target_family = "wasm", orchestrator_unsync))]
 type AnyBox = Box<dyn Any>;
 
-/// Starts one job of type `J` on a type-erased executor.
+/// Starts one job of type `J` on a type-erased executor, in a new box.
 pub(crate) trait Start<J: Job>: MaybeSend + MaybeSync {
-    fn start(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task;
+    fn start_plain(self: Arc<Self>, origin: Origin, job: J, core: Core<J::Output>) -> Task;
+    fn start_full(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task;
 }
 
 impl<J: Job, E: Executor<J>> Start<J> for E {
-    fn start(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task {
+    fn start_plain(self: Arc<Self>, origin: Origin, job: J, core: Core<J::Output>) -> Task {
+        task::new_task(self, pipeline::run_plain::<J, E>, origin, job, core)
+    }
+
+    fn start_full(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task {
         task::new_task(self, pipeline::run::<J, E>, origin, job, plan)
+    }
+}
+
+/// What a job of type `J` runs with: a [`Core`] (the plain pipeline) or a [`Plan`].
+pub(crate) trait Planned<J: Job>: MaybeSend + Sized + 'static {
+    const VARIANT: Variant;
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, plan: Self) -> Task;
+}
+
+impl<J: Job> Planned<J> for Core<J::Output> {
+    const VARIANT: Variant = Variant::Plain;
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, core: Self) -> Task {
+        start.start_plain(origin, job, core)
+    }
+}
+
+impl<J: Job> Planned<J> for Plan<J::Output> {
+    const VARIANT: Variant = Variant::Full;
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, plan: Self) -> Task {
+        start.start_full(origin, job, plan)
     }
 }
 
@@ -40,15 +65,15 @@ pub(crate) enum Starter<J: Job> {
 
 impl<J: Job> Starter<J> {
     /// The task of the job in `input` (which is taken).
-    pub(crate) fn start(
+    pub(crate) fn start<P: Planned<J>>(
         self,
         registry: &Registry,
-        input: &mut Option<(J, Plan<J::Output>)>,
+        input: &mut Option<(J, P)>,
     ) -> Result<Task, DispatchError> {
         match self {
             Self::Fresh(start, origin) => {
                 let (job, plan) = input.take().ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-                Ok(start.start(origin, job, plan))
+                Ok(P::start_fresh(start, origin, job, plan))
             }
             Self::Reuse(mut task) => {
                 if task.as_mut().refill(input) {
@@ -56,7 +81,7 @@ impl<J: Job> Starter<J> {
                 }
                 // Not reached: a pool only holds boxes made by its own registration. The
                 // job is still in `input`; start it in a new box.
-                let (_, starter) = registry.fresh::<J>()?;
+                let (_, starter) = registry.fresh::<J>(P::VARIANT)?;
                 starter.start(registry, input)
             }
         }
@@ -68,8 +93,14 @@ struct Entry {
     registration: u64,
     /// An `Arc<dyn Start<J>>` for the entry's `J`.
     start: AnyBox,
-    /// Empty boxes of this registration's jobs.
-    pool: Vec<Task>,
+    /// Empty boxes of this registration's jobs, by [`Variant`].
+    pools: [Vec<Task>; 2],
+}
+
+impl Entry {
+    fn pooled(&self) -> usize {
+        self.pools.iter().map(Vec::len).sum()
+    }
 }
 
 struct State {
@@ -100,9 +131,14 @@ impl Registry {
             let mut st = self.state.lock();
             let registration = st.next_registration;
             st.next_registration = st.next_registration.wrapping_add(1);
-            let entry = Entry { name: short_type_name::<J>(), registration, start: Box::new(start), pool: Vec::new() };
+            let entry = Entry {
+                name: short_type_name::<J>(),
+                registration,
+                start: Box::new(start),
+                pools: [Vec::new(), Vec::new()],
+            };
             let old = st.entries.insert(TypeId::of::<J>(), entry);
-            st.pooled -= old.as_ref().map_or(0, |e| e.pool.len());
+            st.pooled -= old.as_ref().map_or(0, Entry::pooled);
             old
         };
         // Dropped outside the lock: dropping an executor runs user code.
@@ -114,7 +150,7 @@ impl Registry {
         let old = {
             let mut st = self.state.lock();
             let old = st.entries.remove(&TypeId::of::<J>());
-            st.pooled -= old.as_ref().map_or(0, |e| e.pool.len());
+            st.pooled -= old.as_ref().map_or(0, Entry::pooled);
             old
         };
         old.is_some()
@@ -128,9 +164,9 @@ impl Registry {
         self.state.lock().entries.values().map(|e| e.name).collect()
     }
 
-    /// The job type's name and how to start a job of it: an empty box if one is kept,
-    /// else the executor.
-    pub(crate) fn starter<J: Job>(&self) -> Result<(&'static str, Starter<J>), DispatchError> {
+    /// The job type's name and how to start a job of it with the `variant` pipeline: an
+    /// empty box if one is kept, else the executor.
+    pub(crate) fn starter<J: Job>(&self, variant: Variant) -> Result<(&'static str, Starter<J>), DispatchError> {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let pooled = &mut st.pooled;
@@ -139,29 +175,29 @@ impl Registry {
             .entries
             .get_mut(&TypeId::of::<J>())
             .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-        if let Some(task) = entry.pool.pop() {
+        if let Some(task) = entry.pools[variant as usize].pop() {
             *pooled -= 1;
             return Ok((entry.name, Starter::Reuse(task)));
         }
-        Self::fresh_of(entry)
+        Self::fresh_of(entry, variant)
     }
 
     /// Like [`starter`](Self::starter), always with the executor.
-    fn fresh<J: Job>(&self) -> Result<(&'static str, Starter<J>), DispatchError> {
+    fn fresh<J: Job>(&self, variant: Variant) -> Result<(&'static str, Starter<J>), DispatchError> {
         let st = self.state.lock();
         let entry = st
             .entries
             .get(&TypeId::of::<J>())
             .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-        Self::fresh_of(entry)
+        Self::fresh_of(entry, variant)
     }
 
-    fn fresh_of<J: Job>(entry: &Entry) -> Result<(&'static str, Starter<J>), DispatchError> {
+    fn fresh_of<J: Job>(entry: &Entry, variant: Variant) -> Result<(&'static str, Starter<J>), DispatchError> {
         let start = entry
             .start
             .downcast_ref::<Arc<dyn Start<J>>>()
             .ok_or(DispatchError::NoExecutor { job_type: entry.name })?;
-        let origin = Origin { job_type: TypeId::of::<J>(), registration: entry.registration };
+        let origin = Origin { job_type: TypeId::of::<J>(), registration: entry.registration, variant };
         Ok((entry.name, Starter::Fresh(start.clone(), origin)))
     }
 
@@ -177,7 +213,7 @@ impl Registry {
                 let origin = tasks[i].origin();
                 match st.entries.get_mut(&origin.job_type) {
                     Some(entry) if entry.registration == origin.registration => {
-                        entry.pool.push(tasks.swap_remove(i));
+                        entry.pools[origin.variant as usize].push(tasks.swap_remove(i));
                         st.pooled += 1;
                     }
                     _ => i += 1,

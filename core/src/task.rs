@@ -25,11 +25,21 @@ use pin_project_lite::pin_project;
 use crate::sync::MaybeSend;
 
 /// Where a task's box goes back to: the job type and the executor registration it was
-/// made for (a box of a replaced executor is not reused).
+/// made for (a box of a replaced executor is not reused), and which pipeline it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Origin {
     pub(crate) job_type: TypeId,
     pub(crate) registration: u64,
+    pub(crate) variant: Variant,
+}
+
+/// The two pipelines, whose futures differ in type and size: a box holds one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Variant {
+    /// `pipeline::run_plain`: a job without options.
+    Plain = 0,
+    /// `pipeline::run`: a job with a timeout, retry, placeholder or cache policy.
+    Full = 1,
 }
 
 /// A dispatched job, type-erased for the queue and the runners.

@@ -368,3 +368,34 @@ fn a_finished_job_counts_as_running_until_its_future_is_dropped() {
         assert_eq!((stats.pending, stats.running), (0, 0), "{stats:?}");
     }
 }
+
+/// Busy for `busy` (the virtual clock is moved forward inside the first poll, as long
+/// synchronous work would), then waits for `then`.
+struct Busy {
+    busy: Duration,
+    then: Duration,
+}
+impl Job for Busy {
+    type Output = ();
+}
+
+struct BusyExec(orchestrator_core::runtime::VirtualClock);
+impl Executor<Busy> for BusyExec {
+    async fn process(&self, job: &Busy, _: &JobContext) -> Result<(), JobError> {
+        self.0.advance(job.busy);
+        self.0.sleep(job.then).await;
+        Ok(())
+    }
+}
+
+#[test]
+fn the_deadline_counts_from_the_start_even_when_the_first_poll_takes_time() {
+    let mut h = Harness::new();
+    h.dispatcher.register(BusyExec(h.clock.clone()));
+    let job = JobBuilder::new(Busy { busy: Duration::from_secs(3), then: Duration::from_secs(10) })
+        .timeout(Duration::from_secs(5));
+    let result = h.run(h.dispatcher.dispatch(job).unwrap());
+    assert!(matches!(result, JobResult::TimedOut(d) if d == Duration::from_secs(5)));
+    assert_eq!(h.clock.now(), Duration::from_secs(5), "3 s in the first poll + 2 s of the 5 s left");
+    assert_eq!(tags(&h.drain()), [Started, TimedOut]);
+}
