@@ -14,11 +14,11 @@ use crate::cache::CacheProvider;
 use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
-use crate::handle::{self, Counters, JobHandle};
+use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
 use crate::log::{Logger, NoopLogger};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
-use crate::registry::{Planned, Registry, Starter};
+use crate::registry::{Input, Planned, Registry, Starter};
 use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::task::Variant;
@@ -230,19 +230,21 @@ impl Dispatcher {
         // The job and its plan (a few hundred bytes) are built once, in place, and taken
         // from here by the task: every move of them is a copy.
         if options.is_plain() {
-            let (name, starter) = self.inner.registry.starter::<T::Job>(Variant::Plain)?;
+            let (name, mut starter) = self.inner.registry.starter::<T::Job>(Variant::Plain)?;
             let mut input = None;
-            let handle = self.core(name, scoped, job, options, &mut input, |core| core)?;
+            let reuse = starter.kept_slot();
+            let handle = self.core(name, scoped, job, options, reuse, &mut input, |core| core)?;
             self.start(starter, &mut input)?;
             Ok(handle)
         } else {
-            let (name, starter) = self.inner.registry.starter::<T::Job>(Variant::Full)?;
+            let (name, mut starter) = self.inner.registry.starter::<T::Job>(Variant::Full)?;
             let mut options = options;
             let (timeout, cache) = self.check(name, &mut options)?;
             let (retry, extras) = (options.retry.take(), Extras::new(options.placeholder.take(), cache));
             let mut input = None;
+            let reuse = starter.kept_slot();
             let handle =
-                self.core(name, scoped, job, options, &mut input, |core| Plan { core, timeout, retry, extras })?;
+                self.core(name, scoped, job, options, reuse, &mut input, |core| Plan { core, timeout, retry, extras })?;
             self.start(starter, &mut input)?;
             Ok(handle)
         }
@@ -252,7 +254,7 @@ impl Dispatcher {
     fn start<J: Job, P: Planned<J>>(
         &self,
         starter: Starter<J>,
-        input: &mut Option<(J, P)>,
+        input: &mut Option<Input<J, P>>,
     ) -> Result<(), DispatchError> {
         let task = starter.start(&self.inner.registry, input)?;
         self.inner.queue.push(task).map_err(|_| DispatchError::ShutDown)
@@ -290,15 +292,18 @@ impl Dispatcher {
         Ok((timeout, cache))
     }
 
-    /// Checks that a job may be dispatched now, builds its context and handle, and puts
-    /// the job with `plan(core)` into `input`. Returns the job's handle.
+    /// Checks that a job may be dispatched now, builds its context and handle (in the
+    /// `reuse` slot if it is free), and puts the job with `plan(core)` into `input`.
+    /// Returns the job's handle.
+    #[allow(clippy::too_many_arguments)] // internal: the parts of one dispatch
     fn core<J: Job, P>(
         &self,
         name: &'static str,
         scoped: Option<Bus>,
         job: J,
         options: JobOptions<J::Output>,
-        input: &mut Option<(J, P)>,
+        reuse: Option<SlotRef<J::Output>>,
+        input: &mut Option<Input<J, P>>,
         plan: impl FnOnce(Core<J::Output>) -> P,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
         let inner = &*self.inner;
@@ -313,7 +318,7 @@ impl Dispatcher {
         // it; any other job creates its token only if somebody asks for it.
         let token = options.token.as_ref().map(CancellationToken::child_token);
         let id = JobId::next(options.id_prefix.unwrap_or(name));
-        let (completer, handle, cancel) = handle::pair(id, token, &env.counters);
+        let (completer, handle, cancel, slot) = handle::pair(id, token, &env.counters, reuse);
         let ctx = JobContext {
             id,
             job_type: name,
@@ -325,7 +330,7 @@ impl Dispatcher {
             attempt: AtomicU32::new(0),
             cache: options.cache_provider,
         };
-        *input = Some((job, plan(Core { ctx, completer })));
+        *input = Some((job, plan(Core { ctx, completer }), slot));
         Ok(handle)
     }
 
@@ -333,8 +338,8 @@ impl Dispatcher {
     #[cfg(test)]
     pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, Core<J::Output>) {
         let mut input = None;
-        match self.core("test", None, job, JobOptions::new(), &mut input, |core| core).map(|_| input) {
-            Ok(Some(input)) => input,
+        match self.core("test", None, job, JobOptions::new(), None, &mut input, |core| core).map(|_| input) {
+            Ok(Some((job, core, _))) => (job, core),
             _ => panic!("no core"),
         }
     }

@@ -83,6 +83,17 @@ impl LazyToken {
         self.created.load(Ordering::Acquire) && self.token.lock().as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 
+    /// Drops the token, once the job has ended and its handle is gone: nobody can cancel
+    /// the job any more, and the slot (kept by its task's box for reuse) must not keep
+    /// the token alive, nor a child token listed on its parent.
+    fn release(&self) {
+        if self.created.load(Ordering::Acquire) {
+            let token = self.token.lock().take();
+            self.created.store(false, Ordering::Release);
+            drop(token); // outside the lock: dropping a child token locks its parent
+        }
+    }
+
     /// The cancellation reason, if the job was cancelled with one.
     pub(crate) fn reason(&self) -> Option<Arc<str>> {
         if !self.created.load(Ordering::Acquire) {
@@ -107,7 +118,10 @@ impl<T: MaybeSend> JobToken for Slot<T> {
 enum State<T> {
     Waiting(Option<Waker>),
     Done(JobResult<T>),
+    /// The result was taken, or dropped with the handle.
     Taken,
+    /// The handle was dropped before the result came: the result is dropped at once.
+    Detached,
 }
 
 /// What a job and its handle share: the result (or the handle's waker) and the job's
@@ -133,17 +147,27 @@ impl<T> Completer<T> {
     /// Stores the result and wakes the handle (only the first call does anything).
     pub(crate) fn complete(&mut self, result: JobResult<T>, counters: &Counters) {
         let Some(slot) = self.slot.take() else { return };
-        let waker = {
+        let (waker, detached) = {
             let mut state = slot.state.lock();
-            match core::mem::replace(&mut *state, State::Done(result)) {
-                State::Waiting(w) => w,
-                // Unreachable in practice: only one completer exists per slot.
-                other => {
-                    *state = other;
-                    None
+            match &mut *state {
+                State::Waiting(w) => {
+                    let waker = w.take();
+                    *state = State::Done(result);
+                    (waker, false)
                 }
+                // Nobody will read it (and a reused slot must not keep it alive).
+                State::Detached => {
+                    *state = State::Taken;
+                    (None, true)
+                }
+                // Unreachable in practice: only one completer exists per slot.
+                State::Done(_) | State::Taken => (None, false),
             }
         };
+        if detached {
+            // The handle was gone before the job ended: nobody can cancel it any more.
+            slot.cancel.release();
+        }
         counters.finished.fetch_add(1, Ordering::AcqRel);
         if let Some(w) = waker {
             w.wake();
@@ -151,17 +175,41 @@ impl<T> Completer<T> {
     }
 }
 
-/// A new job's three ends: its completer, its handle, and the slot its context keeps for
-/// the token. `token` is the job's child of a parent token, if it has one.
+/// A job's result slot, as the box of its task keeps it for the next job (see `reuse` in
+/// [`pair`]).
+pub(crate) type SlotRef<T> = Arc<Slot<T>>;
+
+/// A new job's ends: its completer, its handle, the slot its context keeps for the token,
+/// and a reference for its task's box to keep. `token` is the job's child of a parent
+/// token, if it has one.
+///
+/// `reuse` is the slot of the previous job in the same box: if nothing else holds it any
+/// more (its handle, context and completer are gone), it is reset and reused instead of
+/// allocating a new one.
 pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
     id: JobId,
     token: Option<CancellationToken>,
     counters: &Counters,
-) -> (Completer<T>, JobHandle<T>, Arc<dyn JobToken>) {
-    let slot = Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token) });
+    reuse: Option<SlotRef<T>>,
+) -> (Completer<T>, JobHandle<T>, Arc<dyn JobToken>, SlotRef<T>) {
+    let slot = match reuse {
+        Some(mut slot) => match Arc::get_mut(&mut slot) {
+            Some(unique) => {
+                *unique.state.get_mut() = State::Waiting(None);
+                unique.cancel = LazyToken::new(token);
+                slot
+            }
+            None => new_slot(token),
+        },
+        None => new_slot(token),
+    };
     counters.dispatched.fetch_add(1, Ordering::AcqRel);
     let shared: Arc<dyn JobToken> = slot.clone();
-    (Completer { slot: Some(slot.clone()) }, JobHandle { id, slot }, shared)
+    (Completer { slot: Some(slot.clone()) }, JobHandle { id, slot: slot.clone(), taken: false }, shared, slot)
+}
+
+fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
+    Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token) })
 }
 
 /// The caller's end of a dispatched job: a `Future` of its [`JobResult`], plus
@@ -174,6 +222,34 @@ pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
 pub struct JobHandle<T> {
     id: JobId,
     slot: Arc<Slot<T>>,
+    /// The result was returned: nothing is left in the slot for the drop to clear.
+    taken: bool,
+}
+
+impl<T> Drop for JobHandle<T> {
+    /// A result nobody took is dropped now, and one still to come will be dropped as soon
+    /// as it arrives: the slot outlives the handle (its task's box keeps it for reuse),
+    /// the result must not.
+    fn drop(&mut self) {
+        // The job's token goes when the job has ended and the handle is gone, whichever
+        // comes second (the completer does it if the job ends after this).
+        if self.taken {
+            self.slot.cancel.release();
+            return;
+        }
+        let old = {
+            let mut state = self.slot.state.lock();
+            match &*state {
+                State::Waiting(_) => core::mem::replace(&mut *state, State::Detached),
+                State::Done(_) => core::mem::replace(&mut *state, State::Taken),
+                State::Taken | State::Detached => State::Taken,
+            }
+        };
+        if !matches!(old, State::Waiting(_)) {
+            self.slot.cancel.release();
+        }
+        drop(old); // the result (user code) is dropped outside the lock
+    }
 }
 
 impl<T> fmt::Debug for JobHandle<T> {
@@ -212,37 +288,48 @@ impl<T> JobHandle<T> {
 
     /// Takes the result if the job has finished, without waiting.
     pub fn try_result(&mut self) -> Option<JobResult<T>> {
-        let mut state = self.slot.state.lock();
-        match core::mem::replace(&mut *state, State::Taken) {
-            State::Done(r) => Some(r),
-            other => {
-                *state = other;
-                None
+        let result = {
+            let mut state = self.slot.state.lock();
+            match core::mem::replace(&mut *state, State::Taken) {
+                State::Done(r) => Some(r),
+                other => {
+                    *state = other;
+                    None
+                }
             }
-        }
+        };
+        self.taken |= result.is_some();
+        result
     }
 }
 
 impl<T> Future for JobHandle<T> {
     type Output = JobResult<T>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JobResult<T>> {
-        let mut state = self.slot.state.lock();
-        match &mut *state {
-            State::Waiting(waker) => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JobResult<T>> {
+        let result = {
+            let mut state = self.slot.state.lock();
+            match &mut *state {
+                State::Waiting(waker) => {
+                    match waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => *waker = Some(cx.waker().clone()),
+                    }
+                    return Poll::Pending;
                 }
-                Poll::Pending
+                State::Done(_) => match core::mem::replace(&mut *state, State::Taken) {
+                    State::Done(r) => r,
+                    _ => return Poll::Pending,
+                },
+                // (`Detached` only exists once the handle is gone.)
+                State::Taken | State::Detached => {
+                    return Poll::Ready(JobResult::Failure(JobError::msg(
+                        "job handle polled after it returned its result",
+                    )));
+                }
             }
-            State::Done(_) => match core::mem::replace(&mut *state, State::Taken) {
-                State::Done(r) => Poll::Ready(r),
-                _ => Poll::Pending,
-            },
-            State::Taken => {
-                Poll::Ready(JobResult::Failure(JobError::msg("job handle polled after it returned its result")))
-            }
-        }
+        };
+        self.taken = true;
+        Poll::Ready(result)
     }
 }

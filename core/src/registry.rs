@@ -9,6 +9,7 @@ use hashbrown::HashMap;
 
 use crate::error::DispatchError;
 use crate::executor::Executor;
+use crate::handle::SlotRef;
 use crate::job::{Job, short_type_name};
 use crate::pipeline::{self, Core, Plan};
 use crate::sync::{MaybeSend, MaybeSync, Mutex};
@@ -21,37 +22,40 @@ type AnyBox = Box<dyn Any>;
 
 /// Starts one job of type `J` on a type-erased executor, in a new box.
 pub(crate) trait Start<J: Job>: MaybeSend + MaybeSync {
-    fn start_plain(self: Arc<Self>, origin: Origin, job: J, core: Core<J::Output>) -> Task;
-    fn start_full(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task;
+    fn start_plain(self: Arc<Self>, origin: Origin, input: Input<J, Core<J::Output>>) -> Task;
+    fn start_full(self: Arc<Self>, origin: Origin, input: Input<J, Plan<J::Output>>) -> Task;
 }
 
+/// A job, its plan, and its result slot (which its box keeps for the next job).
+pub(crate) type Input<J, P> = (J, P, SlotRef<<J as Job>::Output>);
+
 impl<J: Job, E: Executor<J>> Start<J> for E {
-    fn start_plain(self: Arc<Self>, origin: Origin, job: J, core: Core<J::Output>) -> Task {
-        task::new_task(self, pipeline::run_plain::<J, E>, origin, job, core)
+    fn start_plain(self: Arc<Self>, origin: Origin, input: Input<J, Core<J::Output>>) -> Task {
+        task::new_task(self, pipeline::run_plain::<J, E>, origin, input)
     }
 
-    fn start_full(self: Arc<Self>, origin: Origin, job: J, plan: Plan<J::Output>) -> Task {
-        task::new_task(self, pipeline::run::<J, E>, origin, job, plan)
+    fn start_full(self: Arc<Self>, origin: Origin, input: Input<J, Plan<J::Output>>) -> Task {
+        task::new_task(self, pipeline::run::<J, E>, origin, input)
     }
 }
 
 /// What a job of type `J` runs with: a [`Core`] (the plain pipeline) or a [`Plan`].
 pub(crate) trait Planned<J: Job>: MaybeSend + Sized + 'static {
     const VARIANT: Variant;
-    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, plan: Self) -> Task;
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, input: Input<J, Self>) -> Task;
 }
 
 impl<J: Job> Planned<J> for Core<J::Output> {
     const VARIANT: Variant = Variant::Plain;
-    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, core: Self) -> Task {
-        start.start_plain(origin, job, core)
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, input: Input<J, Self>) -> Task {
+        start.start_plain(origin, input)
     }
 }
 
 impl<J: Job> Planned<J> for Plan<J::Output> {
     const VARIANT: Variant = Variant::Full;
-    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, job: J, plan: Self) -> Task {
-        start.start_full(origin, job, plan)
+    fn start_fresh(start: Arc<dyn Start<J>>, origin: Origin, input: Input<J, Self>) -> Task {
+        start.start_full(origin, input)
     }
 }
 
@@ -64,16 +68,24 @@ pub(crate) enum Starter<J: Job> {
 }
 
 impl<J: Job> Starter<J> {
+    /// The result slot the reused box kept from its previous job, if any.
+    pub(crate) fn kept_slot(&mut self) -> Option<SlotRef<J::Output>> {
+        match self {
+            Self::Reuse(task) => task.as_mut().kept().downcast_mut::<Option<SlotRef<J::Output>>>()?.take(),
+            Self::Fresh(..) => None,
+        }
+    }
+
     /// The task of the job in `input` (which is taken).
     pub(crate) fn start<P: Planned<J>>(
         self,
         registry: &Registry,
-        input: &mut Option<(J, P)>,
+        input: &mut Option<Input<J, P>>,
     ) -> Result<Task, DispatchError> {
         match self {
             Self::Fresh(start, origin) => {
-                let (job, plan) = input.take().ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-                Ok(P::start_fresh(start, origin, job, plan))
+                let input = input.take().ok_or(DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
+                Ok(P::start_fresh(start, origin, input))
             }
             Self::Reuse(mut task) => {
                 if task.as_mut().refill(input) {

@@ -60,6 +60,19 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
+    /// The value, through a unique reference (no locking).
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        #[cfg(feature = "std")]
+        {
+            self.inner.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            self.inner.get_mut()
+        }
+    }
+
     /// Locks the mutex. A poisoned std mutex is recovered: no critical section in this
     /// crate can panic half-way through an update.
     #[inline]

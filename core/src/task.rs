@@ -53,42 +53,49 @@ pub(crate) trait RunJob: Future<Output = ()> + MaybeSend {
     /// Drops the job's future (finished or not), keeping the box.
     fn clear(self: Pin<&mut Self>);
 
-    /// Puts a new job into an empty box. `input` must be an `Option<(J, Plan)>` of the
-    /// box's job type, which is taken; anything else is left alone and `false` returned.
+    /// Puts a new job into an empty box. `input` must be an `Option<(J, P, K)>` of the
+    /// box's types (job, plan, kept value), which is taken; anything else is left alone and
+    /// `false` returned.
     fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool;
+
+    /// What the box keeps from its last job for the next one (an `Option<K>`): the job's
+    /// result slot, reused if nothing else holds it any more.
+    fn kept(self: Pin<&mut Self>) -> &mut dyn Any;
 }
 
 pin_project! {
-    /// The box's content: the executor, how to make a job's future with it, and the
-    /// current job's future (`None` while the box waits in a pool).
-    struct JobCell<E, J, P, F> {
+    /// The box's content: the executor, how to make a job's future with it, the current
+    /// job's future (`None` while the box waits in a pool), and what the box keeps for
+    /// the next job.
+    struct JobCell<E, J, P, K, F> {
         executor: Arc<E>,
         make: fn(Arc<E>, J, P) -> F,
         origin: Origin,
+        kept: Option<K>,
         #[pin]
         future: Option<F>,
     }
 }
 
-/// A new task for `job`: `make(executor, job, plan)` is its future.
-pub(crate) fn new_task<E, J, P, F>(
+/// A new task for `job`: `make(executor, job, plan)` is its future; the box keeps `kept`.
+pub(crate) fn new_task<E, J, P, K, F>(
     executor: Arc<E>,
     make: fn(Arc<E>, J, P) -> F,
     origin: Origin,
-    job: J,
-    plan: P,
+    (job, plan, kept): (J, P, K),
 ) -> Task
 where
     E: MaybeSend + crate::sync::MaybeSync + 'static,
     J: MaybeSend + 'static,
     P: MaybeSend + 'static,
+    K: MaybeSend + 'static,
     F: Future<Output = ()> + MaybeSend + 'static,
 {
     let future = make(executor.clone(), job, plan);
-    Box::pin(JobCell { executor, make, origin, future: Some(future) })
+    Box::pin(JobCell { executor, make, origin, kept: Some(kept), future: Some(future) })
 }
 
-impl<E, J, P, F> Future for JobCell<E, J, P, F>
+impl<E, J, P, K, F> Future for JobCell<E, J, P, K, F>
 where
     F: Future<Output = ()>,
 {
@@ -102,11 +109,12 @@ where
     }
 }
 
-impl<E, J, P, F> RunJob for JobCell<E, J, P, F>
+impl<E, J, P, K, F> RunJob for JobCell<E, J, P, K, F>
 where
     E: MaybeSend + crate::sync::MaybeSync + 'static,
     J: MaybeSend + 'static,
     P: MaybeSend + 'static,
+    K: MaybeSend + 'static,
     F: Future<Output = ()> + MaybeSend + 'static,
 {
     fn origin(&self) -> Origin {
@@ -118,11 +126,16 @@ where
     }
 
     fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool {
-        let Some(slot) = input.downcast_mut::<Option<(J, P)>>() else { return false };
-        let Some((job, plan)) = slot.take() else { return false };
+        let Some(input) = input.downcast_mut::<Option<(J, P, K)>>() else { return false };
+        let Some((job, plan, kept)) = input.take() else { return false };
         let mut this = self.project();
+        *this.kept = Some(kept);
         let future = (this.make)(this.executor.clone(), job, plan);
         this.future.set(Some(future));
         true
+    }
+
+    fn kept(self: Pin<&mut Self>) -> &mut dyn Any {
+        self.project().kept
     }
 }

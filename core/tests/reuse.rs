@@ -5,11 +5,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::Harness;
 use orchestrator_core::runtime::{Timer, VirtualClock};
-use orchestrator_core::{Dispatcher, Executor, Job, JobContext, JobError, JobResult};
+use orchestrator_core::{CancellationToken, Dispatcher, Executor, Job, JobBuilder, JobContext, JobError, JobResult};
 
 struct Square(u64);
 impl Job for Square {
@@ -57,6 +58,19 @@ fn run_all<T: Clone + Send + Sync + 'static>(
     handles: Vec<orchestrator_core::JobHandle<T>>,
 ) -> Vec<JobResult<T>> {
     h.run(futures::future::join_all(handles))
+}
+
+/// Runs the dispatcher's runner until no job is pending.
+fn settle(h: &Harness) {
+    let dispatcher = h.dispatcher.clone();
+    h.run(futures::future::poll_fn(move |cx| {
+        if dispatcher.stats().pending == 0 {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }));
 }
 
 #[test]
@@ -137,4 +151,60 @@ fn a_job_that_waited_gives_its_box_back_too() {
     assert_eq!(h.dispatcher.stats().reusable, 3);
     let stats = h.dispatcher.stats();
     assert_eq!((stats.pending, stats.running, stats.finished), (0, 0, 3));
+}
+
+/// Its output holds a probe: the probe's count shows whether the result is still alive.
+struct Held(Arc<()>);
+impl Job for Held {
+    type Output = Arc<()>;
+}
+
+struct Hold;
+impl Executor<Held> for Hold {
+    async fn process(&self, job: &Held, _: &JobContext) -> Result<Arc<()>, JobError> {
+        Ok(job.0.clone())
+    }
+}
+
+#[test]
+fn a_result_nobody_takes_is_not_kept_with_the_box() {
+    let mut h = harness(16);
+    h.dispatcher.register(Hold);
+    let probe = Arc::new(());
+
+    // The handle is dropped before the job runs: the result is dropped when it comes.
+    drop(h.dispatcher.dispatch(Held(probe.clone())).unwrap());
+    settle(&h);
+    assert_eq!(h.dispatcher.stats().finished, 1);
+    assert_eq!(h.dispatcher.stats().reusable, 1);
+    h.drain(); // the Success event carries the value too
+    assert_eq!(Arc::strong_count(&probe), 1, "the result of a dropped handle was kept");
+
+    // The handle is dropped after the job ended, unread.
+    let handle = h.dispatcher.dispatch(Held(probe.clone())).unwrap();
+    settle(&h);
+    assert!(handle.is_finished());
+    h.drain();
+    assert_eq!(Arc::strong_count(&probe), 2, "the result waits for its handle");
+    drop(handle);
+    assert_eq!(Arc::strong_count(&probe), 1, "the unread result was kept after its handle");
+}
+
+#[test]
+fn a_finished_job_leaves_no_child_on_its_parent_token_while_its_box_is_kept() {
+    let h = harness(16);
+    h.dispatcher.register(Squarer);
+    let parent = CancellationToken::new();
+    let handle = h.dispatcher.dispatch(JobBuilder::new(Square(5)).cancel_token(parent.clone())).unwrap();
+    assert_eq!(parent.listener_count(), 1, "the job's child token");
+    assert_eq!(h.run(handle).ok(), Some(25));
+    assert_eq!(h.dispatcher.stats().reusable, 1);
+    assert_eq!(parent.listener_count(), 0);
+
+    // Also when the handle goes first.
+    drop(h.dispatcher.dispatch(JobBuilder::new(Square(6)).cancel_token(parent.clone())).unwrap());
+    assert_eq!(parent.listener_count(), 1, "the job still runs: its child token stays");
+    settle(&h);
+    assert_eq!(parent.listener_count(), 0);
+    assert_eq!(h.dispatcher.stats().finished, 2);
 }
