@@ -83,6 +83,9 @@ struct Inner {
     env: Arc<JobEnv>,
     queue: Arc<JobQueue>,
     max_pending: usize,
+    /// `build` started runners on a spawner: when none is alive any more, nothing would
+    /// run a job, and dispatch says so.
+    spawned: bool,
 }
 
 impl Drop for Inner {
@@ -152,6 +155,7 @@ impl Dispatcher {
     }
 
     fn from_builder(b: DispatcherBuilder) -> Self {
+        let spawned = b.spawner.is_some();
         Self {
             inner: Arc::new(Inner {
                 registry: Arc::new(Registry::new(b.reuse_limit)),
@@ -165,6 +169,7 @@ impl Dispatcher {
                 }),
                 queue: Arc::new(JobQueue::new()),
                 max_pending: b.max_pending,
+                spawned,
             }),
         }
     }
@@ -313,6 +318,9 @@ impl Dispatcher {
         }
         if env.counters.pending() >= inner.max_pending {
             return Err(DispatchError::Overloaded { limit: inner.max_pending });
+        }
+        if inner.spawned && env.counters.runners.load(Ordering::Acquire) == 0 {
+            return Err(DispatchError::NoRunners);
         }
         // A job with a parent token gets its child now, so cancelling the parent reaches
         // it; any other job creates its token only if somebody asks for it.
@@ -551,8 +559,8 @@ impl DispatcherBuilder {
     /// # Errors
     ///
     /// [`SpawnError`] when the spawner refuses a runner.
-    pub fn build(mut self) -> Result<Dispatcher, SpawnError> {
-        let spawner = self.spawner.take();
+    pub fn build(self) -> Result<Dispatcher, SpawnError> {
+        let spawner = self.spawner.clone();
         let runners = self.runners;
         let dispatcher = Dispatcher::from_builder(self);
         if let Some(spawner) = spawner {

@@ -208,6 +208,12 @@ pub enum DispatchError {
         /// The configured limit.
         limit: usize,
     },
+    /// The dispatcher started its runners on a spawner
+    /// ([`DispatcherBuilder::spawner`](crate::DispatcherBuilder::spawner)) and none of them
+    /// is alive any more (typically: their runtime was shut down), so the job would never
+    /// run. Jobs already queued stay queued; a runner awaited by hand
+    /// ([`Dispatcher::runner`](crate::Dispatcher::runner)) counts as alive.
+    NoRunners,
 }
 
 impl fmt::Display for DispatchError {
@@ -225,6 +231,9 @@ impl fmt::Display for DispatchError {
             }
             Self::ShutDown => f.write_str("the dispatcher has been shut down"),
             Self::Overloaded { limit } => write!(f, "the dispatcher already has {limit} unfinished jobs"),
+            Self::NoRunners => f.write_str(
+                "none of the dispatcher's runners is alive (was their runtime shut down?): the job would never run",
+            ),
         }
     }
 }

@@ -181,3 +181,39 @@ fn re_registering_replaces_and_says_so() {
     assert!(h.dispatcher.unregister::<Report>());
     assert!(!h.dispatcher.is_registered::<Report>());
 }
+
+/// A spawner that accepts a task and drops it at once, as a runtime that was shut down
+/// does with the tasks it held.
+struct DroppingSpawner;
+impl orchestrator_core::runtime::Spawn for DroppingSpawner {
+    fn spawn(
+        &self,
+        task: orchestrator_core::BoxFuture<'static, ()>,
+    ) -> Result<(), orchestrator_core::runtime::SpawnError> {
+        drop(task);
+        Ok(())
+    }
+}
+
+#[test]
+fn dispatch_with_no_runner_alive_is_refused() {
+    let dispatcher = Dispatcher::builder().spawner(DroppingSpawner).runners(2).build().unwrap();
+    dispatcher.register(orchestrator_core::executor_fn(|job: Report, _: JobContext| async move {
+        Ok(vec![Ok(()); job.0 as usize])
+    }));
+    assert_eq!(dispatcher.stats().runners, 0);
+    assert_eq!(dispatcher.dispatch(Report(1.0, None)).map(|_| ()).unwrap_err(), DispatchError::NoRunners);
+    assert_eq!(dispatcher.stats().pending, 0);
+
+    // A runner awaited by hand counts: the job is accepted and runs on it.
+    let runner = dispatcher.runner();
+    let handle = dispatcher.dispatch(Report(2.0, None)).unwrap();
+    dispatcher.shutdown();
+    let (result, ()) = futures::executor::block_on(futures::future::join(handle, runner));
+    assert_eq!(result.ok().map(|v| v.len()), Some(2));
+
+    // Without a spawner the application drives the runner: no runner yet is normal.
+    let manual = Dispatcher::new();
+    manual.register(orchestrator_core::executor_fn(|_: Report, _: JobContext| async move { Ok(Vec::new()) }));
+    assert!(manual.dispatch(Report(0.0, None)).is_ok());
+}

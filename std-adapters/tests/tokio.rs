@@ -91,3 +91,18 @@ fn current_thread_runtime_built_by_hand() {
     let dispatcher = adapter.dispatcher_builder().build().unwrap();
     rt.block_on(common::run_all(&dispatcher));
 }
+
+/// The runtime a dispatcher's runners were spawned on is shut down: the runners are
+/// dropped with it, and a dispatch says so instead of queueing a job nobody will run.
+#[test]
+fn dispatch_after_the_runtime_shut_down_is_refused() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let dispatcher = rt.block_on(async { dispatcher().unwrap() });
+    common::register_all(&dispatcher);
+    assert_eq!(dispatcher.stats().runners, 1);
+    drop(rt);
+    assert_eq!(dispatcher.stats().runners, 0);
+    let refused = dispatcher.dispatch(common::Echo(1)).map(|_| ());
+    assert_eq!(refused, Err(orchestrator_std::DispatchError::NoRunners));
+    assert_eq!(dispatcher.stats().pending, 0, "nothing was queued");
+}

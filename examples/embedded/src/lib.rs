@@ -182,10 +182,11 @@ impl Report {
 ///
 /// Never on the expected path; the host test and the device check [`Report::check`].
 pub fn run(idle: impl FnMut()) -> Report {
-    // Small buffers: the defaults (1024 events, 256 commands) are sized for servers.
+    // Small buffers: the defaults (1024 events, 256 commands, 1024 reusable job boxes) are
+    // sized for servers.
     let bus = Bus::with_capacity(NonZeroUsize::new(32).unwrap_or(NonZeroUsize::MIN));
     let mut events = bus.subscribe().ok();
-    let dispatcher = match Dispatcher::builder().bus(bus).timer(TickClock).build() {
+    let dispatcher = match Dispatcher::builder().bus(bus).timer(TickClock).reuse_limit(4).build() {
         Ok(dispatcher) => dispatcher,
         Err(_) => unreachable!("no spawner, so building cannot fail"),
     };
