@@ -205,7 +205,12 @@ pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
     };
     counters.dispatched.fetch_add(1, Ordering::AcqRel);
     let shared: Arc<dyn JobToken> = slot.clone();
-    (Completer { slot: Some(slot.clone()) }, JobHandle { id, slot: slot.clone(), taken: false }, shared, slot)
+    (
+        Completer { slot: Some(slot.clone()) },
+        JobHandle { id, slot: slot.clone(), taken: false, erased: false },
+        shared,
+        slot,
+    )
 }
 
 fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
@@ -224,6 +229,8 @@ pub struct JobHandle<T> {
     slot: Arc<Slot<T>>,
     /// The result was returned: nothing is left in the slot for the drop to clear.
     taken: bool,
+    /// Turned into an [`ErasedHandle`], which does the drop's work instead.
+    erased: bool,
 }
 
 impl<T> Drop for JobHandle<T> {
@@ -231,14 +238,23 @@ impl<T> Drop for JobHandle<T> {
     /// as it arrives: the slot outlives the handle (its task's box keeps it for reuse),
     /// the result must not.
     fn drop(&mut self) {
-        // The job's token goes when the job has ended and the handle is gone, whichever
-        // comes second (the completer does it if the job ends after this).
-        if self.taken {
-            self.slot.cancel.release();
+        if !self.erased {
+            self.slot.detach(self.taken);
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    /// The handle is gone (`taken`: after it returned the result). The job's token goes
+    /// when the job has ended and the handle is gone, whichever comes second (the
+    /// completer does it if the job ends after this).
+    fn detach(&self, taken: bool) {
+        if taken {
+            self.cancel.release();
             return;
         }
         let old = {
-            let mut state = self.slot.state.lock();
+            let mut state = self.state.lock();
             match &*state {
                 State::Waiting(_) => core::mem::replace(&mut *state, State::Detached),
                 State::Done(_) => core::mem::replace(&mut *state, State::Taken),
@@ -246,9 +262,97 @@ impl<T> Drop for JobHandle<T> {
             }
         };
         if !matches!(old, State::Waiting(_)) {
-            self.slot.cancel.release();
+            self.cancel.release();
         }
         drop(old); // the result (user code) is dropped outside the lock
+    }
+}
+
+/// A [`JobHandle`] of any output type, without an allocation: its slot behind a
+/// type-erased `Arc` (what an orchestrator host keeps for each job it tracks).
+pub(crate) struct ErasedHandle {
+    slot: Arc<dyn ErasedSlot>,
+    taken: bool,
+}
+
+/// What an [`ErasedHandle`] can do with its slot.
+trait ErasedSlot: MaybeSend + MaybeSync {
+    fn cancel(&self, reason: Option<&Arc<str>>) -> bool;
+    fn is_finished(&self) -> bool;
+    fn take_outcome(&self) -> Option<crate::event::EventKind>;
+    fn detach(&self, taken: bool);
+}
+
+impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
+    fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
+        let token = self.cancel.get();
+        match reason {
+            Some(reason) => token.cancel_with_reason(reason.clone()),
+            None => token.cancel(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        !matches!(*self.state.lock(), State::Waiting(_))
+    }
+
+    fn take_outcome(&self) -> Option<crate::event::EventKind> {
+        use crate::event::{EventKind, Payload};
+        let result = {
+            let mut state = self.state.lock();
+            match core::mem::replace(&mut *state, State::Taken) {
+                State::Done(r) => r,
+                other => {
+                    *state = other;
+                    return None;
+                }
+            }
+        };
+        Some(match result {
+            JobResult::Success(value) => EventKind::Success(Payload::new(value)),
+            // `retried` is not known from the result.
+            JobResult::Failure(error) => EventKind::Failure { error, retried: false },
+            JobResult::Cancelled(reason) => EventKind::Cancelled { reason },
+            JobResult::TimedOut(after) => EventKind::TimedOut { after },
+        })
+    }
+
+    fn detach(&self, taken: bool) {
+        Slot::detach(self, taken);
+    }
+}
+
+impl ErasedHandle {
+    /// Cancels the job (with `reason`); `true` if this call cancelled it.
+    pub(crate) fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
+        self.slot.cancel(reason)
+    }
+
+    /// True once the job's result is available.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.slot.is_finished()
+    }
+
+    /// The job's outcome as the kind of the terminal event it emitted, if it has ended
+    /// (`retried` of a failure is reported as `false`).
+    pub(crate) fn take_outcome(&mut self) -> Option<crate::event::EventKind> {
+        let outcome = self.slot.take_outcome();
+        self.taken |= outcome.is_some();
+        outcome
+    }
+}
+
+impl Drop for ErasedHandle {
+    fn drop(&mut self) {
+        self.slot.detach(self.taken);
+    }
+}
+
+impl<T: Clone + MaybeSend + MaybeSync + 'static> JobHandle<T> {
+    /// The handle with its output type erased (no allocation).
+    pub(crate) fn erase(mut self) -> ErasedHandle {
+        self.erased = true;
+        ErasedHandle { slot: self.slot.clone(), taken: self.taken }
     }
 }
 

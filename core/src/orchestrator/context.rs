@@ -1,6 +1,5 @@
 //! [`Context`]: what a command handler or a hook can see and do.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::TypeId;
 use core::fmt;
@@ -129,10 +128,8 @@ impl<O: Orchestrator> Context<'_, O> {
         let id = handle.id();
         let job_type = short_type_name::<T::Job>;
         log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({})", core.name, job_type());
-        core.tracking.insert(
-            id,
-            ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, handle: Box::new(handle) },
-        );
+        core.tracking
+            .insert(id, ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, handle: handle.erase() });
         Ok(id)
     }
 

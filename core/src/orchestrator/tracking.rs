@@ -1,57 +1,20 @@
 //! The host's record of the jobs its orchestrator dispatched and that have not ended.
 //!
-//! Every entry keeps the job's [`JobHandle`] (type-erased), so the orchestrator can really
+//! Every entry keeps the job's [`JobHandle`](crate::JobHandle) (type-erased), so the orchestrator can really
 //! cancel the job (D11), and the host can tell a job that ended while its terminal event
 //! was lost to a lag, and rebuild that event from the handle's result.
 //!
 //! Memory is bounded: an entry lives exactly as long as its job (it is removed when the
 //! terminal event is routed, or rebuilt after a lag, or when the host ends).
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
 
 use hashbrown::HashMap;
 
-use crate::event::{EventKind, Payload};
-use crate::handle::JobHandle;
+use crate::handle::ErasedHandle;
 use crate::job::JobId;
-use crate::result::JobResult;
-use crate::sync::{MaybeSend, MaybeSync};
-
-/// A [`JobHandle`] of any output type.
-pub(crate) trait TrackedHandle: MaybeSend {
-    /// Cancels the job; `true` if this call cancelled it.
-    fn cancel(&self, reason: Option<&Arc<str>>) -> bool;
-    /// True once the job's result is available.
-    fn is_finished(&self) -> bool;
-    /// The job's outcome as the kind of the terminal event it emitted, if it has ended.
-    /// (`retried` of a failure is not known from the result and is reported as `false`.)
-    fn take_outcome(&mut self) -> Option<EventKind>;
-}
-
-impl<T: Clone + MaybeSend + MaybeSync + 'static> TrackedHandle for JobHandle<T> {
-    fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
-        match reason {
-            Some(reason) => self.cancel_with_reason(reason.clone()),
-            None => JobHandle::cancel(self),
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        JobHandle::is_finished(self)
-    }
-
-    fn take_outcome(&mut self) -> Option<EventKind> {
-        Some(match self.try_result()? {
-            JobResult::Success(value) => EventKind::Success(Payload::new(value)),
-            JobResult::Failure(error) => EventKind::Failure { error, retried: false },
-            JobResult::Cancelled(reason) => EventKind::Cancelled { reason },
-            JobResult::TimedOut(after) => EventKind::TimedOut { after },
-        })
-    }
-}
 
 /// One job in flight.
 pub(crate) struct ActiveJob {
@@ -59,7 +22,7 @@ pub(crate) struct ActiveJob {
     /// The job type's name, computed only when needed (rebuilding a lost event).
     pub(crate) job_type: fn() -> &'static str,
     pub(crate) progress: f64,
-    pub(crate) handle: Box<dyn TrackedHandle>,
+    pub(crate) handle: ErasedHandle,
 }
 
 /// The active jobs of one orchestrator.
