@@ -142,9 +142,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     async move {
         let ctx = &plan.core.ctx;
         let logger = &*ctx.env.logger;
-        let mut guard = TerminalGuard { ctx, armed: true };
-        log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
-        let _ = ctx.emit_kind(|| EventKind::Started);
+        let mut guard = started(ctx, logger);
         let extras = plan.extras.as_deref();
         if let Some(p) = extras.and_then(|e| e.placeholder.as_ref()) {
             let _ = ctx.emit_kind(|| EventKind::Placeholder(p.clone()));
@@ -213,9 +211,7 @@ pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
     async move {
         let ctx = &core.ctx;
         let logger = &*ctx.env.logger;
-        let mut guard = TerminalGuard { ctx, armed: true };
-        log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
-        let _ = ctx.emit_kind(|| EventKind::Started);
+        let mut guard = started(ctx, logger);
         let outcome = if ctx.is_cancelled() {
             Outcome::Cancelled
         } else {
@@ -236,6 +232,14 @@ pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
         drop(guard);
         core.completer.complete(result, &ctx.env.counters);
     }
+}
+
+/// Logs and emits `Started`. The returned guard emits `Cancelled` if the job is dropped
+/// before its terminal event.
+fn started<'a>(ctx: &'a JobContext, logger: &dyn Logger) -> TerminalGuard<'a> {
+    log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
+    let _ = ctx.emit_kind(|| EventKind::Started);
+    TerminalGuard { ctx, armed: true }
 }
 
 /// Logs and emits the job's terminal event; returns its result.
@@ -409,43 +413,20 @@ mod tests {
         }
     }
 
-    fn plan_ctx_for_sizes(d: &Dispatcher) -> JobContext {
-        let (_, core) = d.core_for_test(Trivial);
-        core.ctx.clone()
-    }
-
-    /// The future of a trivial job is a job's main memory cost (and moved once into its
-    /// box): keep it well inside the allocator's small size classes.
+    /// A job's future is its main memory cost: it is copied into its box and read back
+    /// from memory that has gone cold since the box's last job (see docs/design.md). A
+    /// trivial job's is 280 bytes (plain) and 688 (with options) in release builds on
+    /// x86_64; the bounds leave room for debug builds and other targets.
     #[test]
-    fn trivial_job_future_stays_small() {
+    fn trivial_job_futures_stay_small() {
         let dispatcher = Dispatcher::new();
         let (job, core) = dispatcher.core_for_test(Trivial);
-        let size = core::mem::size_of_val(&run_plain(Arc::new(Echo), job, core));
-        std::println!("pipeline future of a trivial job: {size} bytes");
+        let plain = core::mem::size_of_val(&run_plain(Arc::new(Echo), job, core));
         let (job, core) = dispatcher.core_for_test(Trivial);
         let plan = Plan { core, timeout: None, retry: None, extras: None };
         let full = core::mem::size_of_val(&run(Arc::new(Echo), job, plan));
-        std::println!("full pipeline future of a trivial job: {full} bytes");
-        std::println!(
-            "plan {} ctx {} retry {} cache {} placeholder {} policy {}",
-            core::mem::size_of::<Core<u64>>(),
-            core::mem::size_of::<JobContext>(),
-            core::mem::size_of::<Option<RetryPolicy>>(),
-            core::mem::size_of::<Option<CacheStage>>(),
-            core::mem::size_of::<Option<Payload>>(),
-            core::mem::size_of::<CachePolicy>(),
-        );
-        let ctx = &plan_ctx_for_sizes(&dispatcher);
-        let exec = Echo;
-        std::println!(
-            "attempts {} stop {} read_cached {} joberror {} outcome {} process {}",
-            core::mem::size_of_val(&attempts(&exec, &Trivial, ctx, None, None)),
-            core::mem::size_of_val(&stop_signal::<u64>(ctx, None)),
-            core::mem::size_of::<Option<u64>>(),
-            core::mem::size_of::<JobError>(),
-            core::mem::size_of::<Outcome<u64>>(),
-            core::mem::size_of_val(&exec.process(&Trivial, ctx)),
-        );
-        assert!(size <= 768, "{size} bytes");
+        assert!(plain <= 400, "plain pipeline: {plain} bytes");
+        assert!(full <= 800, "full pipeline: {full} bytes");
+        assert!(plain * 3 / 2 < full, "the plain pipeline must stay much smaller ({plain} vs {full} bytes)");
     }
 }

@@ -22,7 +22,7 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::sync::MaybeSend;
+use crate::sync::{MaybeSend, MaybeSync};
 
 /// Where a task's box goes back to: the job type and the executor registration it was
 /// made for (a box of a replaced executor is not reused), and which pipeline it holds.
@@ -77,20 +77,17 @@ pin_project! {
     }
 }
 
+/// What every part of a box must be: it moves between threads with its task.
+pub(crate) trait Part: MaybeSend + 'static {}
+impl<T: MaybeSend + 'static> Part for T {}
+
 /// A new task for `job`: `make(executor, job, plan)` is its future; the box keeps `kept`.
-pub(crate) fn new_task<E, J, P, K, F>(
+pub(crate) fn new_task<E: Part + MaybeSync, J: Part, P: Part, K: Part, F: Future<Output = ()> + Part>(
     executor: Arc<E>,
     make: fn(Arc<E>, J, P) -> F,
     origin: Origin,
     (job, plan, kept): (J, P, K),
-) -> Task
-where
-    E: MaybeSend + crate::sync::MaybeSync + 'static,
-    J: MaybeSend + 'static,
-    P: MaybeSend + 'static,
-    K: MaybeSend + 'static,
-    F: Future<Output = ()> + MaybeSend + 'static,
-{
+) -> Task {
     let future = make(executor.clone(), job, plan);
     Box::pin(JobCell { executor, make, origin, kept: Some(kept), future: Some(future) })
 }
@@ -109,14 +106,7 @@ where
     }
 }
 
-impl<E, J, P, K, F> RunJob for JobCell<E, J, P, K, F>
-where
-    E: MaybeSend + crate::sync::MaybeSync + 'static,
-    J: MaybeSend + 'static,
-    P: MaybeSend + 'static,
-    K: MaybeSend + 'static,
-    F: Future<Output = ()> + MaybeSend + 'static,
-{
+impl<E: Part + MaybeSync, J: Part, P: Part, K: Part, F: Future<Output = ()> + Part> RunJob for JobCell<E, J, P, K, F> {
     fn origin(&self) -> Origin {
         self.origin
     }
