@@ -25,6 +25,9 @@ use crate::log::{Level, log_at};
 /// its executor, so a busy orchestrator cannot starve the other tasks of its thread.
 const INPUTS_PER_TURN: usize = 128;
 
+/// Events a host reads from its bus, at most, for each command it takes.
+const EVENTS_PER_COMMAND: usize = 4;
+
 /// Jobs whose terminal event may have been lost to a lag of the host's subscription.
 #[derive(Default)]
 struct LagRecovery {
@@ -352,37 +355,53 @@ impl<O: Orchestrator> Future for Host<O> {
         this.now = None;
         let mut budget = INPUTS_PER_TURN;
         loop {
-            // Alternate between one event and one command, so neither can starve the other.
+            // Up to EVENTS_PER_COMMAND events, then one command: neither can starve the
+            // other, and since a command's job emits at least two events (Started and its
+            // end), reading events faster than commands keeps the host's subscription from
+            // falling behind a burst of commands (and losing events to a lag).
             let mut busy = false;
-            let Some(events) = this.events.as_mut() else {
-                this.finish("its bus is closed");
-                return Poll::Ready(());
-            };
-            match Pin::new(events).poll_next(cx) {
-                Poll::Ready(Some(Ok(event))) => {
-                    this.handle_event(&event);
-                    busy = true;
-                }
-                Poll::Ready(Some(Err(Lagged(missed)))) => {
-                    this.on_lag(missed);
-                    busy = true;
-                }
-                Poll::Ready(None) => {
-                    log_at!(this.core.logger, Level::Warning, "orchestrator {}: its bus was closed", this.core.name);
+            let mut handled = 0;
+            for _ in 0..EVENTS_PER_COMMAND {
+                let Some(events) = this.events.as_mut() else {
                     this.finish("its bus is closed");
                     return Poll::Ready(());
+                };
+                match Pin::new(events).poll_next(cx) {
+                    Poll::Ready(Some(Ok(event))) => {
+                        this.handle_event(&event);
+                        busy = true;
+                        handled += 1;
+                    }
+                    Poll::Ready(Some(Err(Lagged(missed)))) => {
+                        this.on_lag(missed);
+                        busy = true;
+                    }
+                    Poll::Ready(None) => {
+                        log_at!(
+                            this.core.logger,
+                            Level::Warning,
+                            "orchestrator {}: its bus was closed",
+                            this.core.name
+                        );
+                        this.finish("its bus is closed");
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {
+                        busy |= this.recover_lost_terminals();
+                        break;
+                    }
                 }
-                Poll::Pending => busy |= this.recover_lost_terminals(),
-            }
-            if this.core.stop {
-                this.finish("shut down by the orchestrator");
-                return Poll::Ready(());
+                if this.core.stop {
+                    this.finish("shut down by the orchestrator");
+                    return Poll::Ready(());
+                }
             }
 
             match this.commands.as_mut().poll_next(cx) {
                 Poll::Ready(Some(command)) => {
                     this.handle_command(command);
                     busy = true;
+                    handled += 1;
                 }
                 Poll::Ready(None) => {
                     this.finish("shut down");
@@ -399,7 +418,7 @@ impl<O: Orchestrator> Future for Host<O> {
                 this.flush_stats();
                 return Poll::Pending;
             }
-            budget -= 1;
+            budget = budget.saturating_sub(handled.max(1));
             if budget == 0 {
                 this.flush_stats();
                 cx.waker().wake_by_ref();
