@@ -304,6 +304,16 @@ impl Done {
         Arc::new(Self { remaining: AtomicUsize::new(0), notify: Notify::new() })
     }
 
+    /// Counts one event received by a subscriber; at the end of a burst, it arrives.
+    #[inline]
+    fn received(&self, count: &mut usize) {
+        *count += 1;
+        if *count == BURST {
+            *count = 0;
+            self.arrive();
+        }
+    }
+
     #[inline]
     fn arrive(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -366,11 +376,7 @@ fn fanout_ours(rt: &Rt, n: usize) -> impl FnMut(u64) -> Duration + '_ {
                 let mut count = 0;
                 while let Some(item) = sub.next().await {
                     black_box(&item);
-                    count += 1;
-                    if count == BURST {
-                        count = 0;
-                        done.arrive();
-                    }
+                    done.received(&mut count);
                 }
             }
         },
@@ -393,11 +399,7 @@ fn fanout_tokio(rt: &Rt, n: usize) -> impl FnMut(u64) -> Duration + '_ {
                 let mut count = 0;
                 while let Ok(item) = rx.recv().await {
                     black_box(&item);
-                    count += 1;
-                    if count == BURST {
-                        count = 0;
-                        done.arrive();
-                    }
+                    done.received(&mut count);
                 }
             }
         },
@@ -423,11 +425,7 @@ fn fanout_async_broadcast(rt: &Rt, n: usize) -> impl FnMut(u64) -> Duration + '_
                 let mut count = 0;
                 while let Ok(item) = rx.recv().await {
                     black_box(&item);
-                    count += 1;
-                    if count == BURST {
-                        count = 0;
-                        done.arrive();
-                    }
+                    done.received(&mut count);
                 }
             }
         },

@@ -14,7 +14,7 @@ use crate::cancel::CancellationToken;
 use crate::dispatcher::JobEnv;
 use crate::error::JobError;
 use crate::event::{Event, EventKind, Payload, Progress};
-use crate::handle::JobToken;
+use crate::handle::ErasedSlot;
 use crate::job::{Job, JobId, Metadata};
 use crate::sync::{MaybeSend, MaybeSync};
 
@@ -136,7 +136,7 @@ pub struct JobContext {
     /// A scoped bus the job's events go to instead of the dispatcher's.
     pub(crate) bus: Option<Bus>,
     /// The job's slot, for its (lazily created) cancellation token.
-    pub(crate) cancel: Arc<dyn JobToken>,
+    pub(crate) cancel: Arc<dyn ErasedSlot>,
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) attempt: AtomicU32,
     /// The job's own cache provider (else the dispatcher's).

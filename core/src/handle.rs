@@ -103,18 +103,6 @@ impl LazyToken {
     }
 }
 
-/// The job's side of its [`Slot`] as the [`JobContext`](crate::JobContext) sees it: the
-/// slot's type (its output) erased, so the context needs no extra allocation.
-pub(crate) trait JobToken: MaybeSend + MaybeSync {
-    fn token(&self) -> &LazyToken;
-}
-
-impl<T: MaybeSend> JobToken for Slot<T> {
-    fn token(&self) -> &LazyToken {
-        &self.cancel
-    }
-}
-
 enum State<T> {
     Waiting(Option<Waker>),
     Done(JobResult<T>),
@@ -186,12 +174,12 @@ pub(crate) type SlotRef<T> = Arc<Slot<T>>;
 /// `reuse` is the slot of the previous job in the same box: if nothing else holds it any
 /// more (its handle, context and completer are gone), it is reset and reused instead of
 /// allocating a new one.
-pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
+pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
     id: JobId,
     token: Option<CancellationToken>,
     counters: &Counters,
     reuse: Option<SlotRef<T>>,
-) -> (Completer<T>, JobHandle<T>, Arc<dyn JobToken>, SlotRef<T>) {
+) -> (Completer<T>, JobHandle<T>, Arc<dyn ErasedSlot>, SlotRef<T>) {
     let slot = match reuse {
         Some(mut slot) => match Arc::get_mut(&mut slot) {
             Some(unique) => {
@@ -204,7 +192,7 @@ pub(crate) fn pair<T: MaybeSend + MaybeSync + 'static>(
         None => new_slot(token),
     };
     counters.dispatched.fetch_add(1, Ordering::AcqRel);
-    let shared: Arc<dyn JobToken> = slot.clone();
+    let shared: Arc<dyn ErasedSlot> = slot.clone();
     (
         Completer { slot: Some(slot.clone()) },
         JobHandle { id, slot: slot.clone(), taken: false, erased: false },
@@ -275,21 +263,19 @@ pub(crate) struct ErasedHandle {
     taken: bool,
 }
 
-/// What an [`ErasedHandle`] can do with its slot.
-trait ErasedSlot: MaybeSend + MaybeSync {
-    fn cancel(&self, reason: Option<&Arc<str>>) -> bool;
+/// A job's [`Slot`] with its output type erased, as the job's
+/// [`JobContext`](crate::JobContext) (for the token) and an [`ErasedHandle`] see it: no
+/// extra allocation, the slot's own `Arc` coerced.
+pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
+    fn token(&self) -> &LazyToken;
     fn is_finished(&self) -> bool;
     fn take_outcome(&self) -> Option<crate::event::EventKind>;
     fn detach(&self, taken: bool);
 }
 
 impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
-    fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
-        let token = self.cancel.get();
-        match reason {
-            Some(reason) => token.cancel_with_reason(reason.clone()),
-            None => token.cancel(),
-        }
+    fn token(&self) -> &LazyToken {
+        &self.cancel
     }
 
     fn is_finished(&self) -> bool {
@@ -325,7 +311,11 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
 impl ErasedHandle {
     /// Cancels the job (with `reason`); `true` if this call cancelled it.
     pub(crate) fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
-        self.slot.cancel(reason)
+        let token = self.slot.token().get();
+        match reason {
+            Some(reason) => token.cancel_with_reason(reason.clone()),
+            None => token.cancel(),
+        }
     }
 
     /// True once the job's result is available.

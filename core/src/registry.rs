@@ -93,7 +93,7 @@ impl<J: Job> Starter<J> {
                 }
                 // Not reached: a pool only holds boxes made by its own registration. The
                 // job is still in `input`; start it in a new box.
-                let (_, starter) = registry.fresh::<J>(P::VARIANT)?;
+                let (_, starter) = registry.lookup::<J>(P::VARIANT, false)?;
                 starter.start(registry, input)
             }
         }
@@ -179,28 +179,22 @@ impl Registry {
     /// The job type's name and how to start a job of it with the `variant` pipeline: an
     /// empty box if one is kept, else the executor.
     pub(crate) fn starter<J: Job>(&self, variant: Variant) -> Result<(&'static str, Starter<J>), DispatchError> {
+        self.lookup(variant, true)
+    }
+
+    /// [`starter`](Self::starter), taking a kept box only if `reuse`.
+    fn lookup<J: Job>(&self, variant: Variant, reuse: bool) -> Result<(&'static str, Starter<J>), DispatchError> {
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        let pooled = &mut st.pooled;
         // `ok_or_else`: the type name is computed (a string search) only on the error path.
         let entry = st
             .entries
             .get_mut(&TypeId::of::<J>())
             .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
-        if let Some(task) = entry.pools[variant as usize].pop() {
-            *pooled -= 1;
+        if let Some(task) = reuse.then(|| entry.pools[variant as usize].pop()).flatten() {
+            st.pooled -= 1;
             return Ok((entry.name, Starter::Reuse(task)));
         }
-        Self::fresh_of(entry, variant)
-    }
-
-    /// Like [`starter`](Self::starter), always with the executor.
-    fn fresh<J: Job>(&self, variant: Variant) -> Result<(&'static str, Starter<J>), DispatchError> {
-        let st = self.state.lock();
-        let entry = st
-            .entries
-            .get(&TypeId::of::<J>())
-            .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })?;
         Self::fresh_of(entry, variant)
     }
 

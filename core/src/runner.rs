@@ -172,8 +172,8 @@ pub struct Runner {
     /// Jobs taken from the queue and not polled yet.
     batch: VecDeque<Task>,
     jobs: FuturesUnordered<Running>,
-    /// Empty boxes of the jobs finished in this poll, given back to the registry at its
-    /// end (one lock for all).
+    /// Empty boxes of the jobs finished in this poll (so also their count), given back to
+    /// the registry at its end (one lock for all).
     finished: Vec<Task>,
     registry: Arc<Registry>,
     queue_closed: bool,
@@ -223,16 +223,14 @@ impl Future for Runner {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut finished = 0;
-        let poll = this.run(cx, &mut finished);
+        let poll = this.run(cx);
         // The boxes first (those not kept are freed, and with them their hold on the
         // executor), then one update of the shared counter per poll, not two per job.
         // Until it is made, `running` over-counts the jobs finished in this poll, never
         // under-counts: whoever sees it at 0 knows nothing of those jobs is left.
-        if !this.finished.is_empty() {
-            this.registry.give_back(&mut this.finished);
-        }
+        let finished = this.finished.len();
         if finished > 0 {
+            this.registry.give_back(&mut this.finished);
             this.counters.running.fetch_sub(finished, Ordering::AcqRel);
         }
         poll
@@ -240,8 +238,8 @@ impl Future for Runner {
 }
 
 impl Runner {
-    /// Polls the jobs; `finished` counts the job futures dropped (finished) in this poll.
-    fn run(&mut self, cx: &mut Context<'_>, finished: &mut usize) -> Poll<()> {
+    /// Polls the jobs; those that finish go to `self.finished`.
+    fn run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             // Take every queued job first, so a job dispatched by a finishing job is
             // picked up in the same poll.
@@ -270,8 +268,7 @@ impl Runner {
                     if job.as_mut().poll(cx).is_ready() {
                         job.as_mut().clear();
                         self.finished.push(job);
-                        *finished += 1;
-                        if *finished >= COMPLETIONS_PER_POLL {
+                        if self.finished.len() >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
@@ -283,8 +280,7 @@ impl Runner {
             match Pin::new(&mut self.jobs).poll_next(cx) {
                 Poll::Ready(Some(job)) => {
                     self.finished.push(job);
-                    *finished += 1;
-                    if *finished >= COMPLETIONS_PER_POLL {
+                    if self.finished.len() >= COMPLETIONS_PER_POLL {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }

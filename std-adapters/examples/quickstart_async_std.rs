@@ -1,69 +1,17 @@
-//! The quickstart on async-std: a "fetch user" job with retry, timeout, progress and
-//! cancellation. Only the runtime differs from `quickstart.rs`: the dispatcher comes from
-//! `orchestrator_std::async_std` (async-std's global executor and timers); the job and its
-//! executor are shared (`shared/fetch_user.rs`) and sleep on the dispatcher's timer.
+//! The quickstart on async-std. Only the runtime differs from `quickstart.rs`: the
+//! dispatcher comes from `orchestrator_std::async_std` (async-std's global executor and
+//! timers); the scenario is shared (`shared/quickstart.rs`).
 //!
 //! Run it from the repository root with
 //! `cargo run -p orchestrator-std --features async-std --example quickstart_async_std`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures::StreamExt;
-use orchestrator_std::{JobBuilder, RetryPolicy};
-
-#[path = "shared/fetch_user.rs"]
-mod fetch_user;
-use fetch_user::{FetchUser, UserApi, describe};
+#[path = "shared/quickstart.rs"]
+mod quickstart;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     async_std::task::block_on(async {
         // A dispatcher on async-std: its timer and spawner come from async-std.
         let dispatcher = orchestrator_std::async_std::dispatcher()?;
-        let timer = dispatcher.timer().ok_or("the dispatcher has no timer")?;
-        dispatcher.register(UserApi { timer: Arc::clone(timer) });
-
-        // Print every event of the bus as it happens.
-        let mut events = dispatcher.bus().subscribe()?;
-        let printer = async_std::task::spawn(async move {
-            while let Some(item) = events.next().await {
-                match item {
-                    Ok(event) => println!("  event  {event}"),
-                    Err(lagged) => println!("  (missed {} events)", lagged.0),
-                }
-            }
-        });
-
-        // 1. A flaky fetch that succeeds on its third attempt (retry with back-off).
-        let flaky = JobBuilder::new(FetchUser { id: 1, latency: Duration::from_millis(10) })
-            .retry(RetryPolicy::new().base_delay(Duration::from_millis(50)))
-            .timeout(Duration::from_secs(5));
-        let flaky = dispatcher.dispatch(flaky)?;
-
-        // 2. A fetch that is too slow for its timeout: its work is dropped at 300 ms.
-        let slow =
-            JobBuilder::new(FetchUser { id: 2, latency: Duration::from_secs(10) }).timeout(Duration::from_millis(300));
-        let slow = dispatcher.dispatch(slow)?;
-
-        // 3. A fetch the user gives up on.
-        let abandoned = dispatcher.dispatch(FetchUser { id: 3, latency: Duration::from_secs(10) })?;
-        let token = abandoned.token();
-        let cancel_later = async move {
-            async_std::task::sleep(Duration::from_millis(150)).await;
-            token.cancel_with_reason("user left the screen");
-        };
-
-        let (flaky, slow, abandoned, ()) = futures::join!(flaky, slow, abandoned, cancel_later);
-
-        // Closing the bus ends the printer's subscription (the printer runs on another
-        // thread: let it print every event before the summary).
-        dispatcher.bus().close();
-        printer.await;
-        println!();
-        describe("flaky fetch", &flaky);
-        describe("slow fetch", &slow);
-        describe("abandoned fetch", &abandoned);
-        dispatcher.shutdown();
-        Ok(())
+        quickstart::run(&dispatcher).await
     })
 }
