@@ -104,6 +104,9 @@ pub enum ProgressError {
     ZeroTotal,
     /// The bus is closed; nobody can see the report (the job goes on).
     BusClosed,
+    /// The job has already ended (its terminal event is out): a context kept past the
+    /// job's end cannot report for it any more. Nothing is emitted.
+    JobEnded,
 }
 
 impl fmt::Display for ProgressError {
@@ -113,6 +116,7 @@ impl fmt::Display for ProgressError {
             Self::StepOutOfRange { step, total } => write!(f, "step {step} is greater than total {total}"),
             Self::ZeroTotal => f.write_str("total number of steps is zero"),
             Self::BusClosed => f.write_str("the bus is closed"),
+            Self::JobEnded => f.write_str("the job has already ended"),
         }
     }
 }
@@ -120,6 +124,34 @@ impl fmt::Display for ProgressError {
 impl core::error::Error for ProgressError {}
 
 impl From<BusClosed> for ProgressError {
+    fn from(_: BusClosed) -> Self {
+        Self::BusClosed
+    }
+}
+
+/// Why [`JobContext::emit`] emitted nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The bus is closed; nobody can see the event (the job goes on).
+    BusClosed,
+    /// The job has already ended (its terminal event is out): a context kept past the
+    /// job's end cannot emit for it any more.
+    JobEnded,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BusClosed => f.write_str("the bus is closed"),
+            Self::JobEnded => f.write_str("the job has already ended"),
+        }
+    }
+}
+
+impl core::error::Error for EmitError {}
+
+impl From<BusClosed> for EmitError {
     fn from(_: BusClosed) -> Self {
         Self::BusClosed
     }
@@ -216,12 +248,29 @@ impl JobContext {
         self.bus().emit_with(|| self.event(make()))
     }
 
+    /// Emits the job's one terminal event: closes its reports first (a late report can no
+    /// longer follow it), and records that it went out even if the bus was closed.
+    pub(crate) fn emit_terminal(&self, make: impl FnOnce() -> EventKind) {
+        let gate = self.cancel.gate();
+        gate.close();
+        let _ = self.emit_kind(make);
+        gate.set_terminal_sent();
+    }
+
+    /// Emits a report of the executor's (progress, a custom event) unless the job ended.
+    fn emit_report(&self, make: impl FnOnce() -> EventKind) -> Result<usize, EmitError> {
+        let _in_flight = self.cancel.gate().enter().ok_or(EmitError::JobEnded)?;
+        Ok(self.emit_kind(make)?)
+    }
+
     /// Reports progress. Values below 0 or above 1 are clamped into `0.0..=1.0`.
     ///
     /// # Errors
     ///
     /// [`ProgressError::NotANumber`] for NaN (nothing is emitted);
-    /// [`ProgressError::BusClosed`] when nobody can receive it.
+    /// [`ProgressError::BusClosed`] when nobody can receive it;
+    /// [`ProgressError::JobEnded`] once the job's terminal event is out (a context kept
+    /// past the job's end): nothing is emitted.
     pub fn progress(&self, progress: f64) -> Result<(), ProgressError> {
         self.report(progress, None, None, None)
     }
@@ -263,21 +312,52 @@ impl JobContext {
             return Err(ProgressError::NotANumber);
         }
         let progress = progress.clamp(0.0, 1.0);
-        self.emit_kind(|| EventKind::Progress(Progress { progress, message, step, total }))?;
-        Ok(())
+        match self.emit_report(|| EventKind::Progress(Progress { progress, message, step, total })) {
+            Ok(_) => Ok(()),
+            Err(EmitError::JobEnded) => Err(ProgressError::JobEnded),
+            Err(EmitError::BusClosed) => Err(ProgressError::BusClosed),
+        }
     }
 
-    /// Emits a custom event correlated with this job.
+    /// Emits a custom event correlated with this job. Returns the number of subscribers
+    /// reached.
+    ///
+    /// ```
+    /// use orchestrator_core::{executor_fn, Dispatcher, EmitError, Job, JobContext, JobError};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone)]
+    /// struct Work;
+    /// impl Job for Work { type Output = (); }
+    ///
+    /// let kept: Arc<Mutex<Option<JobContext>>> = Arc::default();
+    /// let keep = kept.clone();
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(move |_: Work, ctx: JobContext| {
+    ///     let keep = keep.clone();
+    ///     async move {
+    ///         ctx.emit("halfway", 50_u8)?;            // reported with the job's id
+    ///         *keep.lock().unwrap() = Some(ctx);      // kept past the job's end
+    ///         Ok::<_, JobError>(())
+    ///     }
+    /// }));
+    /// let handle = dispatcher.dispatch(Work).unwrap();
+    /// dispatcher.shutdown();
+    /// futures::executor::block_on(async { futures::join!(handle, dispatcher.runner()) });
+    /// let late = kept.lock().unwrap().take().unwrap();
+    /// assert_eq!(late.emit("too late", ()), Err(EmitError::JobEnded)); // nothing emitted
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`BusClosed`] when the bus is closed. Returns the number of subscribers reached.
+    /// [`EmitError::BusClosed`] when the bus is closed, [`EmitError::JobEnded`] once the
+    /// job's terminal event is out. Nothing is emitted then.
     pub fn emit<T: core::any::Any + MaybeSend + MaybeSync>(
         &self,
         name: &'static str,
         data: T,
-    ) -> Result<usize, BusClosed> {
-        self.emit_kind(|| EventKind::Custom { name, data: Payload::new(data) })
+    ) -> Result<usize, EmitError> {
+        self.emit_report(|| EventKind::Custom { name, data: Payload::new(data) })
     }
 
     /// The cache provider the job uses (its own, else its dispatcher's), if any.

@@ -103,6 +103,71 @@ impl LazyToken {
     }
 }
 
+/// Orders a job's late reports against its terminal event: once the terminal event is
+/// on its way, [`JobContext`](crate::JobContext) reports (progress, custom events) are
+/// refused with a typed error and emit nothing, even from a context clone kept past the
+/// job's end or used on another thread.
+///
+/// One word: bit 0 says reports are closed, bit 1 that the terminal event was emitted,
+/// the rest counts reports being emitted. A report registers itself before it checks bit
+/// 0; the pipeline sets bit 0, then waits for the reports already registered (each is
+/// one bus emit, never an `await`) before it emits the terminal event. So no report can
+/// land after the terminal event, and a job pays two atomic operations for it.
+#[derive(Debug, Default)]
+pub(crate) struct EmitGate(AtomicUsize);
+
+const CLOSED: usize = 1;
+const TERMINAL_SENT: usize = 2;
+const ONE_REPORT: usize = 4;
+
+impl EmitGate {
+    /// Registers a report; `None` once reports are closed (nothing may be emitted).
+    pub(crate) fn enter(&self) -> Option<ReportGuard<'_>> {
+        if self.0.fetch_add(ONE_REPORT, Ordering::AcqRel) & CLOSED != 0 {
+            self.0.fetch_sub(ONE_REPORT, Ordering::AcqRel);
+            return None;
+        }
+        Some(ReportGuard(self))
+    }
+
+    /// Closes reports and waits for those in flight: after this, the terminal event may go.
+    pub(crate) fn close(&self) {
+        if self.0.fetch_or(CLOSED, Ordering::AcqRel) < ONE_REPORT {
+            return;
+        }
+        let mut spins = 0_u32;
+        while self.0.load(Ordering::Acquire) >= ONE_REPORT {
+            // Another thread is between its check and the end of its emit (no `await` in
+            // between): back off politely.
+            spins = spins.wrapping_add(1);
+            core::hint::spin_loop();
+            #[cfg(feature = "std")]
+            if spins % 64 == 0 {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Records that the terminal event was emitted (or attempted on a closed bus).
+    pub(crate) fn set_terminal_sent(&self) {
+        self.0.fetch_or(CLOSED | TERMINAL_SENT, Ordering::AcqRel);
+    }
+
+    /// True once the job's terminal event was emitted.
+    pub(crate) fn terminal_sent(&self) -> bool {
+        self.0.load(Ordering::Acquire) & TERMINAL_SENT != 0
+    }
+}
+
+/// A report in flight (see [`EmitGate`]).
+pub(crate) struct ReportGuard<'a>(&'a EmitGate);
+
+impl Drop for ReportGuard<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(ONE_REPORT, Ordering::AcqRel);
+    }
+}
+
 enum State<T> {
     Waiting(Option<Waker>),
     Done(JobResult<T>),
@@ -117,6 +182,7 @@ enum State<T> {
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     cancel: LazyToken,
+    gate: EmitGate,
 }
 
 /// The job's end of the result slot. It resolves the handle exactly once and counts the
@@ -134,9 +200,24 @@ impl<T> Completer<T> {
 
     /// Stores the result and wakes the handle (only the first call does anything).
     pub(crate) fn complete(&mut self, result: JobResult<T>, counters: &Counters) {
-        let Some(slot) = self.slot.take() else { return };
+        if let Some(slot) = self.slot.take() {
+            slot.finish(result, counters);
+        }
+    }
+
+    /// Gives up the duty to resolve the handle, to whoever completes the job through its
+    /// type-erased slot instead (the panic boundary).
+    pub(crate) fn disarm(&mut self) {
+        self.slot = None;
+    }
+}
+
+impl<T> Slot<T> {
+    /// Stores the job's result and wakes the handle; counts the job as finished. Called
+    /// once per job, by its completer or by the panic boundary.
+    fn finish(&self, result: JobResult<T>, counters: &Counters) {
         let (waker, detached) = {
-            let mut state = slot.state.lock();
+            let mut state = self.state.lock();
             match &mut *state {
                 State::Waiting(w) => {
                     let waker = w.take();
@@ -154,7 +235,7 @@ impl<T> Completer<T> {
         };
         if detached {
             // The handle was gone before the job ended: nobody can cancel it any more.
-            slot.cancel.release();
+            self.cancel.release();
         }
         counters.finished.fetch_add(1, Ordering::AcqRel);
         if let Some(w) = waker {
@@ -185,6 +266,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
             Some(unique) => {
                 *unique.state.get_mut() = State::Waiting(None);
                 unique.cancel = LazyToken::new(token);
+                unique.gate = EmitGate::default();
                 slot
             }
             None => new_slot(token),
@@ -202,7 +284,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
 }
 
 fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
-    Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token) })
+    Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token), gate: EmitGate::default() })
 }
 
 /// The caller's end of a dispatched job: a `Future` of its [`JobResult`], plus
@@ -268,6 +350,9 @@ pub(crate) struct ErasedHandle {
 /// extra allocation, the slot's own `Arc` coerced.
 pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
     fn token(&self) -> &LazyToken;
+    fn gate(&self) -> &EmitGate;
+    /// Resolves the handle with `error` (for a job whose completer was disarmed).
+    fn fail(&self, error: JobError, counters: &Counters);
     fn is_finished(&self) -> bool;
     fn take_outcome(&self) -> Option<crate::event::EventKind>;
     fn detach(&self, taken: bool);
@@ -276,6 +361,14 @@ pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
 impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
     fn token(&self) -> &LazyToken {
         &self.cancel
+    }
+
+    fn gate(&self) -> &EmitGate {
+        &self.gate
+    }
+
+    fn fail(&self, error: JobError, counters: &Counters) {
+        self.finish(JobResult::Failure(error), counters);
     }
 
     fn is_finished(&self) -> bool {

@@ -125,6 +125,7 @@ pub mod runtime;
 pub mod state;
 mod sync;
 mod task;
+mod unwind;
 
 pub use breaker::{CircuitBreaker, RateLimiter};
 pub use bus::{Bus, BusClosed, Lagged, Subscription};
@@ -133,7 +134,7 @@ pub use cancel::CancellationToken;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
 pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying};
-pub use executor::{Executor, JobContext, ProgressError, executor_fn};
+pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};
 pub use orchestrator::{

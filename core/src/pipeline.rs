@@ -10,8 +10,9 @@
 //!
 //! Cancellation and timeout **drop** the attempt future (its `Drop` guards run before the
 //! terminal event is emitted) and interrupt a back-off sleep. If the pipeline itself is
-//! dropped half-way (its runner stopped), a guard still emits `Cancelled` and resolves the
-//! handle, so no path ends without exactly one terminal event.
+//! dropped half-way (its runner stopped), its core still emits `Cancelled` and resolves the
+//! handle, so no path ends without exactly one terminal event. A panic anywhere in the
+//! job's user code ends the job with a `Failure` (see `unwind`).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -33,6 +34,7 @@ use crate::result::JobResult;
 use crate::retry::RetryPolicy;
 use crate::runtime::Timer;
 use crate::sync::{MaybeSend, MaybeSync};
+use crate::unwind::{self, Orphan};
 
 /// What every job's pipeline needs besides the executor and the job: its context (with
 /// the dispatcher's shared bus, timer, logger and counters) and the end of its handle.
@@ -42,12 +44,27 @@ pub(crate) struct Core<T> {
 }
 
 impl<T> Drop for Core<T> {
-    /// A job dropped before it completed (its runner stopped, or it never ran) resolves
-    /// its handle as cancelled. Only then is the reason built (an allocation).
+    /// A job dropped before it completed still ends with exactly one terminal event and
+    /// a result. Dropped by a panic of its own user code, it is handed to the panic
+    /// boundary, which ends it with a `Failure`; dropped otherwise (its runner stopped, or
+    /// it never ran), it ends `Cancelled` as abandoned. Only then is the reason built (an
+    /// allocation).
+    ///
+    /// The core is the last thing of a job's future to be dropped (after the executor's
+    /// future and every other local), so the work's `Drop` guards have run by then.
     fn drop(&mut self) {
-        if self.completer.is_armed() {
-            self.completer.complete(JobResult::Cancelled(Some(Arc::from(ABANDONED))), &self.ctx.env.counters);
+        if !self.completer.is_armed() {
+            return;
         }
+        if unwind::adopt(|| Orphan { ctx: self.ctx.clone() }) {
+            self.completer.disarm();
+            return;
+        }
+        let reason: Arc<str> = Arc::from(ABANDONED);
+        if !self.ctx.cancel.gate().terminal_sent() {
+            self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
+        }
+        self.completer.complete(JobResult::Cancelled(Some(reason)), &self.ctx.env.counters);
     }
 }
 
@@ -113,21 +130,6 @@ enum Outcome<T> {
     TimedOut(Duration),
 }
 
-/// Emits `Cancelled` if the pipeline is dropped after `Started` and before its terminal
-/// event (the handle side is resolved by the [`Core`]'s drop).
-struct TerminalGuard<'a> {
-    ctx: &'a JobContext,
-    armed: bool,
-}
-
-impl Drop for TerminalGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = self.ctx.emit_kind(|| EventKind::Cancelled { reason: Some(Arc::from(ABANDONED)) });
-        }
-    }
-}
-
 /// The whole life of one job. A plain `fn` returning an `async move` block rather than an
 /// `async fn`: an `async fn` stores its arguments twice in its future (as captured
 /// arguments and again as the body's locals), and the plan is most of a job's state. The
@@ -142,7 +144,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     async move {
         let ctx = &plan.core.ctx;
         let logger = &*ctx.env.logger;
-        let mut guard = started(ctx, logger);
+        started(ctx, logger);
         let extras = plan.extras.as_deref();
         if let Some(p) = extras.and_then(|e| e.placeholder.as_ref()) {
             let _ = ctx.emit_kind(|| EventKind::Placeholder(p.clone()));
@@ -192,9 +194,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
             outcome
         };
 
-        guard.armed = false;
         let result = report(ctx, logger, outcome);
-        drop(guard);
         plan.core.completer.complete(result, &ctx.env.counters);
     }
 }
@@ -211,7 +211,7 @@ pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
     async move {
         let ctx = &core.ctx;
         let logger = &*ctx.env.logger;
-        let mut guard = started(ctx, logger);
+        started(ctx, logger);
         let outcome = if ctx.is_cancelled() {
             Outcome::Cancelled
         } else {
@@ -227,19 +227,16 @@ pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
                 Either::Right((stop, _)) => stop,
             }
         };
-        guard.armed = false;
         let result = report(ctx, logger, outcome);
-        drop(guard);
         core.completer.complete(result, &ctx.env.counters);
     }
 }
 
-/// Logs and emits `Started`. The returned guard emits `Cancelled` if the job is dropped
-/// before its terminal event.
-fn started<'a>(ctx: &'a JobContext, logger: &dyn Logger) -> TerminalGuard<'a> {
+/// Logs and emits `Started`. (If the job is dropped before its terminal event, its
+/// [`Core`] emits one.)
+fn started(ctx: &JobContext, logger: &dyn Logger) {
     log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
     let _ = ctx.emit_kind(|| EventKind::Started);
-    TerminalGuard { ctx, armed: true }
 }
 
 /// Logs and emits the job's terminal event; returns its result.
@@ -251,23 +248,23 @@ fn report<T: Clone + MaybeSend + MaybeSync + 'static>(
     match outcome {
         Outcome::Finished { result: Ok(value), .. } => {
             log_at!(logger, Level::Debug, "job {} ({}) succeeded", ctx.id, ctx.job_type);
-            let _ = ctx.emit_kind(|| EventKind::Success(Payload::new(value.clone())));
+            ctx.emit_terminal(|| EventKind::Success(Payload::new(value.clone())));
             JobResult::Success(value)
         }
         Outcome::Finished { result: Err(error), retried, .. } => {
             log_at!(logger, Level::Error, "job {} ({}) failed: {}", ctx.id, ctx.job_type, error);
-            let _ = ctx.emit_kind(|| EventKind::Failure { error: error.clone(), retried });
+            ctx.emit_terminal(|| EventKind::Failure { error: error.clone(), retried });
             JobResult::Failure(error)
         }
         Outcome::Cancelled => {
             let reason = ctx.cancel.token().reason();
             log_at!(logger, Level::Info, "job {} ({}) cancelled", ctx.id, ctx.job_type);
-            let _ = ctx.emit_kind(|| EventKind::Cancelled { reason: reason.clone() });
+            ctx.emit_terminal(|| EventKind::Cancelled { reason: reason.clone() });
             JobResult::Cancelled(reason)
         }
         Outcome::TimedOut(after) => {
             log_at!(logger, Level::Warning, "job {} ({}) timed out after {:?}", ctx.id, ctx.job_type, after);
-            let _ = ctx.emit_kind(|| EventKind::TimedOut { after });
+            ctx.emit_terminal(|| EventKind::TimedOut { after });
             JobResult::TimedOut(after)
         }
     }

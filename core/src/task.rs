@@ -98,9 +98,11 @@ where
 {
     type Output = ();
 
+    /// Polls the job inside the panic boundary: a panic in its user code ends this job
+    /// (with a `Failure`) and returns `Ready`, never unwinds into the runner.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match self.project().future.as_pin_mut() {
-            Some(future) => future.poll(cx),
+            Some(future) => crate::unwind::poll_job(|| future.poll(cx)),
             None => Poll::Ready(()),
         }
     }
@@ -112,7 +114,14 @@ impl<E: Part + MaybeSync, J: Part, P: Part, K: Part, F: Future<Output = ()> + Pa
     }
 
     fn clear(self: Pin<&mut Self>) {
-        self.project().future.set(None);
+        // Dropping the job runs user `Drop`s (the job, the executor's future): a panic
+        // there must not unwind into the runner. The job has ended by now (or is
+        // reported as abandoned by its own drop), so there is nothing else to report.
+        let mut future = self.project().future;
+        if crate::unwind::catch(|| future.set(None)).is_err() {
+            // The half-dropped value is gone either way; make sure the box reads empty.
+            future.set(None);
+        }
     }
 
     fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool {
