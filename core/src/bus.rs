@@ -38,9 +38,16 @@ use crate::event::Event;
 pub const DEFAULT_BUS_CAPACITY: usize = 1024;
 
 /// A broadcast bus of [`Event`]s. See the [module docs](self).
+///
+/// A handle also carries a causal depth, which it stamps on what it emits (see
+/// [`Event::causal_depth`]): the handle an orchestrator's hook gets from its
+/// [`Context`](crate::Context) carries the depth of the hook's event plus one, and so do
+/// its clones. Other handles carry 0 and leave events as they are.
 #[derive(Clone)]
 pub struct Bus {
     tx: RingSender<Arc<Event>>,
+    /// The least causal depth of the events emitted through this handle.
+    cause: u32,
 }
 
 impl Default for Bus {
@@ -67,7 +74,7 @@ impl Bus {
 
     /// A new, independent bus that retains up to `capacity` events for slow subscribers.
     pub fn with_capacity(capacity: NonZeroUsize) -> Self {
-        Self { tx: ring::ring(capacity) }
+        Self { tx: ring::ring(capacity), cause: 0 }
     }
 
     /// Sends `event` to every current subscriber.
@@ -88,7 +95,11 @@ impl Bus {
     ///
     /// [`BusClosed`] when the bus is closed.
     pub fn emit_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
-        self.tx.send_with(|| Arc::new(make()))
+        self.tx.send_with(|| {
+            let mut event = make();
+            event.deepen(self.cause);
+            Arc::new(event)
+        })
     }
 
     /// Sends an already shared event.
@@ -97,7 +108,32 @@ impl Bus {
     ///
     /// [`BusClosed`] when the bus is closed.
     pub fn emit_shared(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
-        self.tx.send_with(|| event)
+        self.tx.send_with(|| {
+            if event.causal_depth() >= self.cause {
+                return event;
+            }
+            // Shared elsewhere: the stamped copy is a new event.
+            let mut copy = Event::clone(&event);
+            copy.deepen(self.cause);
+            Arc::new(copy)
+        })
+    }
+
+    /// The causal depth this handle stamps on the events it emits (see
+    /// [`Event::causal_depth`]): 0 unless the handle comes from an orchestrator hook's
+    /// [`Context`](crate::Context).
+    pub fn causal_depth(&self) -> u32 {
+        self.cause
+    }
+
+    /// A handle to the same bus that stamps `depth` on what it emits.
+    pub(crate) fn with_cause(&self, depth: u32) -> Self {
+        Self { tx: self.tx.clone(), cause: depth }
+    }
+
+    /// Sets the depth this handle stamps.
+    pub(crate) fn set_cause(&mut self, depth: u32) {
+        self.cause = depth;
     }
 
     /// A new subscription that receives every event emitted from now on.

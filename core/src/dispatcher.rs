@@ -127,6 +127,10 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,
+    /// The causal depth stamped on the events of the jobs dispatched through this handle
+    /// (see [`Event::causal_depth`](crate::Event::causal_depth)): non-zero only for the
+    /// handle an orchestrator's hook gets from its [`Context`](crate::Context).
+    cause: u32,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -171,6 +175,7 @@ impl Dispatcher {
                 max_pending: b.max_pending,
                 spawned,
             }),
+            cause: 0,
         }
     }
 
@@ -207,7 +212,8 @@ impl Dispatcher {
     ///
     /// See [`DispatchError`]: nothing is emitted and nothing runs.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        self.dispatch_to(None, job)
+        let stamped = (self.cause > 0).then(|| self.inner.env.bus.with_cause(self.cause));
+        self.dispatch_to(stamped, job)
     }
 
     /// Dispatches a job whose events go to `bus` (a scoped bus) instead of the
@@ -221,7 +227,9 @@ impl Dispatcher {
         bus: &Bus,
         job: T,
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        let scoped = (!bus.same_bus(&self.inner.env.bus)).then(|| bus.clone());
+        // The job's events carry the deeper of the two handles' causal depths.
+        let cause = bus.causal_depth().max(self.cause);
+        let scoped = (cause > 0 || !bus.same_bus(&self.inner.env.bus)).then(|| bus.with_cause(cause));
         self.dispatch_to(scoped, job)
     }
 
@@ -373,6 +381,11 @@ impl Dispatcher {
     /// The dispatcher's own bus.
     pub fn bus(&self) -> &Bus {
         &self.inner.env.bus
+    }
+
+    /// Sets the causal depth this handle stamps on the jobs it dispatches.
+    pub(crate) fn set_cause(&mut self, depth: u32) {
+        self.cause = depth;
     }
 
     /// The dispatcher's timer, if it has one.

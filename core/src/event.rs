@@ -7,6 +7,7 @@
 use alloc::sync::Arc;
 use core::any::{Any, TypeId};
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use crate::error::JobError;
@@ -82,6 +83,39 @@ pub struct Retrying {
     pub delay: Duration,
 }
 
+/// An orchestrator's loop protection stopped a chain of events: the hooks for one event
+/// did not run. Emitted on the orchestrator's bus as
+/// [`EventKind::HooksSuppressed`] (see [`Host`](crate::Host), "Loop protection").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    /// The short type name of the orchestrator whose hooks did not run.
+    pub orchestrator: &'static str,
+    /// The id of the event whose hooks did not run.
+    pub event_id: JobId,
+    /// The kind of that event.
+    pub event: EventTag,
+    /// Why.
+    pub reason: SuppressionReason,
+}
+
+/// Why an orchestrator suppressed the hooks for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SuppressionReason {
+    /// The event's causal depth ([`Event::causal_depth`]) is above the orchestrator's
+    /// limit: a chain of hooks causing events causing hooks went on too long (a feedback
+    /// loop).
+    CausalDepth {
+        /// The event's depth.
+        depth: u32,
+        /// The orchestrator's limit.
+        limit: u32,
+    },
+    /// The orchestrator's [`CircuitBreaker`](crate::CircuitBreaker) refused the event (this
+    /// is emitted once per trip, not per refused event).
+    Breaker,
+}
+
 /// What happened. The four terminal kinds (see [`EventKind::is_terminal`]) are emitted
 /// exactly once per dispatched job, and nothing of that job follows them.
 #[derive(Debug, Clone)]
@@ -123,6 +157,9 @@ pub enum EventKind {
         /// The event's data.
         data: Payload,
     },
+    /// An orchestrator's loop protection suppressed the hooks for an event. (It has an id
+    /// of its own, prefixed `HooksSuppressed`; the suppressed event's id is inside.)
+    HooksSuppressed(Suppression),
 }
 
 /// A field-less tag for an [`EventKind`]: cheap to compare, hash and count (the circuit
@@ -150,6 +187,8 @@ pub enum EventTag {
     TimedOut,
     /// [`EventKind::Custom`], by name.
     Custom(&'static str),
+    /// [`EventKind::HooksSuppressed`]
+    HooksSuppressed,
 }
 
 impl EventKind {
@@ -166,6 +205,7 @@ impl EventKind {
             Self::Cancelled { .. } => EventTag::Cancelled,
             Self::TimedOut { .. } => EventTag::TimedOut,
             Self::Custom { name, .. } => EventTag::Custom(name),
+            Self::HooksSuppressed(_) => EventTag::HooksSuppressed,
         }
     }
 
@@ -190,19 +230,78 @@ impl EventTag {
 /// assert_eq!(e.data_as::<u64>(), Some(&7));
 /// assert_eq!(*e.data_or(&0_u64), 7);
 /// assert!(!e.is_terminal());
+/// assert_eq!(e.causal_depth(), 0); // not caused by an orchestrator's hook
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Event {
     id: JobId,
     job_type: &'static str,
     job_type_id: Option<TypeId>,
+    /// How many orchestrator hooks lie between this event and a command or an outside
+    /// cause (see [`causal_depth`](Self::causal_depth)).
+    depth: u32,
+    /// Set by the first orchestrator host that stopped a chain at this event, so that a
+    /// loop is reported once, not once per host on the bus. (Every subscriber shares the
+    /// same `Arc<Event>`.) A plain load and store: a rare double report is harmless, and
+    /// targets without compare-and-swap have them.
+    stop_reported: AtomicBool,
     kind: EventKind,
+}
+
+impl Clone for Event {
+    /// A copy is a new event: nobody has reported it.
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            job_type: self.job_type,
+            job_type_id: self.job_type_id,
+            depth: self.depth,
+            stop_reported: AtomicBool::new(false),
+            kind: self.kind.clone(),
+        }
+    }
 }
 
 impl Event {
     /// An event of a job.
     pub fn new(id: JobId, job_type: &'static str, job_type_id: Option<TypeId>, kind: EventKind) -> Self {
-        Self { id, job_type, job_type_id, kind }
+        Self { id, job_type, job_type_id, depth: 0, stop_reported: AtomicBool::new(false), kind }
+    }
+
+    /// The event with causal depth `depth` (see [`causal_depth`](Self::causal_depth)).
+    /// Buses stamp it for you; set it by hand only to carry a chain across something the
+    /// library does not see (a channel of yours between a hook and an emit).
+    #[must_use]
+    pub fn with_causal_depth(mut self, depth: u32) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// How many orchestrator hooks lie between this event and its root cause.
+    ///
+    /// 0 for events not caused by a hook: those of jobs dispatched by a command handler or
+    /// by code outside any orchestrator, and events emitted there. An event emitted, or a
+    /// job dispatched, from inside a hook (through the [`Bus`](crate::Bus) or
+    /// [`Dispatcher`](crate::Dispatcher) of its [`Context`](crate::Context), or clones of
+    /// them made there) gets the depth of the event that triggered the hook, plus one.
+    /// An orchestrator's loop protection stops a chain that gets deeper than its limit
+    /// ([`OrchestratorBuilder::causal_depth_limit`](crate::OrchestratorBuilder::causal_depth_limit)).
+    pub fn causal_depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Marks the event as the one where a host stopped a chain; `true` if nobody had.
+    pub(crate) fn claim_stop_report(&self) -> bool {
+        if self.stop_reported.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.stop_reported.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Raises the causal depth to at least `depth` (a bus stamping what it emits).
+    pub(crate) fn deepen(&mut self, depth: u32) {
+        self.depth = self.depth.max(depth);
     }
 
     /// A custom event that belongs to no job: it gets a fresh id with the prefix `name`,
@@ -311,6 +410,11 @@ impl fmt::Display for Event {
             EventKind::Cancelled { reason: None } => f.write_str(" cancelled"),
             EventKind::TimedOut { after } => write!(f, " timed out after {after:?}"),
             EventKind::Custom { name, .. } => write!(f, " `{name}`"),
+            EventKind::HooksSuppressed(s) => write!(
+                f,
+                " orchestrator {} suppressed the hooks for {} ({:?}): {:?}",
+                s.orchestrator, s.event_id, s.event, s.reason
+            ),
         }
     }
 }

@@ -133,7 +133,7 @@ pub use cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
 pub use cancel::CancellationToken;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
 pub use error::{DispatchError, JobError, JobErrorKind};
-pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying};
+pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};

@@ -675,12 +675,17 @@ fn commands_have_back_pressure() {
 // ---------------------------------------------------------------------------------------
 // Circuit breaker
 
-/// 51 own successes at t = 0: the 51st one's hooks are suppressed, but its tracking ends;
-/// a Failure in the same second is unaffected; after one second the window resets.
+/// With a rate limiter installed (it is opt-in): 51 own successes at t = 0: the 51st one's
+/// hooks are suppressed, but its tracking ends; a Failure in the same second is
+/// unaffected; after one second the window resets.
 #[test]
 fn breaker_suppresses_the_51st_event_of_a_kind_but_tracking_ends() {
     let w = World::new();
-    let (host, h) = w.recorder();
+    let (host, h) = Recorder::default()
+        .builder(Vec::new(), &w.dispatcher)
+        .breaker(orchestrator_core::RateLimiter::new())
+        .build()
+        .unwrap();
     let clock = w.clock.clone();
     let (calls, after_burst, stats_burst) = w.run(vec![host], async {
         let ids = call(&h, |ctx| {
@@ -716,7 +721,11 @@ fn breaker_suppresses_the_51st_event_of_a_kind_but_tracking_ends() {
 #[test]
 fn passive_floods_do_not_count_against_own_events() {
     let w = World::new();
-    let (host, h) = w.recorder();
+    let (host, h) = Recorder::default()
+        .builder(Vec::new(), &w.dispatcher)
+        .breaker(orchestrator_core::RateLimiter::new())
+        .build()
+        .unwrap();
     let bus = w.dispatcher.bus().clone();
     let calls = w.run(vec![host], async {
         for _ in 0..100 {

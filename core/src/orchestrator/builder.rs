@@ -12,15 +12,25 @@ use super::host::Host;
 use super::stats::OrchestratorStats;
 use super::tracking::Tracking;
 use super::watch::Shared;
-use crate::breaker::{CircuitBreaker, RateLimiter, Unlimited};
+use crate::breaker::{CircuitBreaker, Unlimited};
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::job::short_type_name;
-use crate::log::{Level, Logger, log_at};
+use crate::log::Logger;
 use crate::runtime::{Clock, Spawn, SpawnError, Timer};
 
 /// Default capacity of an orchestrator's command queue.
 pub const DEFAULT_COMMAND_CAPACITY: usize = 256;
+
+/// Default of [`OrchestratorBuilder::causal_depth_limit`]: how many hooks deep a chain of
+/// events may go before an orchestrator stops calling hooks for it.
+///
+/// A chain grows by one each time a hook dispatches a job or emits an event that reaches a
+/// hook again (here or in another orchestrator). Ordinary flows are a few links deep (a
+/// command's job, a follow-up job, a refresh); 64 leaves room for long legitimate chains,
+/// such as loading a list page by page from a hook, while a feedback loop is stopped
+/// after at most 64 rounds, within one turn of the host per round.
+pub const DEFAULT_CAUSAL_DEPTH_LIMIT: u32 = 64;
 
 /// Why an orchestrator could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +71,15 @@ impl core::error::Error for StartError {
 /// * **Clock**: [`clock`](Self::clock) if given, else the dispatcher's timer, else (with
 ///   `std`) the system's monotonic clock. It times the circuit breaker's windows and is
 ///   what [`Context::now`](crate::Context::now) reads.
-/// * **Breaker**: [`breaker`](Self::breaker) if given, else a [`RateLimiter`] with its
-///   defaults (50 hook deliveries per event kind per second). Without any clock (no
-///   `std`, no timer on the dispatcher, no `clock`) a rate cannot be measured, so the
-///   default is [`Unlimited`] and a warning is logged; give a clock to get loop
-///   protection. A breaker of your own receives `Duration::ZERO` as time then.
+/// * **Loop protection**: by causal depth (see [`Host`], "Loop protection"): events more
+///   than [`DEFAULT_CAUSAL_DEPTH_LIMIT`] hooks deep reach no hook
+///   ([`causal_depth_limit`](Self::causal_depth_limit)). It needs no clock and never
+///   suppresses load: any number of jobs dispatched by one command, and any burst of
+///   unrelated events, reach their hooks.
+/// * **Breaker**: none by default. [`breaker`](Self::breaker) adds one, for example a
+///   [`RateLimiter`](crate::RateLimiter) as a rate-based breaker on top of the depth limit.
+///   Without any clock (no `std`, no timer on the dispatcher, no `clock`) a breaker
+///   receives `Duration::ZERO` as time.
 /// * **Logger**: the dispatcher's unless [`logger`](Self::logger) gives one.
 ///
 /// ```
@@ -102,6 +116,7 @@ pub struct OrchestratorBuilder<O: Orchestrator> {
     bus: Option<Bus>,
     capacity: usize,
     breaker: Option<Box<dyn CircuitBreaker>>,
+    depth_limit: Option<u32>,
     clock: Option<Arc<dyn Clock>>,
     logger: Option<Arc<dyn Logger>>,
 }
@@ -113,6 +128,7 @@ impl<O: Orchestrator> fmt::Debug for OrchestratorBuilder<O> {
             .field("bus", &self.bus)
             .field("command_capacity", &self.capacity)
             .field("has_breaker", &self.breaker.is_some())
+            .field("causal_depth_limit", &self.depth_limit)
             .field("has_clock", &self.clock.is_some())
             .finish_non_exhaustive()
     }
@@ -129,6 +145,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
             bus: None,
             capacity: DEFAULT_COMMAND_CAPACITY,
             breaker: None,
+            depth_limit: Some(DEFAULT_CAUSAL_DEPTH_LIMIT),
             clock: None,
             logger: None,
         }
@@ -147,15 +164,51 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
         self
     }
 
-    /// The circuit breaker (default: a [`RateLimiter`] with its defaults).
+    /// A circuit breaker, asked before the hooks of every event that passed the causal
+    /// depth limit (default: none). A [`RateLimiter`](crate::RateLimiter) is a rate-based
+    /// breaker: beware that it also suppresses load (more than its limit of own results per
+    /// window), which the depth limit never does.
     pub fn breaker(mut self, breaker: impl CircuitBreaker + 'static) -> Self {
         self.breaker = Some(Box::new(breaker));
         self
     }
 
-    /// No loop protection at all.
-    pub fn no_breaker(self) -> Self {
-        self.breaker(Unlimited)
+    /// No circuit breaker (the default); the causal depth limit stays.
+    pub fn no_breaker(mut self) -> Self {
+        self.breaker = None;
+        self
+    }
+
+    /// How many hooks deep a chain of events may go (default
+    /// [`DEFAULT_CAUSAL_DEPTH_LIMIT`]): the hooks for an event whose
+    /// [`causal_depth`](crate::Event::causal_depth) is above `limit` do not run, and the
+    /// host reports it (a [`HooksSuppressed`](crate::EventKind::HooksSuppressed) event, a
+    /// warning, [`OrchestratorStats::loop_trips`]).
+    ///
+    /// ```
+    /// use orchestrator_core::{Context, Dispatcher, Orchestrator};
+    /// # struct Pager;
+    /// # impl Orchestrator for Pager {
+    /// #     type State = ();
+    /// #     type Command = ();
+    /// #     fn handle(&mut self, _: (), _: &mut Context<'_, Self>) {}
+    /// # }
+    /// let dispatcher = Dispatcher::new();
+    /// // Loads up to 500 pages, each requested by the hook of the previous one.
+    /// let (host, handle) = Pager.builder((), &dispatcher).causal_depth_limit(500).build().unwrap();
+    /// # drop((host, handle));
+    /// ```
+    pub fn causal_depth_limit(mut self, limit: u32) -> Self {
+        self.depth_limit = Some(limit);
+        self
+    }
+
+    /// No loop protection at all: no causal depth limit and no circuit breaker. A hook
+    /// that triggers itself then loops forever.
+    pub fn no_loop_protection(mut self) -> Self {
+        self.depth_limit = None;
+        self.breaker = None;
+        self
     }
 
     /// The clock for the breaker and [`Context::now`](crate::Context::now).
@@ -184,24 +237,13 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     ///
     /// [`StartError::BusClosed`] when the bus is closed.
     pub fn build(self) -> Result<(Host<O>, OrchestratorHandle<O>), StartError> {
-        let Self { orchestrator, state, dispatcher, bus, capacity, breaker, clock, logger } = self;
+        let Self { orchestrator, state, dispatcher, bus, capacity, breaker, depth_limit, clock, logger } = self;
         let bus = bus.unwrap_or_else(|| dispatcher.bus().clone());
         let events = bus.subscribe().map_err(|_| StartError::BusClosed)?;
         let name = short_type_name::<O>();
         let logger = logger.unwrap_or_else(|| dispatcher.logger().clone());
         let clock = clock.or_else(|| dispatcher.timer().map(|timer| timer_clock(timer.clone()))).or_else(system_clock);
-        let breaker: Box<dyn CircuitBreaker> = match (breaker, &clock) {
-            (Some(breaker), _) => breaker,
-            (None, Some(_)) => Box::new(RateLimiter::new()),
-            (None, None) => {
-                log_at!(
-                    logger,
-                    Level::Warning,
-                    "orchestrator {name} has no clock: loop protection is off (give the builder a clock)"
-                );
-                Box::new(Unlimited)
-            }
-        };
+        let breaker: Box<dyn CircuitBreaker> = breaker.unwrap_or_else(|| Box::new(Unlimited));
 
         let (tx, rx) = async_channel::bounded(capacity);
         let shared = Arc::new(Shared::new(state.clone()));
@@ -217,7 +259,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
             stop: false,
             stats: OrchestratorStats::default(),
         };
-        let host = Host::new(orchestrator, core, events, rx, shared.clone(), breaker);
+        let host = Host::new(orchestrator, core, events, rx, shared.clone(), breaker, depth_limit);
         Ok((host, OrchestratorHandle { shared, commands: tx }))
     }
 

@@ -128,8 +128,11 @@ impl<O: Orchestrator> Context<'_, O> {
         let id = handle.id();
         let job_type = short_type_name::<T::Job>;
         log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({})", core.name, job_type());
-        core.tracking
-            .insert(id, ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, handle: handle.erase() });
+        let depth = core.bus.causal_depth();
+        core.tracking.insert(
+            id,
+            ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, depth, handle: handle.erase() },
+        );
         Ok(id)
     }
 

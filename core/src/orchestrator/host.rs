@@ -17,9 +17,10 @@ use super::watch::Shared;
 use super::{Orchestrator, SHUTDOWN_REASON};
 use crate::breaker::{CircuitBreaker, Delivery};
 use crate::bus::{Lagged, Subscription};
-use crate::event::{Event, EventTag};
+use crate::event::{Event, EventKind, EventTag, Suppression, SuppressionReason};
 use crate::job::JobId;
 use crate::log::{Level, log_at};
+use crate::unwind;
 
 /// How many inputs (commands or events) a host handles in one poll before it yields to
 /// its executor, so a busy orchestrator cannot starve the other tasks of its thread.
@@ -97,6 +98,8 @@ pub struct Host<O: Orchestrator> {
     commands: Pin<Box<async_channel::Receiver<O::Command>>>,
     shared: Arc<Shared<O::State>>,
     breaker: Box<dyn CircuitBreaker>,
+    /// Events deeper than this causal depth reach no hook (`None`: no limit).
+    depth_limit: Option<u32>,
     lag: LagRecovery,
     flushed: OrchestratorStats,
     /// The clock reading of the current turn, taken when first needed.
@@ -125,6 +128,7 @@ impl<O: Orchestrator> Host<O> {
         commands: async_channel::Receiver<O::Command>,
         shared: Arc<Shared<O::State>>,
         breaker: Box<dyn CircuitBreaker>,
+        depth_limit: Option<u32>,
     ) -> Self {
         Self {
             orchestrator,
@@ -133,6 +137,7 @@ impl<O: Orchestrator> Host<O> {
             commands: Box::pin(commands),
             shared,
             breaker,
+            depth_limit,
             lag: LagRecovery::default(),
             flushed: OrchestratorStats::default(),
             now: None,
@@ -185,7 +190,9 @@ impl<O: Orchestrator> Host<O> {
         };
 
         if !active {
-            if matches!(tag, EventTag::Started | EventTag::Progress | EventTag::Retrying) {
+            // Loop-protection reports are for observers of the bus, never for hooks: a
+            // hook reacting to one could only start another chain.
+            if matches!(tag, EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed) {
                 self.core.stats.ignored_events = self.core.stats.ignored_events.wrapping_add(1);
             } else if self.admit(event, Delivery::Passive) {
                 self.core.stats.passive_events = self.core.stats.passive_events.wrapping_add(1);
@@ -219,21 +226,71 @@ impl<O: Orchestrator> Host<O> {
         }
     }
 
+    /// Calls one hook. What it emits or dispatches through its context is one step deeper
+    /// in the causal chain than `event`.
     fn hook(&mut self, event: &Event, name: &'static str, hook: fn(&mut O, &Event, &mut Context<'_, O>)) {
+        let cause = event.causal_depth().saturating_add(1);
+        self.core.bus.set_cause(cause);
+        self.core.dispatcher.set_cause(cause);
         invoke(&mut self.orchestrator, &mut self.core, name, event, hook);
+        self.core.bus.set_cause(0);
+        self.core.dispatcher.set_cause(0);
     }
 
-    /// Asks the breaker; counts and logs a refusal.
+    /// Loop protection: whether the hooks for `event` may run. Checks its causal depth
+    /// against the limit, then asks the breaker; counts, logs and reports a refusal.
     fn admit(&mut self, event: &Event, delivery: Delivery) -> bool {
+        if let Some(limit) = self.depth_limit {
+            let depth = event.causal_depth();
+            if depth > limit {
+                self.core.stats.loop_suppressed = self.core.stats.loop_suppressed.wrapping_add(1);
+                // A chain shows in a job's terminal event or in a custom event; its
+                // Started / Progress / Retrying are only counted (one report per link).
+                // The first host to stop it reports it: one report per loop, however many
+                // orchestrators share the bus.
+                if !matches!(
+                    event.tag(),
+                    EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed
+                ) && event.claim_stop_report()
+                {
+                    self.core.stats.loop_trips = self.core.stats.loop_trips.wrapping_add(1);
+                    log_at!(
+                        self.core.logger,
+                        Level::Warning,
+                        "orchestrator {}: loop protection stopped a chain of events: {event} is at causal depth \
+                         {depth}, above the limit of {limit}; its hooks do not run (a hook that keeps dispatching or \
+                         emitting what triggers it?)",
+                        self.core.name
+                    );
+                    self.report_suppression(event, SuppressionReason::CausalDepth { depth, limit });
+                }
+                return false;
+            }
+        }
         // One clock reading per turn: a turn takes no time on a virtual clock, and a few
         // microseconds on a real one, far below any sensible breaker window.
         let now = *self.now.get_or_insert_with(|| self.core.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now()));
-        if self.breaker.admit(event, delivery, now) {
+        let breaker = &mut self.breaker;
+        let admitted = match unwind::catch(|| breaker.admit(event, delivery, now)) {
+            Ok(admitted) => admitted,
+            Err(message) => {
+                // A breaker that panics protects nothing: the event goes through.
+                self.core.stats.hook_panics = self.core.stats.hook_panics.wrapping_add(1);
+                log_at!(
+                    self.core.logger,
+                    Level::Error,
+                    "orchestrator {}: its circuit breaker panicked: {message}; the event goes through",
+                    self.core.name
+                );
+                true
+            }
+        };
+        if admitted {
             return true;
         }
         let stats = &mut self.core.stats;
         stats.breaker_suppressed = stats.breaker_suppressed.wrapping_add(1);
-        let trips = self.breaker.trips();
+        let trips = unwind::catch(|| self.breaker.trips()).unwrap_or(stats.breaker_trips);
         if trips > stats.breaker_trips {
             stats.breaker_trips = trips;
             log_at!(
@@ -246,8 +303,22 @@ impl<O: Orchestrator> Host<O> {
                 delivery,
                 now
             );
+            if event.tag() != EventTag::HooksSuppressed {
+                self.report_suppression(event, SuppressionReason::Breaker);
+            }
         }
         false
+    }
+
+    /// Emits [`EventKind::HooksSuppressed`] for `event` on the host's bus. The report is
+    /// one step deeper than the event, so it can never restart the chain it reports.
+    fn report_suppression(&self, event: &Event, reason: SuppressionReason) {
+        let name = self.core.name;
+        let _ = self.core.bus.emit_with(|| {
+            let suppression = Suppression { orchestrator: name, event_id: event.id(), event: event.tag(), reason };
+            Event::new(JobId::next("HooksSuppressed"), name, None, EventKind::HooksSuppressed(suppression))
+                .with_causal_depth(event.causal_depth().saturating_add(1))
+        });
     }
 
     fn on_lag(&mut self, missed: u64) {
@@ -278,7 +349,7 @@ impl<O: Orchestrator> Host<O> {
         for id in core::mem::take(&mut self.lag.candidates) {
             let Some(job) = self.core.tracking.get_mut(id) else { continue };
             let Some(kind) = job.handle.take_outcome() else { continue };
-            let event = Event::new(id, (job.job_type)(), Some(job.type_id), kind);
+            let event = Event::new(id, (job.job_type)(), Some(job.type_id), kind).with_causal_depth(job.depth);
             self.core.stats.recovered_jobs = self.core.stats.recovered_jobs.wrapping_add(1);
             log_at!(
                 self.core.logger,
@@ -306,10 +377,25 @@ impl<O: Orchestrator> Host<O> {
     fn publish_if_dirty(&mut self) {
         if self.core.dirty {
             self.core.dirty = false;
+            // The state's `Clone` is user code.
+            let state = &self.core.state;
+            let state = match unwind::catch(|| state.clone()) {
+                Ok(state) => state,
+                Err(message) => {
+                    self.core.stats.hook_panics = self.core.stats.hook_panics.wrapping_add(1);
+                    log_at!(
+                        self.core.logger,
+                        Level::Error,
+                        "orchestrator {}: cloning its state panicked: {message}; this change is not published",
+                        self.core.name
+                    );
+                    return;
+                }
+            };
             self.core.stats.states_published = self.core.stats.states_published.wrapping_add(1);
             let stats = self.snapshot();
             self.flushed = stats;
-            self.shared.publish(self.core.state.clone(), stats);
+            self.shared.publish(state, stats);
         }
     }
 
@@ -443,37 +529,14 @@ fn invoke<O: Orchestrator, A>(
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
-    #[cfg(feature = "std")]
-    {
-        let outcome = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-            call(orchestrator, arg, &mut Context { core: &mut *core });
-        }));
-        if let Err(payload) = outcome {
-            core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);
-            log_at!(
-                core.logger,
-                Level::Error,
-                "orchestrator {}: {what} panicked: {}; the orchestrator keeps running",
-                core.name,
-                panic_message(&*payload)
-            );
-        }
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        let _ = what;
-        call(orchestrator, arg, &mut Context { core });
-    }
-}
-
-/// The message of a panic payload.
-#[cfg(feature = "std")]
-fn panic_message(payload: &(dyn core::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
-        s
-    } else {
-        "(a non-string panic payload)"
+    let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core }));
+    if let Err(message) = outcome {
+        core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);
+        log_at!(
+            core.logger,
+            Level::Error,
+            "orchestrator {}: {what} panicked: {message}; the orchestrator keeps running",
+            core.name
+        );
     }
 }

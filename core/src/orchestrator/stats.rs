@@ -26,8 +26,16 @@ pub struct OrchestratorStats {
     pub passive_events: u64,
     /// Other jobs' Started / Progress / Retrying events, which no hook receives.
     pub ignored_events: u64,
-    /// Hook or command-handler calls that panicked (caught with the `std` feature).
+    /// Calls into the orchestrator's code that panicked (caught with the `std` feature):
+    /// hooks, command handlers, its circuit breaker, its state's `Clone`.
     pub hook_panics: u64,
+    /// Events whose hooks loop protection suppressed because their causal depth was above
+    /// the limit (their bookkeeping still ran). See [`Host`](crate::Host), "Loop protection".
+    pub loop_suppressed: u64,
+    /// Chains of events stopped by the causal-depth limit: each is reported by a
+    /// [`HooksSuppressed`](crate::EventKind::HooksSuppressed) event and a warning. (A chain's
+    /// suppressed Started / Progress / Retrying events count in `loop_suppressed` only.)
+    pub loop_trips: u64,
     /// Events whose hooks the circuit breaker suppressed (their bookkeeping still ran).
     pub breaker_suppressed: u64,
     /// Times the circuit breaker tripped (as counted by

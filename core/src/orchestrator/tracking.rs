@@ -22,6 +22,8 @@ pub(crate) struct ActiveJob {
     /// The job type's name, computed only when needed (rebuilding a lost event).
     pub(crate) job_type: fn() -> &'static str,
     pub(crate) progress: f64,
+    /// The causal depth of the job's events, for a terminal event rebuilt after a lag.
+    pub(crate) depth: u32,
     pub(crate) handle: ErasedHandle,
 }
 
