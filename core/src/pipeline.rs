@@ -348,6 +348,12 @@ fn stop_signal<'a, T: 'a>(
 /// The attempt loop: the first try, then retries as the policy allows, with a Retrying
 /// event and a back-off sleep before each. Returns the last result and whether any retry
 /// happened.
+///
+/// Between two attempts the loop always gives the executor back its thread (one
+/// [`YieldNow`]), even with a zero back-off: otherwise a job that fails at once would
+/// retry inside a single poll, and neither its stop signal (raced against it in `run`),
+/// nor the other jobs of its runner, nor the rest of a single-threaded program would run
+/// until its retries ran out.
 #[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
     executor: &'a E,
@@ -375,8 +381,34 @@ fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
             if let (false, Some(timer)) = (delay.is_zero(), timer) {
                 timer.sleep(delay).await;
             }
+            YieldNow(false).await;
+            if ctx.is_cancelled() {
+                // No attempt after a cancellation: wait for the stop signal, which `run`
+                // polls right after this and which resolves as `Cancelled` (the same
+                // token).
+                core::future::pending::<()>().await;
+            }
             attempt = retry_number;
         }
+    }
+}
+
+/// Returns `Pending` once, after waking its task, then `Ready`: lets the executor run
+/// whatever else is ready (and the `select` in `run` poll the stop signal) without
+/// sleeping and without an allocation. (Neither `core` nor `futures-util` without `std`
+/// has one.)
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
+        if self.0 {
+            return core::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        core::task::Poll::Pending
     }
 }
 
