@@ -1,6 +1,6 @@
 //! Retry storms: a job that fails at once, retried with no back-off. It must still yield
 //! between attempts (so its timeout, its cancellation and the other jobs of its runner
-//! get their turn).
+//! get their turn), and a [`RetryBudget`] must stop it.
 //!
 //! The runner is polled by hand, with the virtual clock advanced between polls: a job that
 //! wakes itself at every poll keeps `run_virtual` busy forever (virtual time only moves
@@ -12,17 +12,18 @@ mod common;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Context;
 use std::time::Duration;
 
 use common::{drain, tags};
 use orchestrator_core::EventTag::*;
+use orchestrator_core::log::{Level, Logger};
 use orchestrator_core::runtime::{Clock, Timer, VirtualClock};
 use orchestrator_core::{
-    Dispatcher, DispatcherBuilder, Executor, Job, JobBuilder, JobContext, JobError, JobHandle, JobResult, RetryPolicy,
-    Runner, Subscription,
+    Dispatcher, DispatcherBuilder, EventKind, Executor, Job, JobBuilder, JobContext, JobError, JobErrorKind, JobHandle,
+    JobResult, RetryBudget, RetryPolicy, Runner, Subscription,
 };
 
 /// Calls after which the storm's executor succeeds. Only a safety net: with attempts that
@@ -58,21 +59,40 @@ impl Executor<Tick> for TickExec {
     }
 }
 
+/// Records every log line.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<(Level, String)>>>);
+impl Logger for Capture {
+    fn enabled(&self, _: Level) -> bool {
+        true
+    }
+    fn log(&self, level: Level, message: std::fmt::Arguments<'_>) {
+        self.0.lock().unwrap().push((level, message.to_string()));
+    }
+}
+impl Capture {
+    fn warnings(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().filter(|(l, _)| *l == Level::Warning).map(|(_, m)| m.clone()).collect()
+    }
+}
+
 struct Setup {
     clock: VirtualClock,
     dispatcher: Dispatcher,
     events: Subscription,
     /// Calls of the storm's executor.
     calls: Arc<AtomicU32>,
+    log: Capture,
     runner: Runner,
 }
 
 impl Setup {
     /// A dispatcher on a virtual clock (if `timer`), configured further by `configure`,
-    /// with the executors of this file registered.
+    /// with a capturing logger and the executors of this file registered.
     fn new(timer: bool, configure: impl FnOnce(DispatcherBuilder) -> DispatcherBuilder) -> Self {
         let clock = VirtualClock::new();
-        let mut builder = Dispatcher::builder();
+        let log = Capture::default();
+        let mut builder = Dispatcher::builder().logger(log.clone());
         if timer {
             builder = builder.timer(clock.clone());
         }
@@ -82,7 +102,7 @@ impl Setup {
         dispatcher.register(TickExec(clock.clone()));
         let events = dispatcher.bus().subscribe().unwrap();
         let runner = dispatcher.runner();
-        Self { clock, dispatcher, events, calls, runner }
+        Self { clock, dispatcher, events, calls, log, runner }
     }
 
     fn calls(&self) -> u32 {
@@ -142,7 +162,7 @@ fn a_zero_back_off_retry_storm_times_out_at_its_timeout() {
     assert_eq!(s.calls(), calls);
     assert!(drain(&mut s.events).is_empty());
     let stats = s.dispatcher.stats();
-    assert_eq!((stats.pending, stats.running), (0, 0));
+    assert_eq!((stats.pending, stats.running, stats.retries_refused), (0, 0, 0));
 }
 
 #[test]
@@ -180,4 +200,129 @@ fn a_sibling_job_finishes_on_time_while_a_storm_runs_on_the_same_runner() {
     assert!(s.calls() >= polls, "{} attempts in {polls} polls", s.calls());
     storm.cancel();
     assert!(s.drive(&mut storm, step, 10).0.is_cancelled());
+}
+
+#[test]
+fn a_retry_budget_stops_a_storm_after_its_allowance() {
+    let budget = RetryBudget::builder().min_retries(5).retry_percent(0).build();
+    let mut s = Setup::new(true, |b| b.retry_budget(budget.clone()));
+    let mut handle = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    let id = handle.id();
+    let (result, _) = s.drive(&mut handle, MS, 100);
+
+    // The typed result: a Failure with the last error, marked as given up on the budget.
+    let error = result.error().cloned().expect("a failure");
+    assert_eq!(error.kind(), JobErrorKind::RetryBudgetExhausted);
+    assert_eq!(error.message(), "storm attempt 5");
+    assert_eq!(error.cause().map(JobError::kind), Some(JobErrorKind::Failed));
+    assert_eq!(error.cause().map(JobError::message), Some("storm attempt 5"));
+    // One first try and the five retries of the reserve.
+    assert_eq!(s.calls(), 6);
+    assert_eq!(budget.available(s.clock.now()), 0);
+
+    // The events: five retries, then the Failure with the same error.
+    let events = drain(&mut s.events);
+    assert_eq!(tags(&events), [Started, Retrying, Retrying, Retrying, Retrying, Retrying, Failure]);
+    match events[6].kind() {
+        EventKind::Failure { error, retried: true } => assert_eq!(error.kind(), JobErrorKind::RetryBudgetExhausted),
+        other => panic!("{other:?}"),
+    }
+
+    // The stat and the log line.
+    assert_eq!(s.dispatcher.stats().retries_refused, 1);
+    let warnings = s.log.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let line = &warnings[0];
+    assert!(line.contains(&id.to_string()) && line.contains("retry 6 of"), "{line}");
+    assert!(line.contains("refused by the retry budget") && line.contains("storm attempt 5"), "{line}");
+}
+
+#[test]
+fn successes_buy_retries_for_jobs_sharing_a_policy_budget() {
+    // A share of 50 %: two successes pay for one retry, on top of a reserve of 2.
+    let budget = RetryBudget::builder().min_retries(2).retry_percent(50).build();
+    let mut s = Setup::new(true, |b| b);
+    let policy = storm_policy().budget(budget.clone());
+
+    // Jobs without a retry policy (or that may not retry) neither deposit nor withdraw.
+    for job in [JobBuilder::new(Tick(MS)), JobBuilder::new(Tick(MS)).retry(RetryPolicy::none().budget(budget.clone()))]
+    {
+        let mut handle = s.dispatcher.dispatch(job).unwrap();
+        assert!(s.drive(&mut handle, MS, 10).0.is_success());
+    }
+    assert_eq!(budget.available(s.clock.now()), 2);
+
+    for _ in 0..10 {
+        let mut handle = s.dispatcher.dispatch(JobBuilder::new(Tick(MS)).retry(policy.clone())).unwrap();
+        assert!(s.drive(&mut handle, MS, 10).0.is_success());
+    }
+    assert_eq!(budget.available(s.clock.now()), 7);
+
+    let mut handle = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(policy)).unwrap();
+    let (result, _) = s.drive(&mut handle, MS, 100);
+    assert_eq!(result.error().map(JobError::kind), Some(JobErrorKind::RetryBudgetExhausted));
+    assert_eq!(s.calls(), 1 + 7);
+    assert_eq!(s.dispatcher.stats().retries_refused, 1);
+}
+
+#[test]
+fn the_budget_refills_a_window_later_and_a_policy_budget_overrides_the_dispatchers() {
+    let shared = RetryBudget::builder().window(Duration::from_secs(10)).min_retries(3).retry_percent(0).build();
+    let mut s = Setup::new(true, |b| b.retry_budget(shared.clone()));
+
+    let mut first = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    assert!(s.drive(&mut first, MS, 100).0.is_failure());
+    assert_eq!(s.calls(), 4);
+    // Spent: the next storm fails at its first attempt.
+    let mut second = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    let (result, _) = s.drive(&mut second, MS, 100);
+    assert_eq!(result.error().map(JobError::kind), Some(JobErrorKind::RetryBudgetExhausted));
+    assert_eq!(s.calls(), 5);
+
+    // A policy with its own budget does not touch the dispatcher's.
+    let own = RetryBudget::builder().min_retries(1).retry_percent(0).build();
+    let mut third = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy().budget(own.clone()))).unwrap();
+    assert!(s.drive(&mut third, MS, 100).0.is_failure());
+    assert_eq!(s.calls(), 7);
+    assert_eq!(own.available(s.clock.now()), 0);
+
+    // A window later the reserve is back.
+    s.clock.advance(Duration::from_secs(10));
+    assert_eq!(shared.available(s.clock.now()), 3);
+    let mut fourth = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    assert!(s.drive(&mut fourth, MS, 100).0.is_failure());
+    assert_eq!(s.calls(), 11);
+    assert_eq!(s.dispatcher.stats().retries_refused, 4);
+    assert_eq!(s.log.warnings().len(), 4);
+}
+
+#[test]
+fn without_a_timer_the_budget_window_never_rolls_over() {
+    let budget = RetryBudget::builder().window(Duration::from_millis(1)).min_retries(2).retry_percent(0).build();
+    let mut s = Setup::new(false, |b| b.retry_budget(budget.clone()));
+    let mut first = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    assert!(s.drive(&mut first, MS, 100).0.is_failure());
+    assert_eq!(s.calls(), 3);
+    // However much time passes on other clocks, the dispatcher's budget sees none.
+    s.clock.advance(Duration::from_secs(3600));
+    let mut second = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy())).unwrap();
+    assert!(s.drive(&mut second, MS, 100).0.is_failure());
+    assert_eq!(s.calls(), 4);
+    assert_eq!(s.dispatcher.stats().retries_refused, 2);
+}
+
+#[test]
+fn without_a_budget_every_retry_of_the_policy_happens() {
+    let mut s = Setup::new(true, |b| b);
+    assert!(s.dispatcher.retry_budget().is_none());
+    let policy = RetryPolicy::new().max_retries(300).base_delay(Duration::ZERO);
+    let mut handle = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(policy)).unwrap();
+    let (result, _) = s.drive(&mut handle, MS, 1000);
+    let error = result.error().cloned().expect("a failure");
+    assert_eq!(error.kind(), JobErrorKind::Failed);
+    assert_eq!(error.message(), "storm attempt 300");
+    assert!(error.cause().is_none());
+    assert_eq!(s.calls(), 301);
+    assert_eq!(s.dispatcher.stats().retries_refused, 0);
+    assert!(s.log.warnings().is_empty());
 }
