@@ -19,6 +19,7 @@ use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
 use crate::log::{Logger, NoopLogger};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
 use crate::registry::{Input, Planned, Registry, Starter};
+use crate::retry_budget::RetryBudget;
 use crate::runner::{JobQueue, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::task::Variant;
@@ -64,6 +65,11 @@ pub struct DispatcherStats {
     /// Finished jobs' boxes kept for reuse by the next jobs of their type (at most
     /// [`DispatcherBuilder::reuse_limit`]).
     pub reusable: usize,
+    /// Retries refused by a [`RetryBudget`] since creation: each ended its job with a
+    /// `Failure` of kind [`RetryBudgetExhausted`](crate::JobErrorKind::RetryBudgetExhausted)
+    /// and was logged at [`Level::Warning`](crate::log::Level::Warning). Wraps on
+    /// overflow.
+    pub retries_refused: usize,
 }
 
 /// What every job of a dispatcher shares, behind one `Arc` per job (in its
@@ -76,6 +82,9 @@ pub(crate) struct JobEnv {
     pub(crate) counters: Arc<Counters>,
     pub(crate) cache: Option<Arc<dyn CacheProvider>>,
     pub(crate) cache_errors: AtomicUsize,
+    /// The budget of jobs whose retry policy has none.
+    pub(crate) retry_budget: Option<RetryBudget>,
+    pub(crate) retries_refused: AtomicUsize,
 }
 
 struct Inner {
@@ -170,6 +179,8 @@ impl Dispatcher {
                     counters: Arc::new(Counters::default()),
                     cache: b.cache,
                     cache_errors: AtomicUsize::new(0),
+                    retry_budget: b.retry_budget,
+                    retries_refused: AtomicUsize::new(0),
                 }),
                 queue: Arc::new(JobQueue::new()),
                 max_pending: b.max_pending,
@@ -403,6 +414,12 @@ impl Dispatcher {
         self.inner.env.cache.as_ref()
     }
 
+    /// The retry budget of jobs whose retry policy has none, if one was configured
+    /// ([`DispatcherBuilder::retry_budget`]).
+    pub fn retry_budget(&self) -> Option<&RetryBudget> {
+        self.inner.env.retry_budget.as_ref()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> DispatcherStats {
         let env = &self.inner.env;
@@ -415,6 +432,7 @@ impl Dispatcher {
             runners: c.runners.load(Ordering::Acquire),
             cache_errors: env.cache_errors.load(Ordering::Relaxed),
             reusable: self.inner.registry.pooled(),
+            retries_refused: env.retries_refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -436,6 +454,7 @@ pub struct DispatcherBuilder {
     max_pending: usize,
     reuse_limit: usize,
     cache: Option<Arc<dyn CacheProvider>>,
+    retry_budget: Option<RetryBudget>,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -447,6 +466,7 @@ impl fmt::Debug for DispatcherBuilder {
             .field("max_pending", &self.max_pending)
             .field("reuse_limit", &self.reuse_limit)
             .field("has_cache", &self.cache.is_some())
+            .field("retry_budget", &self.retry_budget)
             .finish()
     }
 }
@@ -459,7 +479,7 @@ impl Default for DispatcherBuilder {
 
 impl DispatcherBuilder {
     /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`],
-    /// [`DEFAULT_REUSE_LIMIT`], no cache.
+    /// [`DEFAULT_REUSE_LIMIT`], no cache, no retry budget.
     pub fn new() -> Self {
         Self {
             bus: None,
@@ -470,6 +490,7 @@ impl DispatcherBuilder {
             max_pending: DEFAULT_MAX_PENDING,
             reuse_limit: DEFAULT_REUSE_LIMIT,
             cache: None,
+            retry_budget: None,
         }
     }
 
@@ -564,6 +585,34 @@ impl DispatcherBuilder {
     /// ```
     pub fn reuse_limit(mut self, boxes: usize) -> Self {
         self.reuse_limit = boxes;
+        self
+    }
+
+    /// The [`RetryBudget`] of every job whose [`RetryPolicy`](crate::RetryPolicy) has no
+    /// [budget](crate::RetryPolicy::budget) of its own: retries of all those jobs
+    /// together are limited to a share of their recent successes plus a reserve, so a
+    /// failing dependency is not hit by every job's retries at once. A refused retry ends
+    /// its job with its last error (kind
+    /// [`RetryBudgetExhausted`](crate::JobErrorKind::RetryBudgetExhausted)), counts in
+    /// [`DispatcherStats::retries_refused`] and is logged at
+    /// [`Level::Warning`](crate::log::Level::Warning).
+    ///
+    /// None by default: a budget would make jobs that retry today end earlier (with a
+    /// `Failure` instead of more attempts) when many fail at once. The budget's window
+    /// runs on the dispatcher's [timer](Self::timer); without one it never rolls over
+    /// (see [`RetryBudget`]).
+    ///
+    /// ```
+    /// use orchestrator_core::{Dispatcher, RetryBudget};
+    /// use orchestrator_core::runtime::VirtualClock;
+    ///
+    /// let budget = RetryBudget::builder().min_retries(20).retry_percent(10).build();
+    /// let dispatcher = Dispatcher::builder().timer(VirtualClock::new()).retry_budget(budget.clone()).build().unwrap();
+    /// assert!(dispatcher.retry_budget().is_some_and(|b| b.ptr_eq(&budget)));
+    /// assert_eq!(dispatcher.stats().retries_refused, 0);
+    /// ```
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
         self
     }
 

@@ -21,6 +21,11 @@ pub enum JobErrorKind {
     Failed,
     /// The executor panicked (caught with the `std` feature); the message is the panic's.
     Panicked,
+    /// The executor returned an error that the job's [`RetryPolicy`](crate::RetryPolicy)
+    /// would have retried, but the [`RetryBudget`](crate::RetryBudget) refused the retry.
+    /// The message and the source are those of that last error, which
+    /// [`JobError::cause`] returns.
+    RetryBudgetExhausted,
 }
 
 /// The error of a failed job: cheap to clone (shared), carries a message and optionally
@@ -54,6 +59,8 @@ struct Inner {
     kind: JobErrorKind,
     message: String,
     source: Option<Box<DynError>>,
+    /// The error this one stands for (see [`JobError::cause`]).
+    cause: Option<JobError>,
 }
 
 impl JobError {
@@ -76,8 +83,42 @@ impl JobError {
         Self::with_kind(JobErrorKind::Panicked, message.to_string(), None)
     }
 
+    /// The error of a job that gave up because its [`RetryBudget`](crate::RetryBudget)
+    /// refused a retry: of kind [`JobErrorKind::RetryBudgetExhausted`], with `last`'s
+    /// message and source, and `last` as its [`cause`](Self::cause).
+    ///
+    /// ```
+    /// use orchestrator_core::{JobError, JobErrorKind};
+    ///
+    /// #[derive(Debug)]
+    /// struct Unavailable;
+    /// impl core::fmt::Display for Unavailable {
+    ///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str("503") }
+    /// }
+    /// impl core::error::Error for Unavailable {}
+    ///
+    /// let last = JobError::from(Unavailable);
+    /// let e = JobError::retry_budget_exhausted(last.clone());
+    /// assert_eq!(e.kind(), JobErrorKind::RetryBudgetExhausted);
+    /// assert_eq!(e.message(), "503");
+    /// assert!(e.is::<Unavailable>()); // the last error's source, still downcastable
+    /// assert!(e.cause().is_some_and(|c| c.ptr_eq(&last)));
+    /// assert!(last.cause().is_none());
+    /// ```
+    pub fn retry_budget_exhausted(last: JobError) -> Self {
+        let message = last.inner.message.clone();
+        Self {
+            inner: Arc::new(Inner {
+                kind: JobErrorKind::RetryBudgetExhausted,
+                message,
+                source: None,
+                cause: Some(last),
+            }),
+        }
+    }
+
     fn with_kind(kind: JobErrorKind, message: String, source: Option<Box<DynError>>) -> Self {
-        Self { inner: Arc::new(Inner { kind, message, source }) }
+        Self { inner: Arc::new(Inner { kind, message, source, cause: None }) }
     }
 
     /// The kind of failure.
@@ -95,15 +136,25 @@ impl JobError {
         &self.inner.message
     }
 
-    /// The wrapped error, if there is one.
+    /// The wrapped error, if there is one (for an error with a [`cause`](Self::cause),
+    /// the cause's).
     pub fn source(&self) -> Option<&DynError> {
-        self.inner.source.as_deref()
+        match &self.inner.cause {
+            Some(cause) => cause.source(),
+            None => self.inner.source.as_deref(),
+        }
     }
 
     /// The wrapped error as an `E`, if it is one.
     pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
-        let source: &(dyn core::error::Error + 'static) = self.inner.source.as_deref()?;
+        let source: &(dyn core::error::Error + 'static) = self.source()?;
         source.downcast_ref::<E>()
+    }
+
+    /// The error this one stands for: for [`JobErrorKind::RetryBudgetExhausted`], the
+    /// last attempt's error, as the executor returned it. `None` for the other kinds.
+    pub fn cause(&self) -> Option<&JobError> {
+        self.inner.cause.as_ref()
     }
 
     /// True when the wrapped error is an `E`.
@@ -137,7 +188,8 @@ impl fmt::Debug for JobError {
         f.debug_struct("JobError")
             .field("kind", &self.inner.kind)
             .field("message", &self.inner.message)
-            .field("has_source", &self.inner.source.is_some())
+            .field("has_source", &self.source().is_some())
+            .field("cause", &self.inner.cause)
             .finish()
     }
 }

@@ -60,7 +60,7 @@
 //!
 //! * [`Job`] and [`Executor`]: a unit of work and its business logic. A [`JobBuilder`]
 //!   adds a timeout, a [`RetryPolicy`], a [`CancellationToken`], a placeholder or a
-//!   [`CachePolicy`].
+//!   [`CachePolicy`]. A [`RetryBudget`] bounds the retries of many jobs together.
 //! * [`Dispatcher`]: routes each job by its type to its executor and runs it in
 //!   [`Runner`]s; [`dispatch`](Dispatcher::dispatch) returns a [`JobHandle`], a future of
 //!   the job's [`JobResult`].
@@ -120,6 +120,7 @@ mod pipeline;
 mod registry;
 pub mod result;
 pub mod retry;
+pub mod retry_budget;
 pub mod runner;
 pub mod runtime;
 pub mod state;
@@ -143,6 +144,7 @@ pub use orchestrator::{
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
+pub use retry_budget::{RetryBudget, RetryBudgetBuilder};
 pub use runner::Runner;
 pub use state::{AsyncState, AsyncStatus};
 pub use sync::{BoxFuture, MaybeSend, MaybeSync};

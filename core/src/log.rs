@@ -11,7 +11,8 @@ pub enum Level {
     /// Cancelled jobs, an orchestrator's end. (Retries are not logged: they are
     /// [`Retrying`](crate::EventKind::Retrying) events.)
     Info,
-    /// Timeouts, cache read and write errors, circuit-breaker trips, an orchestrator that
+    /// Timeouts, cache read and write errors, retries refused by a
+    /// [`RetryBudget`](crate::RetryBudget), circuit-breaker trips, an orchestrator that
     /// fell behind its bus or has no clock.
     Warning,
     /// Failed jobs (retries exhausted or not retried, panics in executors included),

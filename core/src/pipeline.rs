@@ -342,9 +342,15 @@ fn stop_signal<'a, T: 'a>(
     }
 }
 
-/// The attempt loop: the first try, then retries as the policy allows, with a Retrying
-/// event and a back-off sleep before each. Returns the last result and whether any retry
-/// happened.
+/// The attempt loop: the first try, then retries as the policy (and its budget) allows,
+/// with a Retrying event and a back-off sleep before each. Returns the last result and
+/// whether any retry happened.
+///
+/// Between two attempts the loop always gives the executor back its thread (one
+/// [`YieldNow`]), even with a zero back-off: otherwise a job that fails at once would
+/// retry inside a single poll, and neither its stop signal (raced against it in `run`),
+/// nor the other jobs of its runner, nor the rest of a single-threaded program would run
+/// until its retries ran out.
 #[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
     executor: &'a E,
@@ -355,25 +361,95 @@ fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
 ) -> impl Future<Output = (Result<J::Output, JobError>, bool)> + 'a {
     // Not an `async fn`, which would store its arguments twice (see `run`).
     async move {
+        // Only a job that may retry takes part in a budget: one that never retries has
+        // no say in how many retries its peers make.
+        let budget =
+            retry.filter(|p| p.get_max_retries() > 0).and_then(|p| p.get_budget().or(ctx.env.retry_budget.as_ref()));
         let mut attempt: u32 = 0;
         loop {
             ctx.attempt.store(attempt, core::sync::atomic::Ordering::Relaxed);
             let error = match guarded(executor.process(job, ctx)).await {
-                Ok(value) => return (Ok(value), attempt > 0),
+                Ok(value) => {
+                    if let Some(budget) = budget {
+                        budget.deposit(budget_now(timer));
+                    }
+                    return (Ok(value), attempt > 0);
+                }
                 Err(error) => error,
             };
             let Some(policy) = retry.filter(|p| p.should_retry(&error, attempt)) else {
                 return (Err(error), attempt > 0);
             };
-            let delay = policy.delay(attempt);
             let retry_number = attempt.saturating_add(1);
             let max = policy.get_max_retries();
+            if let Some(budget) = budget.filter(|b| !b.try_withdraw(budget_now(timer))) {
+                return (Err(refuse_retry(ctx, budget, error, retry_number, max)), attempt > 0);
+            }
+            let delay = policy.delay(attempt);
             let _ = ctx.emit_kind(|| EventKind::Retrying(Retrying { attempt: retry_number, max, error, delay }));
             if let (false, Some(timer)) = (delay.is_zero(), timer) {
                 timer.sleep(delay).await;
             }
+            YieldNow(false).await;
+            if ctx.is_cancelled() {
+                // No attempt after a cancellation: wait for the stop signal, which `run`
+                // polls right after this and which resolves as `Cancelled` (the same
+                // token).
+                core::future::pending::<()>().await;
+            }
             attempt = retry_number;
         }
+    }
+}
+
+/// The time a [`RetryBudget`](crate::RetryBudget) is used at: the dispatcher's clock, or
+/// a fixed zero without a timer (the budget's window then never rolls over, as its docs
+/// say).
+fn budget_now(timer: Option<&dyn Timer>) -> Duration {
+    timer.map_or(Duration::ZERO, |timer| timer.now())
+}
+
+/// A retry its budget refused: counted, logged, and the job's last error marked as given
+/// up on the budget (the caller ends the job with it).
+#[cold]
+fn refuse_retry(
+    ctx: &JobContext,
+    budget: &crate::retry_budget::RetryBudget,
+    error: JobError,
+    retry_number: u32,
+    max: u32,
+) -> JobError {
+    ctx.env.retries_refused.fetch_add(1, Ordering::Relaxed);
+    log_at!(
+        ctx.env.logger,
+        Level::Warning,
+        "job {} ({}) gave up: retry {} of {} refused by the retry budget ({:?}); last error: {}",
+        ctx.id,
+        ctx.job_type,
+        retry_number,
+        max,
+        budget,
+        error
+    );
+    JobError::retry_budget_exhausted(error)
+}
+
+/// Returns `Pending` once, after waking its task, then `Ready`: lets the executor run
+/// whatever else is ready (and the `select` in `run` poll the stop signal) without
+/// sleeping and without an allocation. (Neither `core` nor `futures-util` without `std`
+/// has one.)
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
+        if self.0 {
+            return core::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        core::task::Poll::Pending
     }
 }
 

@@ -11,6 +11,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::error::JobError;
+use crate::retry_budget::RetryBudget;
 use crate::sync::{MaybeSend, MaybeSync};
 
 /// The shared retry predicate: `Send + Sync` where [`MaybeSend`] means `Send`.
@@ -39,7 +40,8 @@ pub enum Backoff {
 /// When and how often a failed job is retried.
 ///
 /// Defaults ([`RetryPolicy::new`]): 3 retries, exponential back-off from 1 s, each delay
-/// capped at 30 s, every error retried except panics, no jitter.
+/// capped at 30 s, every error retried except panics, no jitter, no
+/// [`budget`](RetryPolicy::budget) of its own.
 ///
 /// * [`delay(attempt)`](RetryPolicy::delay) is the wait before retry number `attempt`
 ///   (0-based). It never panics and never exceeds the maximum delay, for any input.
@@ -74,6 +76,7 @@ pub struct RetryPolicy {
     backoff: Backoff,
     predicate: Option<Predicate>,
     jitter: Option<Jitter>,
+    budget: Option<RetryBudget>,
 }
 
 impl Default for RetryPolicy {
@@ -91,13 +94,14 @@ impl fmt::Debug for RetryPolicy {
             .field("backoff", &self.backoff)
             .field("has_predicate", &self.predicate.is_some())
             .field("jitter", &self.jitter)
+            .field("budget", &self.budget)
             .finish()
     }
 }
 
 impl RetryPolicy {
     /// The default policy: 3 retries, exponential back-off from 1 s capped at 30 s, no
-    /// predicate (every non-panic error is retried), no jitter.
+    /// predicate (every non-panic error is retried), no jitter, no budget.
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -107,6 +111,7 @@ impl RetryPolicy {
             backoff: Backoff::Exponential,
             predicate: None,
             jitter: None,
+            budget: None,
         }
     }
 
@@ -177,6 +182,36 @@ impl RetryPolicy {
         self
     }
 
+    /// Shares `budget` with every other policy (and dispatcher) it is attached to: a
+    /// retry this policy allows is made only if the budget covers it too, and each
+    /// success of a job with this policy refills the budget (see [`RetryBudget`]). A
+    /// refused retry ends the job with its last error, marked
+    /// [`JobErrorKind::RetryBudgetExhausted`](crate::JobErrorKind::RetryBudgetExhausted).
+    /// Replaces any previous budget; a policy without one uses the dispatcher's
+    /// ([`DispatcherBuilder::retry_budget`](crate::DispatcherBuilder::retry_budget)), if
+    /// any. Only jobs that may retry (`max_retries > 0`) use a budget.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use orchestrator_core::{RetryBudget, RetryPolicy};
+    ///
+    /// // One budget for every call to a flaky service.
+    /// let budget = RetryBudget::builder().min_retries(10).retry_percent(20).build();
+    /// let policy = RetryPolicy::new().max_retries(5).base_delay(Duration::ZERO).budget(budget.clone());
+    /// assert!(policy.get_budget().is_some_and(|b| b.ptr_eq(&budget)));
+    /// ```
+    #[must_use]
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget attached with [`budget`](Self::budget), if any.
+    #[must_use]
+    pub const fn get_budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_ref()
+    }
+
     /// The maximum number of retries.
     #[must_use]
     pub const fn get_max_retries(&self) -> u32 {
@@ -239,6 +274,9 @@ impl RetryPolicy {
     ///
     /// `false` when the error is a panic ([`JobError::is_panic`]) or when `attempt >=
     /// max_retries`; otherwise the predicate's answer if one is set, else `true`.
+    ///
+    /// The [budget](Self::budget) is not asked here (this stays a pure function): the
+    /// pipeline asks it for every retry this allows.
     #[must_use]
     pub fn should_retry(&self, error: &JobError, attempt: u32) -> bool {
         if error.is_panic() || attempt >= self.max_retries {
@@ -540,6 +578,7 @@ mod tests {
         let s = format!("{p:?}");
         assert!(s.contains("has_predicate: false"), "{s}");
         assert!(s.contains("jitter: None"), "{s}");
+        assert!(s.contains("budget: None"), "{s}");
         let p = p.retry_if(|_: &JobError| true).jitter(Jitter::new(0.5, 1));
         let s = format!("{p:?}");
         assert!(s.contains("has_predicate: true"), "{s}");
