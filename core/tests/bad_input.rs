@@ -4,14 +4,16 @@
 
 mod common;
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
+use orchestrator_core::bus::MAX_BUS_CAPACITY;
 use orchestrator_core::runtime::VirtualClock;
 use orchestrator_core::{
-    DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, ProgressError, RetryPolicy, WaitError,
-    wait_for_result,
+    Bus, BusCapacityError, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, ProgressError,
+    RetryPolicy, WaitError, wait_for_result,
 };
 
 #[derive(Clone)]
@@ -216,4 +218,24 @@ fn dispatch_with_no_runner_alive_is_refused() {
     let manual = Dispatcher::new();
     manual.register(orchestrator_core::executor_fn(|_: Report, _: JobContext| async move { Ok(Vec::new()) }));
     assert!(manual.dispatch(Report(0.0, None)).is_ok());
+}
+
+#[test]
+fn a_bus_capacity_above_the_maximum_is_an_error_not_a_panic() {
+    let err = Bus::with_capacity(NonZeroUsize::MAX).unwrap_err();
+    assert_eq!(err, BusCapacityError::TooLarge { requested: usize::MAX, max: MAX_BUS_CAPACITY });
+    assert_eq!(err.to_string(), format!("bus capacity {} is above the maximum of 1048576 events", usize::MAX));
+    let source: &dyn std::error::Error = &err;
+    assert!(source.source().is_none());
+
+    let just_over = NonZeroUsize::new(MAX_BUS_CAPACITY + 1).unwrap();
+    let err = Bus::with_capacity(just_over).unwrap_err();
+    assert_eq!(err, BusCapacityError::TooLarge { requested: MAX_BUS_CAPACITY + 1, max: MAX_BUS_CAPACITY });
+
+    // The maximum itself is a working bus.
+    let bus = Bus::with_capacity(NonZeroUsize::new(MAX_BUS_CAPACITY).unwrap()).unwrap();
+    assert_eq!(bus.capacity(), MAX_BUS_CAPACITY);
+    let mut sub = bus.subscribe().unwrap();
+    assert_eq!(bus.emit(orchestrator_core::Event::custom("ping", ())), Ok(1));
+    assert_eq!(sub.try_next().unwrap().job_type(), "ping");
 }

@@ -412,7 +412,7 @@ impl Drop for Counted {
 /// them dropped after 1 000 events.
 fn subscribers_dropped_mid_stream<R: Runtime>(rt: &R) {
     let live = Arc::new(AtomicUsize::new(0));
-    let bus = Bus::with_capacity(NonZeroUsize::new(64).unwrap());
+    let bus = Bus::with_capacity(NonZeroUsize::new(64).unwrap()).unwrap();
     rt.run(async {
         let mut keep = bus.subscribe().unwrap();
         let mut quitter = bus.subscribe().unwrap();
@@ -451,7 +451,7 @@ fn subscribers_dropped_mid_stream<R: Runtime>(rt: &R) {
 
     // Threads: a publisher and three subscribers, one dropped after 1 000 events.
     const EVENTS: u32 = 10_000;
-    let bus = Bus::with_capacity(NonZeroUsize::new(EVENTS as usize * 2).unwrap());
+    let bus = Bus::with_capacity(NonZeroUsize::new(EVENTS as usize * 2).unwrap()).unwrap();
     let subs: Vec<_> = (0..3).map(|_| bus.subscribe().unwrap()).collect();
     let readers: Vec<_> = subs
         .into_iter()
