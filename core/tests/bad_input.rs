@@ -5,15 +5,17 @@
 mod common;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
 use orchestrator_core::bus::MAX_BUS_CAPACITY;
+use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
 use orchestrator_core::runtime::VirtualClock;
 use orchestrator_core::{
-    Bus, BusCapacityError, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, ProgressError,
-    RetryPolicy, WaitError, wait_for_result,
+    Bus, BusCapacityError, Context, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, Orchestrator,
+    ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
 };
 
 #[derive(Clone)]
@@ -238,4 +240,53 @@ fn a_bus_capacity_above_the_maximum_is_an_error_not_a_panic() {
     let mut sub = bus.subscribe().unwrap();
     assert_eq!(bus.emit(orchestrator_core::Event::custom("ping", ())), Ok(1));
     assert_eq!(sub.try_next().unwrap().job_type(), "ping");
+}
+
+struct Quiet;
+impl Orchestrator for Quiet {
+    type State = ();
+    type Command = u8;
+    fn handle(&mut self, _: u8, _: &mut Context<'_, Self>) {}
+}
+
+/// A spawner that counts what it is given (and drops it).
+#[derive(Default)]
+struct CountingSpawner(AtomicU32);
+impl orchestrator_core::runtime::Spawn for CountingSpawner {
+    fn spawn(
+        &self,
+        task: orchestrator_core::BoxFuture<'static, ()>,
+    ) -> Result<(), orchestrator_core::runtime::SpawnError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        drop(task);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_command_capacity_above_the_maximum_is_a_start_error_not_a_panic() {
+    let dispatcher = Dispatcher::new();
+    let refused = StartError::CommandCapacity { requested: usize::MAX, max: MAX_COMMAND_CAPACITY };
+    let err = Quiet.builder((), &dispatcher).command_capacity(usize::MAX).build().map(|_| ()).unwrap_err();
+    assert_eq!(err, refused);
+    assert_eq!(err.to_string(), format!("command capacity {} is above the maximum of 65536 commands", usize::MAX));
+    assert!(std::error::Error::source(&err).is_none());
+    assert_eq!(dispatcher.bus().subscriber_count(), 0, "refused before subscribing");
+
+    // `spawn` refuses it before the spawner sees anything.
+    let spawner = CountingSpawner::default();
+    let err = Quiet.builder((), &dispatcher).command_capacity(usize::MAX).spawn(&spawner).map(|_| ()).unwrap_err();
+    assert_eq!(err, refused);
+    assert_eq!(spawner.0.load(Ordering::SeqCst), 0);
+
+    let just_over = Quiet.builder((), &dispatcher).command_capacity(MAX_COMMAND_CAPACITY + 1).build();
+    let expected = StartError::CommandCapacity { requested: MAX_COMMAND_CAPACITY + 1, max: MAX_COMMAND_CAPACITY };
+    assert_eq!(just_over.map(|_| ()).unwrap_err(), expected);
+
+    // The maximum itself holds exactly that many commands.
+    let (_host, handle) = Quiet.builder((), &dispatcher).command_capacity(MAX_COMMAND_CAPACITY).build().unwrap();
+    for _ in 0..MAX_COMMAND_CAPACITY {
+        handle.try_send(0).unwrap();
+    }
+    assert_eq!(handle.try_send(9).unwrap_err(), orchestrator_core::SendError::Full(9));
 }

@@ -199,7 +199,7 @@ pub fn run(idle: impl FnMut()) -> Report {
 
     let (host, thermostat) = match Thermostat.builder(AsyncState::new(), &dispatcher).command_capacity(4).build() {
         Ok(started) => started,
-        Err(_) => unreachable!("the bus is open"),
+        Err(_) => unreachable!("the bus is open and 4 commands are below MAX_COMMAND_CAPACITY"),
     };
     // No spawner: this task drives the jobs.
     let runner = dispatcher.runner();
