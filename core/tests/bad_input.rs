@@ -5,6 +5,7 @@
 mod common;
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,10 +13,10 @@ use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
 use orchestrator_core::bus::MAX_BUS_CAPACITY;
 use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
-use orchestrator_core::runtime::VirtualClock;
+use orchestrator_core::runtime::{Clock as _, VirtualClock};
 use orchestrator_core::{
-    Bus, BusCapacityError, Context, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, Orchestrator,
-    ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
+    Bus, BusCapacityError, Context, DispatchError, Dispatcher, InMemoryCache, Job, JobBuilder, JobContext, JobResult,
+    Orchestrator, Payload, ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
 };
 
 #[derive(Clone)]
@@ -289,4 +290,51 @@ fn a_command_capacity_above_the_maximum_is_a_start_error_not_a_panic() {
         handle.try_send(0).unwrap();
     }
     assert_eq!(handle.try_send(9).unwrap_err(), orchestrator_core::SendError::Full(9));
+}
+
+#[derive(Clone)]
+struct Store;
+impl Job for Store {
+    type Output = u32;
+}
+
+/// Every way a TTL of `Duration::MAX` reaches a cache (given to `InMemoryCache` directly,
+/// as its default TTL, in a job's cache policy, through `JobContext::write_cache`) means
+/// "never expires", even with the virtual clock at `Duration::MAX` itself.
+#[test]
+fn a_max_cache_ttl_never_expires_even_at_the_end_of_time() {
+    let clock = VirtualClock::new();
+    let cache = Arc::new(InMemoryCache::new(clock.clone()));
+    let defaulted = InMemoryCache::new(clock.clone()).default_ttl(Duration::MAX);
+    let dispatcher = Dispatcher::builder().timer(clock.clone()).cache_shared(cache.clone()).build().unwrap();
+    dispatcher.register(orchestrator_core::executor_fn(|_: Store, ctx: JobContext| async move {
+        ctx.write_cache("context", 2_u32, Some(Duration::MAX)).await?;
+        Ok(1_u32)
+    }));
+    let mut h = Harness { events: dispatcher.bus().subscribe().unwrap(), clock: clock.clone(), dispatcher };
+
+    // Written at time zero, where `now + Duration::MAX` does not overflow.
+    assert_eq!(clock.now(), Duration::ZERO);
+    cache.insert("direct", Payload::new(3_u32), Some(Duration::MAX));
+    cache.insert("one second", Payload::new(4_u32), Some(Duration::from_secs(1)));
+    defaulted.insert("default", Payload::new(5_u32), None);
+    let job = JobBuilder::new(Store).cache("policy", Duration::MAX).revalidate(false);
+    assert!(matches!(h.run(h.dispatcher.dispatch(job).unwrap()), JobResult::Success(1)));
+    assert_eq!(tags(&h.drain()), [Started, Success]);
+    assert_eq!(cache.len(), 4);
+
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), Duration::MAX);
+    let read = |cache: &InMemoryCache, key: &str| cache.get(key).and_then(|p| p.get::<u32>().copied());
+    assert_eq!(read(&cache, "one second"), None, "the clock did move: a finite TTL expired");
+    assert_eq!(read(&cache, "direct"), Some(3));
+    assert_eq!(read(&cache, "policy"), Some(1));
+    assert_eq!(read(&cache, "context"), Some(2));
+    assert_eq!(read(&defaulted, "default"), Some(5));
+    assert_eq!((cache.evict_expired(), defaulted.evict_expired()), (0, 0));
+
+    // And the cache-first job is served from the cache at the end of time.
+    let job = JobBuilder::new(Store).cache("policy", Duration::MAX).revalidate(false);
+    assert!(matches!(h.run(h.dispatcher.dispatch(job).unwrap()), JobResult::Success(1)));
+    assert_eq!(tags(&h.drain()), [Started, CacheHit, Success]);
 }
