@@ -338,3 +338,54 @@ fn a_max_cache_ttl_never_expires_even_at_the_end_of_time() {
     assert!(matches!(h.run(h.dispatcher.dispatch(job).unwrap()), JobResult::Success(1)));
     assert_eq!(tags(&h.drain()), [Started, CacheHit, Success]);
 }
+
+/// A counting executor for [`Report`] jobs.
+fn counting_harness() -> (Harness, Arc<AtomicU32>) {
+    let h = Harness::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    h.dispatcher.register(orchestrator_core::executor_fn(move |_: Report, _: JobContext| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Vec::new()) }
+    }));
+    (h, calls)
+}
+
+#[test]
+fn dispatch_on_a_closed_scoped_bus_is_refused() {
+    let (mut h, calls) = counting_harness();
+    let scoped = Bus::new();
+    let mut watcher = scoped.subscribe().unwrap();
+    scoped.close();
+    let err = h.dispatcher.dispatch_on(&scoped, Report(0.0, None)).map(|_| ()).unwrap_err();
+    assert_eq!(err, DispatchError::BusClosed);
+    assert_eq!(err.to_string(), "the job's bus is closed: nobody could see its events");
+    let stats = h.dispatcher.stats();
+    assert_eq!((stats.pending, stats.queued), (0, 0), "nothing counted as pending");
+
+    // The dispatcher still works: a job on its own bus runs, and it is the only one.
+    assert!(h.run(h.dispatcher.dispatch(Report(0.0, None)).unwrap()).is_success());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the refused job never ran");
+    assert_eq!(tags(&h.drain()), [Started, Success]);
+    assert!(matches!(watcher.try_next(), Err(orchestrator_core::bus::TryNextError::Closed)), "nothing emitted");
+    assert_eq!(h.dispatcher.stats().finished, 1);
+}
+
+#[test]
+fn dispatch_on_the_dispatchers_own_closed_bus_is_refused() {
+    let (mut h, calls) = counting_harness();
+    h.dispatcher.bus().close();
+    assert_eq!(h.dispatcher.dispatch(Report(0.0, None)).map(|_| ()).unwrap_err(), DispatchError::BusClosed);
+    // `dispatch_on` with the dispatcher's own bus is the same dispatch.
+    let own = h.dispatcher.bus().clone();
+    assert_eq!(h.dispatcher.dispatch_on(&own, Report(0.0, None)).map(|_| ()).unwrap_err(), DispatchError::BusClosed);
+    assert_eq!(h.dispatcher.stats().pending, 0);
+
+    // An open scoped bus still takes jobs: the job runs and reports there.
+    let scoped = Bus::new();
+    let mut sub = scoped.subscribe().unwrap();
+    assert!(h.run(h.dispatcher.dispatch_on(&scoped, Report(0.0, None)).unwrap()).is_success());
+    assert_eq!(tags(&common::drain(&mut sub)), [Started, Success]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(h.drain().is_empty());
+}
