@@ -361,7 +361,7 @@ fn the_event() -> Arc<Event> {
 }
 
 fn fanout_ours(rt: &Rt, n: usize) -> impl FnMut(u64) -> Duration + '_ {
-    let bus = Bus::with_capacity(cap());
+    let bus = Bus::with_capacity(cap()).expect("below the maximum");
     let event = the_event();
     let publisher = bus.clone();
     fanout_routine(
@@ -843,7 +843,7 @@ fn measure_memory(mode: Mode) -> Memory {
 
         // Idle subscribers.
         {
-            let bus = Bus::with_capacity(cap());
+            let bus = Bus::with_capacity(cap()).expect("below the maximum");
             let mut subs = Vec::with_capacity(IN_FLIGHT);
             let before = live();
             for _ in 0..IN_FLIGHT {

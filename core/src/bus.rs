@@ -37,6 +37,48 @@ use crate::event::Event;
 /// Default number of events a bus retains for slow subscribers.
 pub const DEFAULT_BUS_CAPACITY: usize = 1024;
 
+/// The largest capacity [`Bus::with_capacity`] accepts: 2^20 (1 048 576) events.
+///
+/// A bus allocates its whole ring when it is created: one slot per event of capacity,
+/// 24 bytes each on a 64-bit target (16 on a 32-bit one), so this maximum costs 24 MiB
+/// at once, whether or not anybody ever lags. The capacity is only the slack a slow
+/// subscriber gets before it loses events ([`Lagged`]); a subscriber that needs more
+/// than a million events of slack should drain faster or queue the events itself.
+pub const MAX_BUS_CAPACITY: usize = 1 << 20;
+
+/// Why [`Bus::with_capacity`] refused a capacity. Either way nothing stays allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusCapacityError {
+    /// The capacity is above [`MAX_BUS_CAPACITY`].
+    TooLarge {
+        /// The capacity asked for.
+        requested: usize,
+        /// [`MAX_BUS_CAPACITY`].
+        max: usize,
+    },
+    /// The allocator could not provide the ring's slots (a small heap).
+    OutOfMemory {
+        /// The capacity asked for.
+        requested: usize,
+    },
+}
+
+impl fmt::Display for BusCapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { requested, max } => {
+                write!(f, "bus capacity {requested} is above the maximum of {max} events")
+            }
+            Self::OutOfMemory { requested } => {
+                write!(f, "could not allocate a bus of {requested} events")
+            }
+        }
+    }
+}
+
+impl core::error::Error for BusCapacityError {}
+
 /// A broadcast bus of [`Event`]s. See the [module docs](self).
 ///
 /// A handle also carries a causal depth, which it stamps on what it emits (see
@@ -69,12 +111,34 @@ impl fmt::Debug for Bus {
 impl Bus {
     /// A new, independent bus with [`DEFAULT_BUS_CAPACITY`].
     pub fn new() -> Self {
-        Self::with_capacity(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN))
+        Self { tx: ring::small_ring(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN)), cause: 0 }
     }
 
-    /// A new, independent bus that retains up to `capacity` events for slow subscribers.
-    pub fn with_capacity(capacity: NonZeroUsize) -> Self {
-        Self { tx: ring::ring(capacity), cause: 0 }
+    /// A new, independent bus that retains up to `capacity` events for slow subscribers,
+    /// at most [`MAX_BUS_CAPACITY`]. The ring of `capacity` slots is allocated here.
+    ///
+    /// ```
+    /// use core::num::NonZeroUsize;
+    /// use orchestrator_core::bus::{Bus, BusCapacityError, MAX_BUS_CAPACITY};
+    ///
+    /// let bus = Bus::with_capacity(NonZeroUsize::new(32).unwrap()).unwrap();
+    /// assert_eq!(bus.capacity(), 32);
+    ///
+    /// let err = Bus::with_capacity(NonZeroUsize::MAX).unwrap_err();
+    /// assert_eq!(err, BusCapacityError::TooLarge { requested: usize::MAX, max: MAX_BUS_CAPACITY });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BusCapacityError::TooLarge`] above [`MAX_BUS_CAPACITY`] (nothing is allocated),
+    /// [`BusCapacityError::OutOfMemory`] when the heap cannot hold the ring.
+    pub fn with_capacity(capacity: NonZeroUsize) -> Result<Self, BusCapacityError> {
+        let requested = capacity.get();
+        if requested > MAX_BUS_CAPACITY {
+            return Err(BusCapacityError::TooLarge { requested, max: MAX_BUS_CAPACITY });
+        }
+        let tx = ring::ring(capacity).map_err(|_| BusCapacityError::OutOfMemory { requested })?;
+        Ok(Self { tx, cause: 0 })
     }
 
     /// Sends `event` to every current subscriber.

@@ -221,7 +221,10 @@ impl Dispatcher {
     ///
     /// # Errors
     ///
-    /// See [`DispatchError`]: nothing is emitted and nothing runs.
+    /// See [`DispatchError`]: nothing is emitted and nothing runs. In particular
+    /// [`DispatchError::BusClosed`] once the dispatcher's bus is closed. A job dispatched
+    /// before the bus closed still runs to its end and its handle gets the result; its
+    /// later events go nowhere.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let stamped = (self.cause > 0).then(|| self.inner.env.bus.with_cause(self.cause));
         self.dispatch_to(stamped, job)
@@ -232,7 +235,26 @@ impl Dispatcher {
     ///
     /// # Errors
     ///
-    /// See [`DispatchError`]: nothing is emitted and nothing runs.
+    /// See [`DispatchError`]: nothing is emitted and nothing runs. In particular
+    /// [`DispatchError::BusClosed`] when `bus` is closed (whether or not the dispatcher's
+    /// own bus is); as with [`dispatch`](Self::dispatch), a bus that closes after the
+    /// dispatch does not stop the job.
+    ///
+    /// ```
+    /// use orchestrator_core::{Bus, DispatchError, Dispatcher, Job, JobContext, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Ping;
+    /// impl Job for Ping { type Output = (); }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(|_: Ping, _: JobContext| async { Ok(()) }));
+    /// let scoped = Bus::new();
+    /// scoped.close();
+    /// assert_eq!(dispatcher.dispatch_on(&scoped, Ping).map(|_| ()), Err(DispatchError::BusClosed));
+    /// assert!(dispatcher.dispatch(Ping).is_ok()); // the dispatcher's own bus is open
+    /// assert_eq!(dispatcher.stats().pending, 1);
+    /// ```
     pub fn dispatch_on<T: IntoJob>(
         &self,
         bus: &Bus,
@@ -334,6 +356,11 @@ impl Dispatcher {
         let env = &inner.env;
         if inner.queue.is_closed() {
             return Err(DispatchError::ShutDown);
+        }
+        // A job is there to be seen: with its bus closed, it would run with nowhere to
+        // report, so refuse it as an orchestrator on a closed bus is refused.
+        if scoped.as_ref().unwrap_or(&env.bus).is_closed() {
+            return Err(DispatchError::BusClosed);
         }
         if env.counters.pending() >= inner.max_pending {
             return Err(DispatchError::Overloaded { limit: inner.max_pending });

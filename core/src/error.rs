@@ -266,6 +266,11 @@ pub enum DispatchError {
     /// run. Jobs already queued stay queued; a runner awaited by hand
     /// ([`Dispatcher::runner`](crate::Dispatcher::runner)) counts as alive.
     NoRunners,
+    /// The bus the job would report on (the dispatcher's own, or the scoped one given to
+    /// [`dispatch_on`](crate::Dispatcher::dispatch_on)) is closed: nobody could ever see
+    /// its events, as [`StartError::BusClosed`](crate::StartError::BusClosed) refuses an
+    /// orchestrator that could never hear any.
+    BusClosed,
 }
 
 impl fmt::Display for DispatchError {
@@ -286,6 +291,7 @@ impl fmt::Display for DispatchError {
             Self::NoRunners => f.write_str(
                 "none of the dispatcher's runners is alive (was their runtime shut down?): the job would never run",
             ),
+            Self::BusClosed => f.write_str("the job's bus is closed: nobody could see its events"),
         }
     }
 }

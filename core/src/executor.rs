@@ -441,8 +441,8 @@ impl JobContext {
         Ok(value.and_then(|p| p.get::<T>().cloned()))
     }
 
-    /// Writes `value` under `key` for `ttl` (`None`: no expiry of its own; see the
-    /// provider for a zero TTL).
+    /// Writes `value` under `key` for `ttl` (`None`: no expiry of its own;
+    /// `Some(Duration::MAX)`: never expires; see the provider for a zero TTL).
     ///
     /// # Errors
     ///

@@ -404,9 +404,9 @@ impl<J: Job> JobBuilder<J> {
         self.map(|o| o.placeholder(value))
     }
     /// Caches the job's result under `key`, written values valid for `ttl` (a
-    /// [`Duration`], or `None` for no expiry), stale-while-revalidate unless
-    /// [`revalidate(false)`](Self::revalidate). Replaces any previous cache policy. See
-    /// [`JobOptions::cache`].
+    /// [`Duration`], `Duration::MAX` for ever, or `None` for no expiry of their own),
+    /// stale-while-revalidate unless [`revalidate(false)`](Self::revalidate). Replaces
+    /// any previous cache policy. See [`JobOptions::cache`].
     ///
     /// ```
     /// use core::time::Duration;

@@ -129,7 +129,7 @@ mod task;
 mod unwind;
 
 pub use breaker::{CircuitBreaker, RateLimiter};
-pub use bus::{Bus, BusClosed, Lagged, Subscription};
+pub use bus::{Bus, BusCapacityError, BusClosed, Lagged, Subscription};
 pub use cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
 pub use cancel::CancellationToken;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};

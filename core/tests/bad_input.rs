@@ -4,14 +4,19 @@
 
 mod common;
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
-use orchestrator_core::runtime::VirtualClock;
+use orchestrator_core::bus::MAX_BUS_CAPACITY;
+use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
+use orchestrator_core::runtime::{Clock as _, VirtualClock};
 use orchestrator_core::{
-    DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, ProgressError, RetryPolicy, WaitError,
-    wait_for_result,
+    Bus, BusCapacityError, Context, DispatchError, Dispatcher, InMemoryCache, Job, JobBuilder, JobContext, JobResult,
+    Orchestrator, Payload, ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
 };
 
 #[derive(Clone)]
@@ -216,4 +221,171 @@ fn dispatch_with_no_runner_alive_is_refused() {
     let manual = Dispatcher::new();
     manual.register(orchestrator_core::executor_fn(|_: Report, _: JobContext| async move { Ok(Vec::new()) }));
     assert!(manual.dispatch(Report(0.0, None)).is_ok());
+}
+
+#[test]
+fn a_bus_capacity_above_the_maximum_is_an_error_not_a_panic() {
+    let err = Bus::with_capacity(NonZeroUsize::MAX).unwrap_err();
+    assert_eq!(err, BusCapacityError::TooLarge { requested: usize::MAX, max: MAX_BUS_CAPACITY });
+    assert_eq!(err.to_string(), format!("bus capacity {} is above the maximum of 1048576 events", usize::MAX));
+    let source: &dyn std::error::Error = &err;
+    assert!(source.source().is_none());
+
+    let just_over = NonZeroUsize::new(MAX_BUS_CAPACITY + 1).unwrap();
+    let err = Bus::with_capacity(just_over).unwrap_err();
+    assert_eq!(err, BusCapacityError::TooLarge { requested: MAX_BUS_CAPACITY + 1, max: MAX_BUS_CAPACITY });
+
+    // The maximum itself is a working bus.
+    let bus = Bus::with_capacity(NonZeroUsize::new(MAX_BUS_CAPACITY).unwrap()).unwrap();
+    assert_eq!(bus.capacity(), MAX_BUS_CAPACITY);
+    let mut sub = bus.subscribe().unwrap();
+    assert_eq!(bus.emit(orchestrator_core::Event::custom("ping", ())), Ok(1));
+    assert_eq!(sub.try_next().unwrap().job_type(), "ping");
+}
+
+struct Quiet;
+impl Orchestrator for Quiet {
+    type State = ();
+    type Command = u8;
+    fn handle(&mut self, _: u8, _: &mut Context<'_, Self>) {}
+}
+
+/// A spawner that counts what it is given (and drops it).
+#[derive(Default)]
+struct CountingSpawner(AtomicU32);
+impl orchestrator_core::runtime::Spawn for CountingSpawner {
+    fn spawn(
+        &self,
+        task: orchestrator_core::BoxFuture<'static, ()>,
+    ) -> Result<(), orchestrator_core::runtime::SpawnError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        drop(task);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_command_capacity_above_the_maximum_is_a_start_error_not_a_panic() {
+    let dispatcher = Dispatcher::new();
+    let refused = StartError::CommandCapacity { requested: usize::MAX, max: MAX_COMMAND_CAPACITY };
+    let err = Quiet.builder((), &dispatcher).command_capacity(usize::MAX).build().map(|_| ()).unwrap_err();
+    assert_eq!(err, refused);
+    assert_eq!(err.to_string(), format!("command capacity {} is above the maximum of 65536 commands", usize::MAX));
+    assert!(std::error::Error::source(&err).is_none());
+    assert_eq!(dispatcher.bus().subscriber_count(), 0, "refused before subscribing");
+
+    // `spawn` refuses it before the spawner sees anything.
+    let spawner = CountingSpawner::default();
+    let err = Quiet.builder((), &dispatcher).command_capacity(usize::MAX).spawn(&spawner).map(|_| ()).unwrap_err();
+    assert_eq!(err, refused);
+    assert_eq!(spawner.0.load(Ordering::SeqCst), 0);
+
+    let just_over = Quiet.builder((), &dispatcher).command_capacity(MAX_COMMAND_CAPACITY + 1).build();
+    let expected = StartError::CommandCapacity { requested: MAX_COMMAND_CAPACITY + 1, max: MAX_COMMAND_CAPACITY };
+    assert_eq!(just_over.map(|_| ()).unwrap_err(), expected);
+
+    // The maximum itself holds exactly that many commands.
+    let (_host, handle) = Quiet.builder((), &dispatcher).command_capacity(MAX_COMMAND_CAPACITY).build().unwrap();
+    for _ in 0..MAX_COMMAND_CAPACITY {
+        handle.try_send(0).unwrap();
+    }
+    assert_eq!(handle.try_send(9).unwrap_err(), orchestrator_core::SendError::Full(9));
+}
+
+#[derive(Clone)]
+struct Store;
+impl Job for Store {
+    type Output = u32;
+}
+
+/// Every way a TTL of `Duration::MAX` reaches a cache (given to `InMemoryCache` directly,
+/// as its default TTL, in a job's cache policy, through `JobContext::write_cache`) means
+/// "never expires", even with the virtual clock at `Duration::MAX` itself.
+#[test]
+fn a_max_cache_ttl_never_expires_even_at_the_end_of_time() {
+    let clock = VirtualClock::new();
+    let cache = Arc::new(InMemoryCache::new(clock.clone()));
+    let defaulted = InMemoryCache::new(clock.clone()).default_ttl(Duration::MAX);
+    let dispatcher = Dispatcher::builder().timer(clock.clone()).cache_shared(cache.clone()).build().unwrap();
+    dispatcher.register(orchestrator_core::executor_fn(|_: Store, ctx: JobContext| async move {
+        ctx.write_cache("context", 2_u32, Some(Duration::MAX)).await?;
+        Ok(1_u32)
+    }));
+    let mut h = Harness { events: dispatcher.bus().subscribe().unwrap(), clock: clock.clone(), dispatcher };
+
+    // Written at time zero, where `now + Duration::MAX` does not overflow.
+    assert_eq!(clock.now(), Duration::ZERO);
+    cache.insert("direct", Payload::new(3_u32), Some(Duration::MAX));
+    cache.insert("one second", Payload::new(4_u32), Some(Duration::from_secs(1)));
+    defaulted.insert("default", Payload::new(5_u32), None);
+    let job = JobBuilder::new(Store).cache("policy", Duration::MAX).revalidate(false);
+    assert!(matches!(h.run(h.dispatcher.dispatch(job).unwrap()), JobResult::Success(1)));
+    assert_eq!(tags(&h.drain()), [Started, Success]);
+    assert_eq!(cache.len(), 4);
+
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), Duration::MAX);
+    let read = |cache: &InMemoryCache, key: &str| cache.get(key).and_then(|p| p.get::<u32>().copied());
+    assert_eq!(read(&cache, "one second"), None, "the clock did move: a finite TTL expired");
+    assert_eq!(read(&cache, "direct"), Some(3));
+    assert_eq!(read(&cache, "policy"), Some(1));
+    assert_eq!(read(&cache, "context"), Some(2));
+    assert_eq!(read(&defaulted, "default"), Some(5));
+    assert_eq!((cache.evict_expired(), defaulted.evict_expired()), (0, 0));
+
+    // And the cache-first job is served from the cache at the end of time.
+    let job = JobBuilder::new(Store).cache("policy", Duration::MAX).revalidate(false);
+    assert!(matches!(h.run(h.dispatcher.dispatch(job).unwrap()), JobResult::Success(1)));
+    assert_eq!(tags(&h.drain()), [Started, CacheHit, Success]);
+}
+
+/// A counting executor for [`Report`] jobs.
+fn counting_harness() -> (Harness, Arc<AtomicU32>) {
+    let h = Harness::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    h.dispatcher.register(orchestrator_core::executor_fn(move |_: Report, _: JobContext| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Vec::new()) }
+    }));
+    (h, calls)
+}
+
+#[test]
+fn dispatch_on_a_closed_scoped_bus_is_refused() {
+    let (mut h, calls) = counting_harness();
+    let scoped = Bus::new();
+    let mut watcher = scoped.subscribe().unwrap();
+    scoped.close();
+    let err = h.dispatcher.dispatch_on(&scoped, Report(0.0, None)).map(|_| ()).unwrap_err();
+    assert_eq!(err, DispatchError::BusClosed);
+    assert_eq!(err.to_string(), "the job's bus is closed: nobody could see its events");
+    let stats = h.dispatcher.stats();
+    assert_eq!((stats.pending, stats.queued), (0, 0), "nothing counted as pending");
+
+    // The dispatcher still works: a job on its own bus runs, and it is the only one.
+    assert!(h.run(h.dispatcher.dispatch(Report(0.0, None)).unwrap()).is_success());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the refused job never ran");
+    assert_eq!(tags(&h.drain()), [Started, Success]);
+    assert!(matches!(watcher.try_next(), Err(orchestrator_core::bus::TryNextError::Closed)), "nothing emitted");
+    assert_eq!(h.dispatcher.stats().finished, 1);
+}
+
+#[test]
+fn dispatch_on_the_dispatchers_own_closed_bus_is_refused() {
+    let (mut h, calls) = counting_harness();
+    h.dispatcher.bus().close();
+    assert_eq!(h.dispatcher.dispatch(Report(0.0, None)).map(|_| ()).unwrap_err(), DispatchError::BusClosed);
+    // `dispatch_on` with the dispatcher's own bus is the same dispatch.
+    let own = h.dispatcher.bus().clone();
+    assert_eq!(h.dispatcher.dispatch_on(&own, Report(0.0, None)).map(|_| ()).unwrap_err(), DispatchError::BusClosed);
+    assert_eq!(h.dispatcher.stats().pending, 0);
+
+    // An open scoped bus still takes jobs: the job runs and reports there.
+    let scoped = Bus::new();
+    let mut sub = scoped.subscribe().unwrap();
+    assert!(h.run(h.dispatcher.dispatch_on(&scoped, Report(0.0, None)).unwrap()).is_success());
+    assert_eq!(tags(&common::drain(&mut sub)), [Started, Success]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(h.drain().is_empty());
 }

@@ -71,7 +71,7 @@ fn late_subscriber_sees_only_later_events() {
 
 #[test]
 fn a_slow_subscriber_gets_the_exact_lag_while_others_see_everything() {
-    let bus = Bus::with_capacity(NonZeroUsize::new(8).unwrap());
+    let bus = Bus::with_capacity(NonZeroUsize::new(8).unwrap()).unwrap();
     let mut slow = bus.subscribe().unwrap();
     let mut fast = bus.subscribe().unwrap();
     let mut fast_seen = Vec::new();

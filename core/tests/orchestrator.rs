@@ -526,7 +526,7 @@ fn a_burst_of_commands_does_not_make_the_host_fall_behind_its_bus() {
 
     const BURST: u32 = 600;
     let clock = VirtualClock::new();
-    let bus = Bus::with_capacity(std::num::NonZeroUsize::new(256).unwrap());
+    let bus = Bus::with_capacity(std::num::NonZeroUsize::new(256).unwrap()).unwrap();
     let dispatcher = Dispatcher::builder().timer(clock.clone()).bus(bus).build().unwrap();
     dispatcher.register(orchestrator_core::executor_fn(|_: Tick, _| async { Ok::<_, JobError>(()) }));
     let (host, handle) = Counter.builder(0, &dispatcher).no_breaker().command_capacity(1024).build().unwrap();
@@ -923,7 +923,7 @@ fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
 
 #[test]
 fn a_terminal_event_lost_to_lag_is_rebuilt_from_the_job_handle() {
-    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()));
+    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()).unwrap());
     let (mut host, h) = w.recorder();
     let mut runner = Box::pin(w.dispatcher.runner());
     let (tx, mut rx) = futures::channel::oneshot::channel();
@@ -951,7 +951,7 @@ fn a_terminal_event_lost_to_lag_is_rebuilt_from_the_job_handle() {
 
 #[test]
 fn a_terminal_event_that_survived_the_lag_is_routed_once() {
-    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()));
+    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()).unwrap());
     let (mut host, h) = w.recorder();
     let mut runner = Box::pin(w.dispatcher.runner());
     let (tx, mut rx) = futures::channel::oneshot::channel();
@@ -983,7 +983,7 @@ fn a_terminal_event_that_survived_the_lag_is_routed_once() {
 /// the stats) until it ends; then nothing is left.
 #[test]
 fn a_job_running_through_a_lag_is_a_suspect_until_it_ends() {
-    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()));
+    let w = World::with_bus(Bus::with_capacity(std::num::NonZeroUsize::new(4).unwrap()).unwrap());
     let (mut host, h) = w.recorder();
     let mut runner = Box::pin(w.dispatcher.runner());
     let (tx, mut rx) = futures::channel::oneshot::channel();

@@ -282,6 +282,12 @@ fn any_op() -> impl Strategy<Value = CacheOp> {
     ]
 }
 
+/// The documented expiry of a value written at `now` for `ttl`: `Duration::MAX` is
+/// never (even at a clock reading of `Duration::MAX`), as is a sum that overflows.
+fn model_expiry(now: Duration, ttl: Duration) -> Option<Duration> {
+    (ttl != Duration::MAX).then(|| now.checked_add(ttl)).flatten()
+}
+
 /// The reference: entries in recency order (least recently used first).
 #[derive(Default)]
 struct CacheModel {
@@ -307,7 +313,7 @@ impl CacheModel {
                 self.entries.remove(0);
             }
         }
-        self.entries.push((key.to_owned(), value, ttl.and_then(|t| now.checked_add(t))));
+        self.entries.push((key.to_owned(), value, ttl.and_then(|t| model_expiry(now, t))));
     }
 
     fn get(&mut self, key: &str, now: Duration) -> Option<u64> {
@@ -346,7 +352,7 @@ proptest! {
                     let key = format!("k{k}");
                     cache.insert(&key, Payload::new(value), ttl);
                     model.insert(&key, value, ttl, now, capacity);
-                    expiry.insert(value, ttl.and_then(|t| now.checked_add(t)));
+                    expiry.insert(value, ttl.and_then(|t| model_expiry(now, t)));
                 }
                 CacheOp::Get(k) => {
                     let key = format!("k{k}");

@@ -712,9 +712,9 @@ pub fn run<R: Runtime>(rt: &R, cfg: SoakConfig) -> SoakReport {
     let started = Instant::now();
     let capacity = NonZeroUsize::new(BUS_CAPACITY).expect("non-zero");
     let counters = Arc::new(SoakCounters::default());
-    let dispatcher = rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity)));
+    let dispatcher = rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity).expect("below the maximum")));
     dispatcher.register(SoakExecutor { timer: rt.timer(), counters: counters.clone() });
-    let orch_bus = Bus::with_capacity(capacity);
+    let orch_bus = Bus::with_capacity(capacity).expect("below the maximum");
     let ledger = Ledger::default();
     let orchestrator = SoakOrchestrator { expected: HashMap::new(), ledger: ledger.clone() };
     let (mut host, orch) = orchestrator

@@ -93,7 +93,7 @@ fn stress(
     spawn_unit: impl Fn(Task<()>) -> Task<()>,
     block_on: impl FnOnce(Task<()>),
 ) {
-    let bus = Bus::with_capacity(NonZeroUsize::new(CAPACITY).unwrap());
+    let bus = Bus::with_capacity(NonZeroUsize::new(CAPACITY).unwrap()).unwrap();
     // Everybody subscribes before anything is published.
     let subscribers: Vec<_> = (0..SUBSCRIBERS).map(|_| spawn(Box::pin(subscribe(bus.subscribe().unwrap())))).collect();
     let publishers: Vec<_> = (0..PUBLISHERS).map(|p| spawn_unit(Box::pin(publish(bus.clone(), p)))).collect();

@@ -102,6 +102,15 @@ fn is_expired(expires_at: Option<Duration>, now: Duration) -> bool {
     expires_at.is_some_and(|at| now >= at)
 }
 
+/// When a value written at `now` for `ttl` expires; `None` is never.
+///
+/// `Duration::MAX` is "never" even written at time zero, where `now + ttl` would fit:
+/// that deadline is `Duration::MAX` itself, which a saturating clock does reach. An
+/// expiry that does not fit in a `Duration` is "never" too.
+fn expiry(now: Duration, ttl: Duration) -> Option<Duration> {
+    if ttl == Duration::MAX { None } else { now.checked_add(ttl) }
+}
+
 /// An in-memory [`CacheProvider`] with per-entry TTL and a bound on the number of entries,
 /// evicting the least recently **used** entry (a read counts as a use). Works in
 /// `no_std + alloc`.
@@ -111,8 +120,9 @@ fn is_expired(expires_at: Option<Duration>, now: Duration) -> bool {
 /// * **Expiry:** an entry written at `t` with TTL `d` is served while `now < t + d`, and is
 ///   expired from `now == t + d` on (the original library still served it at exactly
 ///   `t + d`). A TTL of zero stores nothing (the key's previous value is removed, as by any
-///   write); a TTL too large to add to the clock (`Duration::MAX`) never expires. Expired
-///   entries are removed lazily by reads, or all at once by
+///   write); a TTL of `Duration::MAX`, as a default TTL too, never expires, whatever the
+///   clock reads (even `Duration::MAX`), and neither does one too large to add to the
+///   clock. Expired entries are removed lazily by reads, or all at once by
 ///   [`evict_expired`](Self::evict_expired).
 /// * **Bound:** at most [`capacity`](Self::capacity) entries (default
 ///   [`DEFAULT_CAPACITY`]); writing a new key into a full cache first evicts the least
@@ -191,7 +201,8 @@ impl InMemoryCache {
         Self { clock, capacity, default_ttl: None, state: Mutex::new(State::default()) }
     }
 
-    /// The TTL of values written without one (default: none, they never expire).
+    /// The TTL of values written without one (default: none, they never expire;
+    /// `Duration::MAX` never expires either).
     #[must_use]
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
@@ -255,8 +266,7 @@ impl InMemoryCache {
             state.remove(key);
             return;
         }
-        // An expiry that does not fit in a `Duration` is "never".
-        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
+        let expires_at = ttl.and_then(|ttl| expiry(now, ttl));
         let tick = state.tick();
         if let Some(entry) = state.entries.get_mut(key) {
             let old = core::mem::replace(&mut entry.tick, tick);

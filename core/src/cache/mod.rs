@@ -137,8 +137,9 @@ impl core::error::Error for CacheError {}
 ///
 /// Expiry: a value written with `ttl = Some(d)` at time `t` may be returned by `read`
 /// until (excluding) `t + d`; with `ttl = None` it does not expire (unless the provider
-/// has a default TTL). A `ttl` too large to add to the clock (`Duration::MAX`) never
-/// expires; `Duration::ZERO` is already expired.
+/// has a default TTL). `Some(Duration::MAX)` never expires, even when the clock reads
+/// `Duration::MAX` (and a provider's default TTL does not replace it); nor does any
+/// `ttl` too large to add to the clock. `Duration::ZERO` is already expired.
 ///
 /// # Example: a provider of your own
 ///
@@ -243,7 +244,7 @@ pub trait CacheProvider: MaybeSend + MaybeSync {
 /// An empty key or a zero TTL is refused at dispatch
 /// ([`DispatchError::EmptyCacheKey`](crate::DispatchError::EmptyCacheKey),
 /// [`DispatchError::ZeroCacheTtl`](crate::DispatchError::ZeroCacheTtl)); `Duration::MAX`
-/// means no expiry.
+/// means no expiry, even once the clock reads `Duration::MAX`.
 ///
 /// ```
 /// use core::time::Duration;
@@ -280,7 +281,8 @@ impl CachePolicy {
         Self { key: key.into(), ttl: None, revalidate: true, force_refresh: false }
     }
 
-    /// How long a written value stays valid (`None`: no expiry of its own).
+    /// How long a written value stays valid (`None`: no expiry of its own, so the
+    /// provider's default TTL applies; `Duration::MAX`: never expires).
     #[must_use]
     pub fn ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
         self.ttl = ttl.into();

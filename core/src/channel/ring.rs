@@ -57,10 +57,39 @@ const INLINE_WAKERS: usize = 8;
 ///
 /// Receivers are created with [`RingSender::subscribe`]; a receiver that falls more than
 /// `capacity` values behind gets [`Lagged`] and skips to the oldest retained value.
-#[must_use]
-pub fn ring<T: Clone>(capacity: NonZeroUsize) -> RingSender<T> {
-    let capacity = capacity.get();
-    let slots = (0..capacity).map(|_| Slot { seq: 0, rem: 0, val: None }).collect();
+///
+/// The `capacity` slots are allocated at once, here: each holds a `T` and two counters
+/// (24 bytes for an `Arc` on a 64-bit target). The allocation is fallible, so
+/// a capacity too large for the address space or for the heap is an error, not a panic
+/// or an abort.
+///
+/// ```
+/// use core::num::NonZeroUsize;
+/// use orchestrator_core::channel::ring::ring;
+///
+/// let tx = ring::<u32>(NonZeroUsize::new(8).unwrap()).unwrap();
+/// assert_eq!(tx.capacity(), 8);
+/// assert!(ring::<u32>(NonZeroUsize::MAX).is_err()); // more bytes than memory can address
+/// ```
+///
+/// # Errors
+///
+/// [`AllocError`] when the slots cannot be allocated.
+pub fn ring<T: Clone>(capacity: NonZeroUsize) -> Result<RingSender<T>, AllocError> {
+    let mut slots = Vec::new();
+    slots.try_reserve_exact(capacity.get()).map_err(|_| AllocError { capacity: capacity.get() })?;
+    slots.extend((0..capacity.get()).map(|_| Slot::EMPTY));
+    Ok(from_slots(slots.into_boxed_slice()))
+}
+
+/// Like [`ring`], for a capacity known to be small (the bus's default): allocation
+/// failure is left to the global allocator's handler, as for any `Box::new`.
+pub(crate) fn small_ring<T: Clone>(capacity: NonZeroUsize) -> RingSender<T> {
+    from_slots((0..capacity.get()).map(|_| Slot::EMPTY).collect())
+}
+
+fn from_slots<T>(slots: Box<[Slot<T>]>) -> RingSender<T> {
+    let capacity = slots.len();
     RingSender {
         shared: Arc::new(Shared {
             state: Mutex::new(State {
@@ -81,12 +110,39 @@ pub fn ring<T: Clone>(capacity: NonZeroUsize) -> RingSender<T> {
     }
 }
 
+/// [`ring`] could not allocate its slots: the capacity asked for more memory than the
+/// address space holds, or the allocator refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocError {
+    capacity: usize,
+}
+
+impl AllocError {
+    /// The capacity that was asked for.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not allocate the {} slots of a ring channel", self.capacity)
+    }
+}
+
+impl core::error::Error for AllocError {}
+
 struct Slot<T> {
     /// Sequence number of the value last written here.
     seq: u64,
     /// Receivers that were present at the send and have not consumed the value yet.
     rem: usize,
     val: Option<T>,
+}
+
+impl<T> Slot<T> {
+    const EMPTY: Self = Self { seq: 0, rem: 0, val: None };
 }
 
 struct State<T> {
@@ -642,6 +698,25 @@ mod tests {
     }
 
     #[test]
+    fn a_capacity_beyond_memory_is_an_error() {
+        let err = ring::<u32>(NonZeroUsize::MAX).unwrap_err();
+        assert_eq!(err.capacity(), usize::MAX);
+        assert_eq!(format!("{err}"), format!("could not allocate the {} slots of a ring channel", usize::MAX));
+        // A count that fits in a `usize` but whose bytes (16 or more per slot) do not.
+        assert!(ring::<u32>(cap(isize::MAX as usize / 8 + 1)).is_err());
+        assert_eq!(small_ring::<u32>(cap(3)).capacity(), 3);
+    }
+
+    /// The bus documents what its ring allocates up front (24 bytes per slot of an
+    /// `Arc` on 64-bit targets); this keeps the documentation honest.
+    #[test]
+    fn a_slot_of_an_arc_is_a_u64_and_two_words() {
+        assert!(core::mem::size_of::<Slot<Arc<u8>>>() <= 8 + 2 * core::mem::size_of::<usize>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(core::mem::size_of::<Slot<Arc<u8>>>(), 24);
+    }
+
+    #[test]
     fn handles_are_send_and_sync() {
         fn check<T: MaybeSend + MaybeSync>() {}
         check::<RingSender<Arc<u32>>>();
@@ -650,10 +725,10 @@ mod tests {
 
     #[test]
     fn every_receiver_gets_every_value_in_global_order() {
-        let tx = ring::<u32>(cap(16));
+        let tx = ring::<u32>(cap(16)).unwrap();
         let tx2 = tx.clone();
         assert!(tx.same_channel(&tx2));
-        assert!(!tx.same_channel(&ring(cap(16))));
+        assert!(!tx.same_channel(&ring(cap(16)).unwrap()));
         let mut rxs = [tx.subscribe().unwrap(), tx.subscribe().unwrap(), tx2.subscribe().unwrap()];
         assert_eq!(tx.receiver_count(), 3);
         for i in 0..10 {
@@ -668,7 +743,7 @@ mod tests {
 
     #[test]
     fn new_receiver_sees_only_later_values() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         let mut early = tx.subscribe().unwrap();
         tx.send(1).unwrap();
         let mut late = tx.subscribe().unwrap();
@@ -679,7 +754,7 @@ mod tests {
 
     #[test]
     fn slow_receiver_lags_by_exact_count() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         let mut slow = tx.subscribe().unwrap();
         let mut fast = tx.subscribe().unwrap();
         let mut fast_seen = Vec::new();
@@ -696,7 +771,7 @@ mod tests {
 
     #[test]
     fn batched_values_are_not_counted_as_lost() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         let mut rx = tx.subscribe().unwrap();
         (0..4).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
         assert_eq!(rx.try_recv(), Ok(0));
@@ -710,7 +785,7 @@ mod tests {
 
     #[test]
     fn stream_yields_lagged_then_values() {
-        let tx = ring::<u32>(cap(2));
+        let tx = ring::<u32>(cap(2)).unwrap();
         let mut rx = tx.subscribe().unwrap();
         (0..5).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
         drop(tx);
@@ -721,7 +796,7 @@ mod tests {
 
     #[test]
     fn close_delivers_buffered_values_then_ends() {
-        let tx = ring::<u32>(cap(8));
+        let tx = ring::<u32>(cap(8)).unwrap();
         let mut rx = tx.subscribe().unwrap();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
@@ -744,7 +819,7 @@ mod tests {
 
     #[test]
     fn last_sender_drop_closes() {
-        let tx = ring::<u32>(cap(8));
+        let tx = ring::<u32>(cap(8)).unwrap();
         let mut rx = tx.subscribe().unwrap();
         let tx2 = tx.clone();
         tx.send(7).unwrap();
@@ -760,7 +835,7 @@ mod tests {
     #[test]
     fn values_are_freed_once_every_reader_is_done() {
         let value = Arc::new(0u8);
-        let tx = ring::<Arc<u8>>(cap(4));
+        let tx = ring::<Arc<u8>>(cap(4)).unwrap();
         let mut a = tx.subscribe().unwrap();
         let mut b = tx.subscribe().unwrap();
         tx.send(Arc::clone(&value)).unwrap();
@@ -794,7 +869,7 @@ mod tests {
     #[test]
     fn no_receivers_means_nothing_is_built_or_stored() {
         let value = Arc::new(0u8);
-        let tx = ring::<Arc<u8>>(cap(4));
+        let tx = ring::<Arc<u8>>(cap(4)).unwrap();
         assert_eq!(tx.send(Arc::clone(&value)), Ok(0));
         assert_eq!(Arc::strong_count(&value), 1, "value dropped, nothing stored");
         assert_eq!(tx.send_with(|| panic!("must not be called")), Ok(0));
@@ -809,7 +884,7 @@ mod tests {
 
     #[test]
     fn send_and_close_wake_waiting_receivers() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         let mut a = tx.subscribe().unwrap();
         let mut b = tx.subscribe().unwrap();
         let wa = Arc::new(CountWaker::default());
@@ -834,7 +909,7 @@ mod tests {
 
     #[test]
     fn many_waiters_are_all_woken() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         let count = Arc::new(CountWaker::default());
         let waker = Waker::from(Arc::clone(&count));
         let mut rxs: Vec<_> = (0..INLINE_WAKERS + 5).map(|_| tx.subscribe().unwrap()).collect();
@@ -847,7 +922,7 @@ mod tests {
 
     #[test]
     fn receiver_ids_are_reused() {
-        let tx = ring::<u32>(cap(4));
+        let tx = ring::<u32>(cap(4)).unwrap();
         for _ in 0..10 {
             let rx = tx.subscribe().unwrap();
             drop(rx);
@@ -863,7 +938,7 @@ mod tests {
                 NotDebug
             }
         }
-        let tx = ring::<NotDebug>(cap(3));
+        let tx = ring::<NotDebug>(cap(3)).unwrap();
         let rx = tx.subscribe().unwrap();
         assert_eq!(format!("{tx:?}"), "RingSender { receivers: 1, capacity: 3, closed: false }");
         assert!(format!("{rx:?}").starts_with("RingReceiver"));
@@ -882,7 +957,7 @@ mod tests {
         const SENDERS: usize = 4;
         // Fewer values under Miri, which interprets every step (the interleavings still vary).
         const PER_SENDER: u64 = if cfg!(miri) { 100 } else { 10_000 };
-        let tx = ring::<(usize, u64)>(cap(64));
+        let tx = ring::<(usize, u64)>(cap(64)).unwrap();
         let receivers: Vec<_> = (0..4)
             .map(|_| {
                 let mut rx = tx.subscribe().unwrap();

@@ -32,6 +32,16 @@ pub const DEFAULT_COMMAND_CAPACITY: usize = 256;
 /// after at most 64 rounds, within one turn of the host per round.
 pub const DEFAULT_CAUSAL_DEPTH_LIMIT: u32 = 64;
 
+/// The largest command queue [`OrchestratorBuilder::command_capacity`] accepts: 2^16
+/// (65 536) commands.
+///
+/// The queue is allocated whole when the host is built: one slot per command of
+/// capacity, each `size_of::<Command>()` plus a word, so the maximum costs 1 MiB for an
+/// 8-byte command and 4.5 MiB for a 64-byte one, whether or not it ever fills. The queue
+/// is only back-pressure: a caller that needs more than 65 536 commands in flight is
+/// feeding a host faster than it can handle them, and a longer queue would only hide it.
+pub const MAX_COMMAND_CAPACITY: usize = 1 << 16;
+
 /// Why an orchestrator could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,6 +50,14 @@ pub enum StartError {
     BusClosed,
     /// The spawner refused the host.
     Spawn(SpawnError),
+    /// The [command capacity](OrchestratorBuilder::command_capacity) is above
+    /// [`MAX_COMMAND_CAPACITY`]; nothing was allocated.
+    CommandCapacity {
+        /// The capacity asked for.
+        requested: usize,
+        /// [`MAX_COMMAND_CAPACITY`].
+        max: usize,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -47,6 +65,9 @@ impl fmt::Display for StartError {
         match self {
             Self::BusClosed => f.write_str("the orchestrator's bus is closed"),
             Self::Spawn(e) => write!(f, "could not spawn the orchestrator's host: {e}"),
+            Self::CommandCapacity { requested, max } => {
+                write!(f, "command capacity {requested} is above the maximum of {max} commands")
+            }
         }
     }
 }
@@ -55,7 +76,7 @@ impl core::error::Error for StartError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Spawn(e) => Some(e),
-            Self::BusClosed => None,
+            Self::BusClosed | Self::CommandCapacity { .. } => None,
         }
     }
 }
@@ -66,8 +87,8 @@ impl core::error::Error for StartError {
 /// * **Bus**: the dispatcher's bus unless [`bus`](Self::bus) gives a scoped one. The host
 ///   subscribes in [`build`](Self::build), before any job can be dispatched.
 /// * **Commands**: a bounded queue of [`DEFAULT_COMMAND_CAPACITY`] commands
-///   ([`command_capacity`](Self::command_capacity)); when full, `send` waits and
-///   `try_send` fails with `Full`.
+///   ([`command_capacity`](Self::command_capacity), at most [`MAX_COMMAND_CAPACITY`]);
+///   when full, `send` waits and `try_send` fails with `Full`.
 /// * **Clock**: [`clock`](Self::clock) if given, else the dispatcher's timer, else (with
 ///   `std`) the system's monotonic clock. It times the circuit breaker's windows and is
 ///   what [`Context::now`](crate::Context::now) reads.
@@ -158,7 +179,26 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
         self
     }
 
-    /// Capacity of the command queue (at least 1; default [`DEFAULT_COMMAND_CAPACITY`]).
+    /// Capacity of the command queue (default [`DEFAULT_COMMAND_CAPACITY`]). 0 is raised
+    /// to 1; above [`MAX_COMMAND_CAPACITY`], [`build`](Self::build) fails with
+    /// [`StartError::CommandCapacity`]. The queue is allocated whole by `build`.
+    ///
+    /// ```
+    /// use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
+    /// use orchestrator_core::{Context, Dispatcher, Orchestrator, StartError};
+    ///
+    /// struct Quiet;
+    /// impl Orchestrator for Quiet {
+    ///     type State = ();
+    ///     type Command = ();
+    ///     fn handle(&mut self, _: (), _: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// let err = Quiet.builder((), &dispatcher).command_capacity(usize::MAX).build().map(|_| ()).unwrap_err();
+    /// assert_eq!(err, StartError::CommandCapacity { requested: usize::MAX, max: MAX_COMMAND_CAPACITY });
+    /// assert!(Quiet.builder((), &dispatcher).command_capacity(MAX_COMMAND_CAPACITY).build().is_ok());
+    /// ```
     pub fn command_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
@@ -235,9 +275,13 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     ///
     /// # Errors
     ///
-    /// [`StartError::BusClosed`] when the bus is closed.
+    /// [`StartError::BusClosed`] when the bus is closed, [`StartError::CommandCapacity`]
+    /// when the command capacity is above [`MAX_COMMAND_CAPACITY`].
     pub fn build(self) -> Result<(Host<O>, OrchestratorHandle<O>), StartError> {
         let Self { orchestrator, state, dispatcher, bus, capacity, breaker, depth_limit, clock, logger } = self;
+        if capacity > MAX_COMMAND_CAPACITY {
+            return Err(StartError::CommandCapacity { requested: capacity, max: MAX_COMMAND_CAPACITY });
+        }
         let bus = bus.unwrap_or_else(|| dispatcher.bus().clone());
         let events = bus.subscribe().map_err(|_| StartError::BusClosed)?;
         let name = short_type_name::<O>();
@@ -267,8 +311,9 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     ///
     /// # Errors
     ///
-    /// [`StartError::BusClosed`] when the bus is closed, [`StartError::Spawn`] when the
-    /// spawner refuses the host.
+    /// [`StartError::BusClosed`] when the bus is closed, [`StartError::CommandCapacity`]
+    /// when the command capacity is above [`MAX_COMMAND_CAPACITY`], [`StartError::Spawn`]
+    /// when the spawner refuses the host.
     pub fn spawn(self, spawner: &(impl Spawn + ?Sized)) -> Result<OrchestratorHandle<O>, StartError> {
         let (host, handle) = self.build()?;
         spawner.spawn(Box::pin(host)).map_err(StartError::Spawn)?;

@@ -29,7 +29,9 @@ mod stats;
 mod tracking;
 mod watch;
 
-pub use builder::{DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, OrchestratorBuilder, StartError};
+pub use builder::{
+    DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, MAX_COMMAND_CAPACITY, OrchestratorBuilder, StartError,
+};
 pub use context::Context;
 pub use handle::{OrchestratorHandle, SendError};
 pub use host::Host;

@@ -184,7 +184,10 @@ impl Report {
 pub fn run(idle: impl FnMut()) -> Report {
     // Small buffers: the defaults (1024 events, 256 commands, 1024 reusable job boxes) are
     // sized for servers.
-    let bus = Bus::with_capacity(NonZeroUsize::new(32).unwrap_or(NonZeroUsize::MIN));
+    let bus = match NonZeroUsize::new(32).map(Bus::with_capacity) {
+        Some(Ok(bus)) => bus,
+        _ => unreachable!("32 events: not zero, below MAX_BUS_CAPACITY, 768 bytes of heap"),
+    };
     let mut events = bus.subscribe().ok();
     let dispatcher = match Dispatcher::builder().bus(bus).timer(TickClock).reuse_limit(4).build() {
         Ok(dispatcher) => dispatcher,
@@ -196,7 +199,7 @@ pub fn run(idle: impl FnMut()) -> Report {
 
     let (host, thermostat) = match Thermostat.builder(AsyncState::new(), &dispatcher).command_capacity(4).build() {
         Ok(started) => started,
-        Err(_) => unreachable!("the bus is open"),
+        Err(_) => unreachable!("the bus is open and 4 commands are below MAX_COMMAND_CAPACITY"),
     };
     // No spawner: this task drives the jobs.
     let runner = dispatcher.runner();

@@ -1,7 +1,7 @@
 //! `JobHandle`: late await, cancel only its job, awaited after the bus closed, dropped.
 
 use orchestrator_core::EventTag::*;
-use orchestrator_core::{Bus, CancellationToken, JobBuilder, JobResult};
+use orchestrator_core::{Bus, CancellationToken, DispatchError, JobBuilder, JobResult};
 
 use super::{Work, setup};
 use crate::runtime::Runtime;
@@ -55,27 +55,30 @@ pub fn handle_cancel_only_its_job<R: Runtime>(rt: &R) {
 }
 
 /// The handle does not depend on the bus: awaited after the bus closed, or for a job
-/// whose bus was closed before it ran, it gets the real result.
+/// whose bus closed before it ran, it gets the real result. A closed bus takes no new
+/// job: dispatch says `BusClosed` and nothing runs.
 pub fn handle_after_bus_closed<R: Runtime>(rt: &R) {
     let (dispatcher, probe, _) = setup(rt);
     rt.run(async {
         // Finished, then the bus closes, then the handle is awaited.
         let first = dispatcher.dispatch(Work::quick(0)).unwrap();
         settle(rt, &dispatcher).await;
+        // Dispatched on a scoped bus that closes right away, maybe before the job runs:
+        // its events go nowhere, its result still comes.
+        let scoped = Bus::new();
+        let second = dispatcher.dispatch_on(&scoped, Work::quick(0)).unwrap();
+        assert!(scoped.close());
         assert!(dispatcher.bus().close());
         assert!(matches!(first.await, JobResult::Success(0)));
-
-        // The bus is already closed when the job runs: its events go nowhere, its result
-        // still comes.
-        let second = dispatcher.dispatch(Work::quick(0)).unwrap();
         assert!(matches!(second.await, JobResult::Success(1)));
 
-        // The same on a scoped bus closed before dispatch.
-        let scoped = Bus::new();
-        scoped.close();
-        let third = dispatcher.dispatch_on(&scoped, Work::quick(0)).unwrap();
-        assert!(matches!(third.await, JobResult::Success(2)));
-        assert_eq!(probe.calls(), 3);
+        // A closed bus, the dispatcher's own or a scoped one, takes no new job.
+        let refused = dispatcher.dispatch(Work::quick(0)).map(|_| ());
+        assert_eq!(refused, Err(DispatchError::BusClosed));
+        let refused = dispatcher.dispatch_on(&scoped, Work::quick(0)).map(|_| ());
+        assert_eq!(refused, Err(DispatchError::BusClosed));
+        assert_eq!(dispatcher.stats().pending, 0);
+        assert_eq!(probe.calls(), 2);
     });
 }
 

@@ -38,7 +38,7 @@ impl Executor<Double> for DoubleExecutor {
 pub fn many_concurrent_jobs<R: Runtime>(rt: &R) {
     // Room for every event, so the recorder, read at the end, cannot lag.
     let capacity = NonZeroUsize::new(4 * MANY as usize).unwrap();
-    let dispatcher = rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity)));
+    let dispatcher = rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity).unwrap()));
     dispatcher.register(DoubleExecutor(rt.timer()));
     let mut rec = Recorder::new(dispatcher.bus());
     rt.run(async {
