@@ -20,7 +20,7 @@ use crate::log::{Logger, NoopLogger};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
 use crate::registry::{Input, Planned, Registry, Starter};
 use crate::retry_budget::RetryBudget;
-use crate::runner::{JobQueue, Runner};
+use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::task::Variant;
 
@@ -182,7 +182,7 @@ impl Dispatcher {
                     retry_budget: b.retry_budget,
                     retries_refused: AtomicUsize::new(0),
                 }),
-                queue: Arc::new(JobQueue::new()),
+                queue: Arc::new(JobQueue::new(spawned)),
                 max_pending: b.max_pending,
                 spawned,
             }),
@@ -280,7 +280,7 @@ impl Dispatcher {
             let mut input = None;
             let reuse = starter.kept_slot();
             let handle = self.core(name, scoped, job, options, reuse, &mut input, |core| core)?;
-            self.start(starter, &mut input)?;
+            self.start(starter, &mut input, &handle)?;
             Ok(handle)
         } else {
             let (name, mut starter) = self.inner.registry.starter::<T::Job>(Variant::Full)?;
@@ -291,19 +291,39 @@ impl Dispatcher {
             let reuse = starter.kept_slot();
             let handle =
                 self.core(name, scoped, job, options, reuse, &mut input, |core| Plan { core, timeout, retry, extras })?;
-            self.start(starter, &mut input)?;
+            self.start(starter, &mut input, &handle)?;
             Ok(handle)
         }
     }
 
-    /// Puts the job's task into the queue.
+    /// Puts the job's task into the queue. From here on the job owes exactly one terminal
+    /// event; if it is refused after all, it owes none (its caller gets the error) and is
+    /// dropped as such.
     fn start<J: Job, P: Planned<J>>(
         &self,
         starter: Starter<J>,
         input: &mut Option<Input<J, P>>,
+        handle: &JobHandle<J::Output>,
     ) -> Result<(), DispatchError> {
-        let task = starter.start(&self.inner.registry, input)?;
-        self.inner.queue.push(task).map_err(|_| DispatchError::ShutDown)
+        handle.gate().set_accepted(true);
+        let refused = match starter.start(&self.inner.registry, input) {
+            Ok(task) => match self.inner.queue.push(task) {
+                Ok(()) => return Ok(()),
+                Err((task, why)) => {
+                    let error = match why {
+                        PushError::Closed => DispatchError::ShutDown,
+                        PushError::Unserved => DispatchError::NoRunners,
+                    };
+                    (Some(task), error)
+                }
+            },
+            Err(error) => (None, error),
+        };
+        handle.gate().set_accepted(false);
+        let (task, error) = refused;
+        drop(task);
+        drop(input.take());
+        Err(error)
     }
 
     /// Checks the options of a job that has some: its timeout (`None` for

@@ -109,6 +109,7 @@ impl LazyToken {
 /// job's end or used on another thread.
 ///
 /// One word: bit 0 says reports are closed, bit 1 that the terminal event was emitted,
+/// bit 2 that the dispatcher accepted the job (a job refused at dispatch owes no event),
 /// the rest counts reports being emitted. A report registers itself before it checks bit
 /// 0; the pipeline sets bit 0, then waits for the reports already registered (each is
 /// one bus emit, never an `await`) before it emits the terminal event. So no report can
@@ -118,7 +119,8 @@ pub(crate) struct EmitGate(AtomicUsize);
 
 const CLOSED: usize = 1;
 const TERMINAL_SENT: usize = 2;
-const ONE_REPORT: usize = 4;
+const ACCEPTED: usize = 4;
+const ONE_REPORT: usize = 8;
 
 impl EmitGate {
     /// Registers a report; `None` once reports are closed (nothing may be emitted).
@@ -156,6 +158,21 @@ impl EmitGate {
     /// True once the job's terminal event was emitted.
     pub(crate) fn terminal_sent(&self) -> bool {
         self.0.load(Ordering::Acquire) & TERMINAL_SENT != 0
+    }
+
+    /// Marks the job accepted by its dispatcher (`true`, just before it is queued) or
+    /// refused after all (`false`): only an accepted job owes a terminal event.
+    pub(crate) fn set_accepted(&self, accepted: bool) {
+        if accepted {
+            self.0.fetch_or(ACCEPTED, Ordering::AcqRel);
+        } else {
+            self.0.fetch_and(!ACCEPTED, Ordering::AcqRel);
+        }
+    }
+
+    /// True while the job counts as accepted (see [`set_accepted`](Self::set_accepted)).
+    pub(crate) fn accepted(&self) -> bool {
+        self.0.load(Ordering::Acquire) & ACCEPTED != 0
     }
 }
 
@@ -446,6 +463,11 @@ impl<T> fmt::Debug for JobHandle<T> {
 }
 
 impl<T> JobHandle<T> {
+    /// The job's report gate (see [`EmitGate`]).
+    pub(crate) fn gate(&self) -> &EmitGate {
+        &self.slot.gate
+    }
+
     /// The job's id (the one on its events).
     pub fn id(&self) -> JobId {
         self.id

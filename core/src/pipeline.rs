@@ -61,7 +61,10 @@ impl<T> Drop for Core<T> {
             return;
         }
         let reason: Arc<str> = Arc::from(ABANDONED);
-        if !self.ctx.cancel.gate().terminal_sent() {
+        let gate = self.ctx.cancel.gate();
+        // A job refused at dispatch was never accepted: its caller got the error, and no
+        // event is owed.
+        if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
         }
         self.completer.complete(JobResult::Cancelled(Some(reason)), &self.ctx.env.counters);

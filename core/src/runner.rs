@@ -36,6 +36,9 @@ const TAKE_BATCH: usize = 32;
 /// back, and hands a pending wake-up on to another runner.
 pub(crate) struct JobQueue {
     state: Mutex<QueueState>,
+    /// The dispatcher started its runners on a spawner: once the last of them is gone
+    /// (its runtime shut down), nobody will run a queued job (see [`JobQueue::leave`]).
+    spawned: bool,
     /// Mirror of `QueueState::closed`, readable without the lock.
     closed: AtomicBool,
 }
@@ -46,6 +49,19 @@ struct QueueState {
     /// Runners waiting for a job: (runner id, waker), at most one entry per runner.
     waiting: Vec<(usize, Waker)>,
     next_id: usize,
+    /// Runners alive (registered by `new_runner_id`, gone in `leave`).
+    runners: usize,
+    /// The last runner of a spawned dispatcher is gone: jobs are refused until a runner
+    /// is created again.
+    unserved: bool,
+}
+
+/// Why [`JobQueue::push`] refused a job.
+pub(crate) enum PushError {
+    /// The dispatcher was shut down.
+    Closed,
+    /// No runner is left to run it (see [`JobQueue::leave`]).
+    Unserved,
 }
 
 /// What [`JobQueue::take`] found.
@@ -59,19 +75,31 @@ enum Take {
 }
 
 impl JobQueue {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(spawned: bool) -> Self {
         Self {
-            state: Mutex::new(QueueState { jobs: VecDeque::new(), closed: false, waiting: Vec::new(), next_id: 0 }),
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+                waiting: Vec::new(),
+                next_id: 0,
+                runners: 0,
+                unserved: false,
+            }),
+            spawned,
             closed: AtomicBool::new(false),
         }
     }
 
-    /// Queues a job and wakes a waiting runner; gives the job back if the queue is closed.
-    pub(crate) fn push(&self, job: Task) -> Result<(), Task> {
+    /// Queues a job and wakes a waiting runner; gives the job back if the queue is closed
+    /// or nobody is left to run it.
+    pub(crate) fn push(&self, job: Task) -> Result<(), (Task, PushError)> {
         let waker = {
             let mut st = self.state.lock();
             if st.closed {
-                return Err(job);
+                return Err((job, PushError::Closed));
+            }
+            if st.unserved {
+                return Err((job, PushError::Unserved));
             }
             st.jobs.push_back(job);
             st.waiting.pop()
@@ -111,6 +139,8 @@ impl JobQueue {
         let mut st = self.state.lock();
         let id = st.next_id;
         st.next_id = st.next_id.wrapping_add(1);
+        st.runners = st.runners.saturating_add(1);
+        st.unserved = false;
         id
     }
 
@@ -139,15 +169,31 @@ impl JobQueue {
 
     /// A runner goes away: its untaken jobs go back to the front of the queue, its waker
     /// is removed, and if jobs are left another waiting runner is woken in its place.
+    ///
+    /// If it was the last runner of a spawned dispatcher (its runtime shut down), nobody
+    /// will ever take the queued jobs: they are dropped, each ending as abandoned (its
+    /// terminal event and its handle), and later dispatches are refused until a runner is
+    /// created again. (Without a spawner the application awaits runners itself, and may
+    /// await another one later: the jobs wait for it.)
     fn leave(&self, id: usize, batch: &mut VecDeque<Task>) {
-        let waker = {
+        let (waker, orphans) = {
             let mut st = self.state.lock();
             while let Some(job) = batch.pop_back() {
                 st.jobs.push_front(job);
             }
             st.waiting.retain(|(runner, _)| *runner != id);
-            if st.jobs.is_empty() { None } else { st.waiting.pop() }
+            st.runners = st.runners.saturating_sub(1);
+            if self.spawned && st.runners == 0 && !st.closed {
+                st.unserved = true;
+                (None, core::mem::take(&mut st.jobs))
+            } else if st.jobs.is_empty() {
+                (None, VecDeque::new())
+            } else {
+                (st.waiting.pop(), VecDeque::new())
+            }
         };
+        // Outside the lock: dropping a job emits its terminal event and wakes its handle.
+        drop(orphans);
         if let Some((_, waker)) = waker {
             waker.wake();
         }

@@ -389,3 +389,43 @@ fn dispatch_on_the_dispatchers_own_closed_bus_is_refused() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(h.drain().is_empty());
 }
+
+/// A spawner that keeps the tasks it is given without running them, until it is told to
+/// drop them all, as a runtime that is shut down does.
+#[derive(Clone, Default)]
+struct HoldingSpawner(std::sync::Arc<std::sync::Mutex<Vec<orchestrator_core::BoxFuture<'static, ()>>>>);
+impl orchestrator_core::runtime::Spawn for HoldingSpawner {
+    fn spawn(
+        &self,
+        task: orchestrator_core::BoxFuture<'static, ()>,
+    ) -> Result<(), orchestrator_core::runtime::SpawnError> {
+        self.0.lock().unwrap().push(task);
+        Ok(())
+    }
+}
+
+/// The runtime of a dispatcher's runners shuts down while jobs wait in its queue: nobody
+/// will ever run them, so they end at once, each with its one terminal event and its
+/// result, and later dispatches are refused instead of queued.
+#[test]
+fn queued_jobs_end_when_the_last_spawned_runner_is_gone() {
+    let spawner = HoldingSpawner::default();
+    let dispatcher = Dispatcher::builder().spawner(spawner.clone()).runners(2).build().unwrap();
+    dispatcher.register(orchestrator_core::executor_fn(|_: Report, _: JobContext| async move { Ok(vec![]) }));
+    let mut events = dispatcher.bus().subscribe().unwrap();
+    let handles: Vec<_> = (0..3).map(|_| dispatcher.dispatch(Report(1.0, None)).unwrap()).collect();
+    assert_eq!((dispatcher.stats().queued, dispatcher.stats().runners), (3, 2));
+
+    spawner.0.lock().unwrap().clear(); // the runtime is gone, and its tasks with it
+    assert_eq!(dispatcher.stats().runners, 0);
+    for handle in handles {
+        let result = futures::executor::block_on(handle);
+        assert!(matches!(&result, JobResult::Cancelled(Some(r)) if r.contains("abandoned")), "{result:?}");
+    }
+    let tags: Vec<_> = std::iter::from_fn(|| events.try_next().ok()).map(|e| e.tag()).collect();
+    assert_eq!(tags, [Cancelled, Cancelled, Cancelled], "one terminal event per accepted job");
+    let stats = dispatcher.stats();
+    assert_eq!((stats.pending, stats.queued), (0, 0));
+    assert_eq!(dispatcher.dispatch(Report(1.0, None)).map(|_| ()).unwrap_err(), DispatchError::NoRunners);
+    assert!(events.try_next().is_err(), "a refused dispatch emits nothing");
+}
