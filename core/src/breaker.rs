@@ -1,17 +1,21 @@
-//! Loop protection: the [`CircuitBreaker`] an orchestrator's host consults before it calls
-//! the hooks for an event, and the default per-kind [`RateLimiter`].
+//! Opt-in circuit breakers: the [`CircuitBreaker`] an orchestrator's host consults before
+//! it calls the hooks for an event, and the per-kind [`RateLimiter`].
 //!
-//! A hook that dispatches a job whose result calls the same hook again, or that emits an
-//! event it then receives itself, loops forever. The breaker bounds the damage: when it
-//! refuses an event, the host does not call the hooks for it. Unlike the original (D7) a
-//! refusal never loses the bookkeeping: an own job's terminal event still ends its
-//! tracking and its progress is still recorded; only the hooks are suppressed.
+//! An orchestrator's loop protection is its causal depth limit (see
+//! [`Host`](crate::Host), "Loop protection"), which stops feedback loops without ever
+//! suppressing load. A breaker is a second, optional line, asked only for events that
+//! passed the depth limit: for example a [`RateLimiter`] that bounds how often each kind of
+//! event may reach the hooks. A rate limiter cannot tell a burst of legitimate results from
+//! a loop, so it also suppresses load: use it where that is what you want.
 //!
-//! The breaker is configured per orchestrator ([`OrchestratorBuilder::breaker`]); there
-//! are no process-wide limits. It is consulted only for events that would reach a hook:
-//! other jobs' Started / Progress / Retrying events, which no hook sees, do not count, and
-//! active and passive deliveries are counted apart ([`Delivery`]), so a burst of other
-//! features' results cannot suppress this orchestrator's own results.
+//! When a breaker refuses an event, the host does not call the hooks for it, but the
+//! bookkeeping still happens: an own job's terminal event still ends its tracking and its
+//! progress is still recorded. The breaker is configured per orchestrator
+//! ([`OrchestratorBuilder::breaker`]); there are no process-wide limits. It is consulted
+//! only for events that would reach a hook: other jobs' Started / Progress / Retrying
+//! events, which no hook sees, do not count, and active and passive deliveries are counted
+//! apart ([`Delivery`]), so a burst of other features' results cannot suppress this
+//! orchestrator's own results.
 //!
 //! [`OrchestratorBuilder::breaker`]: crate::OrchestratorBuilder::breaker
 
@@ -23,7 +27,7 @@ use hashbrown::HashMap;
 use crate::event::{Event, EventTag};
 use crate::sync::MaybeSend;
 
-/// Default limit of hook deliveries per event kind and per window.
+/// Default limit of a [`RateLimiter`]'s hook deliveries per event kind and per window.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Default length of a [`RateLimiter`] window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
@@ -103,8 +107,9 @@ impl CircuitBreaker for Unlimited {
     }
 }
 
-/// The default breaker: at most `limit` hook deliveries per event kind in each window
-/// (default [`DEFAULT_LIMIT`] = 50 per [`DEFAULT_WINDOW`] = 1 s), with per-kind overrides.
+/// A rate-based breaker (opt-in: [`OrchestratorBuilder::breaker`](crate::OrchestratorBuilder::breaker)):
+/// at most `limit` hook deliveries per event kind in each window (default
+/// [`DEFAULT_LIMIT`] = 50 per [`DEFAULT_WINDOW`] = 1 s), with per-kind overrides.
 ///
 /// * The key is the event's [`EventTag`] (custom events by name) **and** its
 ///   [`Delivery`]: own and foreign events are counted apart.

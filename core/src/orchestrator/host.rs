@@ -45,7 +45,7 @@ struct LagRecovery {
 /// use [`OrchestratorBuilder::spawn`](crate::OrchestratorBuilder::spawn)), or await it in
 /// the task that also drives the dispatcher's runner.
 ///
-/// # Routing (original §8.3, with the fixes of D7, D9, D10)
+/// # Routing
 ///
 /// For each event taken from the bus, "active" means its job was dispatched through this
 /// orchestrator's [`Context::dispatch`] and its terminal event has not been routed yet.
@@ -60,15 +60,33 @@ struct LagRecovery {
 /// | `Cancelled` | `on_active_cancelled`, `on_active_event`, tracking ends | `on_passive_event` |
 /// | `TimedOut` | `on_active_timeout`, `on_active_event`, tracking ends | `on_passive_event` |
 /// | `Placeholder`, `CacheHit`, custom | `on_active_event` | `on_passive_event` |
+/// | `HooksSuppressed` | — | — (for observers of the bus) |
 ///
 /// * Inside the hooks of a terminal event the job still counts as running.
-/// * The [`CircuitBreaker`] is asked before the hooks of every event that would reach a
-///   hook. When it refuses, no hook runs, but the bookkeeping does: progress is recorded
-///   and a terminal event still ends the job's tracking.
-/// * With the `std` feature a panicking hook (or command handler) is caught, logged at
-///   `Error` and counted in [`OrchestratorStats::hook_panics`]; the other hooks for the
-///   event still run, tracking still ends, and the host goes on with the next input.
-///   Without `std` (or with `panic = "abort"`) a panic propagates as usual.
+/// * Loop protection (below), then the [`CircuitBreaker`] if one was given, are asked
+///   before the hooks of every event that would reach a hook. When either refuses, no
+///   hook runs, but the bookkeeping does: progress is recorded and a terminal event still
+///   ends the job's tracking.
+/// * With the `std` feature a panicking hook (or command handler, breaker, or the state's
+///   `Clone`) is caught, logged at `Error` and counted in
+///   [`OrchestratorStats::hook_panics`]; the other hooks for the event still run, tracking
+///   still ends, and the host goes on with the next input. Without `std` (or with
+///   `panic = "abort"`) a panic propagates as usual.
+///
+/// # Loop protection
+///
+/// Every event carries its [causal depth](Event::causal_depth): 0 unless a hook caused
+/// it. Whatever a hook emits or dispatches through its [`Context`] (its bus, its
+/// dispatcher, or clones of them made in the hook) is one level deeper than the hook's
+/// event, in this orchestrator or any other on the bus. The host calls no hook for an
+/// event deeper than its limit
+/// ([`OrchestratorBuilder::causal_depth_limit`](crate::OrchestratorBuilder::causal_depth_limit),
+/// default [`DEFAULT_CAUSAL_DEPTH_LIMIT`](super::DEFAULT_CAUSAL_DEPTH_LIMIT)), so a hook
+/// that keeps re-dispatching, or emits what it listens to, stops after that many rounds.
+/// The first host to stop a chain reports it: an
+/// [`EventKind::HooksSuppressed`](crate::EventKind::HooksSuppressed) event on its bus,
+/// [`OrchestratorStats::loop_trips`], and a warning. Load is never suppressed: any number
+/// of own jobs, and any burst of unrelated events, are at depth 0 or 1.
 ///
 /// # Falling behind
 ///

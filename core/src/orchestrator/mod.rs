@@ -15,8 +15,9 @@
 //!   `is_job_type_running`, `job_progress`, the bus and the dispatcher.
 //! * The handle gives the current state, a [`StateStream`] that starts with it, commands
 //!   with back-pressure, [`OrchestratorStats`], and shutdown.
-//! * A [`CircuitBreaker`](crate::breaker::CircuitBreaker) per orchestrator protects
-//!   against event loops.
+//! * Loop protection: every event carries its causal depth, and a host calls no hook for
+//!   an event more than [`DEFAULT_CAUSAL_DEPTH_LIMIT`] hooks deep (configurable); an
+//!   opt-in [`CircuitBreaker`](crate::breaker::CircuitBreaker) can limit rates too.
 //!
 //! Hooks are synchronous on purpose: asynchronous work is what jobs are for. A hook that
 //! needs to wait dispatches a job and reacts to its result in another hook.
