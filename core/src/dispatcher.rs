@@ -16,7 +16,7 @@ use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
-use crate::log::{Logger, default_logger};
+use crate::log::{Logger, default_logger, shielded};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
 use crate::registry::{Input, Planned, Registry, Starter};
 use crate::runner::{JobQueue, Runner};
@@ -499,7 +499,7 @@ impl DispatcherBuilder {
     /// The logger of the dispatcher's jobs and, unless they are given their own, of its
     /// orchestrators (default: [`DefaultLogger`](crate::log::DefaultLogger), which with
     /// `std` writes warnings and errors to stderr, or forwards to `tracing` / `log` with
-    /// their feature).
+    /// their feature). With `std`, a panic inside the logger is caught and swallowed.
     ///
     /// To turn logging off: `.logger(NoopLogger)`.
     ///
@@ -510,7 +510,7 @@ impl DispatcherBuilder {
     /// assert!(!quiet.logger().enabled(Level::Error));
     /// ```
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
-        self.logger = Some(Arc::new(logger));
+        self.logger = Some(shielded(Arc::new(logger)));
         self
     }
 

@@ -3,7 +3,7 @@
 use alloc::sync::Arc;
 use core::fmt;
 
-use super::{Level, Logger};
+use super::{Level, Logger, shielded};
 
 /// The logger of a [`Dispatcher`](crate::Dispatcher) built without
 /// [`logger`](crate::DispatcherBuilder::logger), and so of its orchestrators. It forwards
@@ -59,9 +59,11 @@ impl Logger for DefaultLogger {
     }
 }
 
-/// The logger a dispatcher gets when its builder was given none.
+/// The logger a dispatcher gets when its builder was given none. Shielded like a user's:
+/// the bridges run the installed subscriber's or logger's code, and every message may
+/// format a user's error.
 pub(crate) fn default_logger() -> Arc<dyn Logger> {
-    Arc::new(DefaultLogger)
+    shielded(Arc::new(DefaultLogger))
 }
 
 #[cfg(test)]

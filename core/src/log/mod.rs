@@ -20,6 +20,9 @@
 //! | `StderrLogger` | `std` | `[LEVEL] message` lines on standard error |
 //! | `TracingLogger` | `tracing` | `tracing` events with target [`TARGET`] |
 //! | `LogLogger` | `log` | `log` records with target [`TARGET`] |
+//!
+//! With `std`, a logger given to a builder is wrapped so that a panic inside it (or in the
+//! formatting of a message) is caught: a logger never takes a job or an orchestrator down.
 
 use core::fmt;
 
@@ -27,6 +30,7 @@ mod default;
 #[cfg(feature = "log")]
 mod log_bridge;
 mod noop;
+mod shield;
 #[cfg(feature = "std")]
 mod stderr;
 #[cfg(feature = "tracing")]
@@ -38,6 +42,7 @@ pub(crate) use self::default::default_logger;
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub use self::log_bridge::LogLogger;
 pub use self::noop::NoopLogger;
+pub(crate) use self::shield::shielded;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use self::stderr::StderrLogger;
