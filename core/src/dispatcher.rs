@@ -16,7 +16,7 @@ use crate::error::DispatchError;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobId, JobOptions, Metadata};
-use crate::log::{Logger, NoopLogger};
+use crate::log::{Logger, default_logger, shielded};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
 use crate::registry::{Input, Planned, Registry, Starter};
 use crate::retry_budget::RetryBudget;
@@ -175,7 +175,7 @@ impl Dispatcher {
                 env: Arc::new(JobEnv {
                     bus: b.bus.unwrap_or_default(),
                     timer: b.timer,
-                    logger: b.logger.unwrap_or_else(|| Arc::new(NoopLogger)),
+                    logger: b.logger.unwrap_or_else(default_logger),
                     counters: Arc::new(Counters::default()),
                     cache: b.cache,
                     cache_errors: AtomicUsize::new(0),
@@ -577,9 +577,21 @@ impl DispatcherBuilder {
         self
     }
 
-    /// The logger.
+    /// The logger of the dispatcher's jobs and, unless they are given their own, of its
+    /// orchestrators (default: [`DefaultLogger`](crate::log::DefaultLogger), which with
+    /// `std` writes warnings and errors to stderr, or forwards to `tracing` / `log` with
+    /// their feature). With `std`, a panic inside the logger is caught and swallowed.
+    ///
+    /// To turn logging off: `.logger(NoopLogger)`.
+    ///
+    /// ```
+    /// use orchestrator_core::Dispatcher;
+    /// use orchestrator_core::log::{Level, NoopLogger};
+    /// let quiet = Dispatcher::builder().logger(NoopLogger).build().unwrap();
+    /// assert!(!quiet.logger().enabled(Level::Error));
+    /// ```
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
-        self.logger = Some(Arc::new(logger));
+        self.logger = Some(shielded(Arc::new(logger)));
         self
     }
 

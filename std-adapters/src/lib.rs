@@ -54,14 +54,18 @@
 //! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
-//! | `tracing` | `orchestrator_std::logging` | `TracingLogger` |
-//! | `log` | `orchestrator_std::logging` | `LogLogger` |
+//! | `tracing` | `orchestrator_std::logging` | `TracingLogger` (from `orchestrator-core/tracing`), the default logger |
+//! | `log` | `orchestrator_std::logging` | `LogLogger` (from `orchestrator-core/log`), the default logger unless `tracing` is on |
 //!
 //! Each runtime type implements [`Clock`](runtime::Clock), [`Timer`](runtime::Timer) and
 //! [`Spawn`](runtime::Spawn); `dispatcher()` builds a [`Dispatcher`] on that runtime with
 //! its runners started, and `dispatcher_builder()` returns the same setup as a
 //! [`DispatcherBuilder`] to add a bus, a logger or limits. The runtime types are also
 //! re-exported at the crate root.
+//!
+//! Without `tracing` and `log`, dispatchers log warnings and errors to stderr
+//! ([`StderrLogger`] at `Warning`) unless given another logger;
+//! `.logger(log::NoopLogger)` turns logging off.
 //!
 //! Without a runtime feature the crate still offers [`logging::StderrLogger`],
 //! [`global_bus`] and the re-exported core: enable `tokio`, `async-std` or `smol` to get

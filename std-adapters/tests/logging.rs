@@ -1,9 +1,12 @@
-//! The loggers: stderr formatting and levels, and forwarding to `log` and `tracing`.
+//! The loggers: stderr formatting and levels, forwarding to `log` and `tracing`, and
+//! which of them a dispatcher uses by default (the first of `tracing`, `log`, stderr).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use orchestrator_std::StderrLogger;
 use orchestrator_std::log::{Level, Logger};
 use orchestrator_std::logging::level_name;
+use orchestrator_std::{Dispatcher, StderrLogger};
+
+const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warning, Level::Error];
 
 #[test]
 fn stderr_logger_levels_and_format() {
@@ -25,6 +28,16 @@ fn stderr_logger_levels_and_format() {
     // Goes to the real stderr; must not panic.
     logger.log(Level::Error, format_args!("a test line"));
     logger.log(Level::Debug, format_args!("filtered out"));
+}
+
+#[cfg(not(any(feature = "log", feature = "tracing")))]
+#[test]
+fn without_log_and_tracing_the_default_dispatcher_logs_warnings_and_errors_to_stderr() {
+    let dispatcher = Dispatcher::new();
+    assert_eq!(LEVELS.map(|level| dispatcher.logger().enabled(level)), [false, false, true, true]);
+    // Unless turned off.
+    let quiet = Dispatcher::builder().logger(orchestrator_std::log::NoopLogger).build().unwrap();
+    assert_eq!(LEVELS.map(|level| quiet.logger().enabled(level)), [false; 4]);
 }
 
 #[cfg(feature = "log")]
@@ -68,6 +81,21 @@ fn log_logger_forwards_to_the_log_facade() {
         (log::Level::Error, TARGET.to_owned(), "failed".to_owned()),
     ];
     assert_eq!(got, expected);
+
+    // A dispatcher's default: `log` without `tracing`, which comes first when on (and
+    // with no subscriber on this thread, wants nothing).
+    CAPTURE.0.lock().unwrap().clear();
+    let default = Dispatcher::new();
+    let wanted = LEVELS.map(|level| default.logger().enabled(level));
+    default.logger().log(Level::Error, format_args!("job {} failed", 2));
+    let got = CAPTURE.0.lock().unwrap().clone();
+    if cfg!(feature = "tracing") {
+        assert_eq!(wanted, [false; 4]);
+        assert_eq!(got, []);
+    } else {
+        assert_eq!(wanted, [false, true, true, true]);
+        assert_eq!(got, [(log::Level::Error, TARGET.to_owned(), "job 2 failed".to_owned())]);
+    }
 }
 
 #[cfg(feature = "tracing")]
@@ -127,12 +155,18 @@ fn tracing_logger_forwards_to_the_current_subscriber() {
         logger.log(Level::Info, format_args!("job {} cancelled", 1));
         logger.log(Level::Warning, format_args!("timed out"));
         logger.log(Level::Error, format_args!("failed"));
+
+        // A dispatcher's default, whatever `log` says: `tracing` comes first.
+        let default = Dispatcher::new();
+        assert_eq!(LEVELS.map(|level| default.logger().enabled(level)), [false, true, true, true]);
+        default.logger().log(Level::Warning, format_args!("job {} timed out", 2));
     });
     let got = lines.lock().unwrap().clone();
     let expected = [
         (tracing::Level::INFO, TARGET.to_owned(), "job 1 cancelled".to_owned()),
         (tracing::Level::WARN, TARGET.to_owned(), "timed out".to_owned()),
         (tracing::Level::ERROR, TARGET.to_owned(), "failed".to_owned()),
+        (tracing::Level::WARN, TARGET.to_owned(), "job 2 timed out".to_owned()),
     ];
     assert_eq!(got, expected);
 }

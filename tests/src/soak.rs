@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::future::{Either, join_all, select};
 use futures::{StreamExt, join};
+use orchestrator_core::log::NoopLogger;
 use orchestrator_core::retry::Jitter;
 use orchestrator_core::runtime::Timer;
 use orchestrator_core::{
@@ -712,7 +713,10 @@ pub fn run<R: Runtime>(rt: &R, cfg: SoakConfig) -> SoakReport {
     let started = Instant::now();
     let capacity = NonZeroUsize::new(BUS_CAPACITY).expect("non-zero");
     let counters = Arc::new(SoakCounters::default());
-    let dispatcher = rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity).expect("below the maximum")));
+    // Off, like the scripted panics: thousands of jobs fail or time out on purpose, and the
+    // default logger (stderr with `std`) would print a line for each.
+    let dispatcher =
+        rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity).expect("below the maximum")).logger(NoopLogger));
     dispatcher.register(SoakExecutor { timer: rt.timer(), counters: counters.clone() });
     let orch_bus = Bus::with_capacity(capacity).expect("below the maximum");
     let ledger = Ledger::default();

@@ -16,7 +16,7 @@ use crate::breaker::{CircuitBreaker, Unlimited};
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::job::short_type_name;
-use crate::log::Logger;
+use crate::log::{Logger, shielded};
 use crate::runtime::{Clock, Spawn, SpawnError, Timer};
 
 /// Default capacity of an orchestrator's command queue.
@@ -263,9 +263,29 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
         self
     }
 
-    /// The logger (default: the dispatcher's).
+    /// The logger (default: the dispatcher's). With `std`, a panic inside it is caught
+    /// and swallowed.
+    ///
+    /// To turn logging off: `.logger(NoopLogger)`.
+    ///
+    /// ```
+    /// use orchestrator_core::log::NoopLogger;
+    /// use orchestrator_core::{Context, Dispatcher, Orchestrator};
+    ///
+    /// struct Quiet;
+    /// impl Orchestrator for Quiet {
+    ///     type State = ();
+    ///     type Command = ();
+    ///     fn handle(&mut self, _: (), _: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// let (host, handle) = Quiet.builder((), &dispatcher).logger(NoopLogger).build().unwrap();
+    /// handle.shutdown();
+    /// futures::executor::block_on(host);
+    /// ```
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
-        self.logger = Some(Arc::new(logger));
+        self.logger = Some(shielded(Arc::new(logger)));
         self
     }
 
