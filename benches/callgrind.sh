@@ -6,7 +6,8 @@
 #   benches/callgrind.sh jobs spawn      # some of them
 #
 # Workloads (units): jobs, retry, spawn, tower (200 batches of 1 000 jobs), jobs-latency
-# (200 000 jobs one at a time), orchestrator (200 000 round trips in batches of 1 000),
+# (200 000 jobs one at a time), orchestrator, orchestrator-unprotected (200 000 round trips
+# in batches of 1 000, with and without loop protection),
 # fanout, fanout-async-broadcast (1 000 bursts of 256 events to 16 subscribers),
 # fanout-1, fanout-async-broadcast-1 (10 000 bursts of 256 events to 1 subscriber).
 # Profiles are left in target/callgrind/ for callgrind_annotate.
@@ -16,7 +17,7 @@ command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install va
 bin=$(cargo bench -p orchestrator-benches --bench report --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))/\1/p' | tail -1)
 out="${CARGO_TARGET_DIR:-target}/callgrind"
 mkdir -p "$out"
-[ $# -gt 0 ] || set -- jobs jobs-latency retry spawn tower orchestrator fanout fanout-async-broadcast fanout-1 fanout-async-broadcast-1
+[ $# -gt 0 ] || set -- jobs jobs-latency retry spawn tower orchestrator orchestrator-unprotected fanout fanout-async-broadcast fanout-1 fanout-async-broadcast-1
 for w in "$@"; do
   case $w in
     fanout|fanout-async-broadcast) units=4096000 ;;

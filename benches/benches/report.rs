@@ -705,8 +705,10 @@ impl Orchestrator for Counter {
     }
 }
 
-/// `batch` commands sent, then wait until the state shows all of their results.
-fn orchestrator_routine(rt: &Rt, batch: u64) -> impl FnMut(u64) -> Duration + '_ {
+/// `batch` commands sent, then wait until the state shows all of their results. With
+/// `protected`, the host has its default loop protection (the causal depth limit); without,
+/// none (`no_loop_protection()`): the difference is what loop protection costs.
+fn orchestrator_routine(rt: &Rt, batch: u64, protected: bool) -> impl FnMut(u64) -> Duration + '_ {
     let handle = rt.run({
         let b = rt.dispatcher_builder();
         let spawner = match rt {
@@ -716,10 +718,9 @@ fn orchestrator_routine(rt: &Rt, batch: u64) -> impl FnMut(u64) -> Duration + '_
         async move {
             let d = b.build().expect("dispatcher");
             d.register(Echo);
-            // The default breaker (50 hook calls per event kind per second) exists to stop
-            // event loops; a benchmark of a million legitimate round trips per second
-            // would trip it, so it is off here.
-            Counter.builder(0, &d).no_breaker().spawn(&spawner).expect("host")
+            let builder = Counter.builder(0, &d);
+            let builder = if protected { builder } else { builder.no_loop_protection() };
+            builder.spawn(&spawner).expect("host")
         }
     });
     move |iters| {
@@ -746,7 +747,15 @@ fn bench_orchestrator(c: &mut Criterion) {
     let mut g = group(c, "orchestrator-tokio-ct");
     for (mode, batch) in [("throughput", BATCH as u64), ("latency", 1)] {
         let rt = Rt::new(Flavor::TokioCurrent);
-        bench_set(&mut g, mode, batch, vec![("ours", Box::new(orchestrator_routine(&rt, batch)))]);
+        bench_set(
+            &mut g,
+            mode,
+            batch,
+            vec![
+                ("ours", Box::new(orchestrator_routine(&rt, batch, true))),
+                ("unprotected", Box::new(orchestrator_routine(&rt, batch, false))),
+            ],
+        );
     }
     g.finish();
 }
@@ -922,7 +931,8 @@ fn profile(what: &str) {
         "fanout-async-broadcast" => drop(fanout_async_broadcast(&rt, 16)(units * 5)),
         "fanout-1" => drop(fanout_ours(&rt, 1)(units * 50)),
         "fanout-async-broadcast-1" => drop(fanout_async_broadcast(&rt, 1)(units * 50)),
-        "orchestrator" => drop(orchestrator_routine(&rt, BATCH as u64)(units)),
+        "orchestrator" => drop(orchestrator_routine(&rt, BATCH as u64, true)(units)),
+        "orchestrator-unprotected" => drop(orchestrator_routine(&rt, BATCH as u64, false)(units)),
         "compare-jobs" => compare(&rt, Options::Plain),
         "compare-retry" => compare(&rt, Options::RetryTimeout),
         other => panic!("unknown profile workload {other}"),
@@ -1200,19 +1210,33 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
              seen on `OrchestratorHandle::states()`. Host and dispatcher spawned on tokio current-thread by the \
              tokio adapter; one subscriber (the host) on the bus, so every job's events are built and delivered. \
              *throughput*: {BATCH} commands sent, then wait for the state that counts all {BATCH} results; \
-             *latency*: one command, then wait for its state. The host's circuit breaker is off (`no_breaker()`): \
-             the default one allows 50 hook calls per event kind per second, to stop event loops, and would \
-             suppress the hooks of a legitimate million per second."
+             *latency*: one command, then wait for its state. The host has its default loop protection (the \
+             causal depth limit; no rate-based breaker). *unprotected* is the same host with \
+             `no_loop_protection()`, measured in the same samples: the ratio is what loop protection costs \
+             per round trip (4 events: the job's Started and Success reach the host, each checked once)."
         ),
     );
     push(&mut out, "");
-    let mut t = Table::new(&["mode", "ns per round trip", "round trips per second"]);
+    let mut t = Table::new(&[
+        "mode",
+        "ns per round trip",
+        "round trips per second",
+        "unprotected: ns per round trip",
+        "protected / unprotected",
+    ]);
     for mode in ["throughput", "latency"] {
         let o = stats(&format!("orchestrator-tokio-ct/ours/{mode}"), n);
+        let u = stats(&format!("orchestrator-tokio-ct/unprotected/{mode}"), n);
         t.row(&[
             mode.into(),
             cell(&o),
             o.as_ref().map_or_else(|| "not measured".into(), |o| format!("{:.2} M", 1e3 / o.median())),
+            cell(&u),
+            ratio_cell(
+                &format!("orchestrator-tokio-ct/ours/{mode}"),
+                &format!("orchestrator-tokio-ct/unprotected/{mode}"),
+                n,
+            ),
         ]);
     }
     out.push_str(&t.finish());
