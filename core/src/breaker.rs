@@ -240,7 +240,7 @@ impl CircuitBreaker for RateLimiter {
 mod tests {
     use super::*;
     use crate::event::EventKind;
-    use crate::job::JobId;
+    use crate::job_id::JobId;
 
     const fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

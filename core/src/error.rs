@@ -6,12 +6,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use core::fmt;
 
-/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-pub type DynError = dyn core::error::Error + Send + Sync + 'static;
-/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`](crate::MaybeSend) means `Send`.
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-pub type DynError = dyn core::error::Error + 'static;
+pub use crate::sync::DynError;
 
 /// What kind of failure a [`JobError`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -206,7 +201,6 @@ impl PartialEq for JobError {
 impl Eq for JobError {}
 
 /// Extracts a readable message from a panic payload.
-#[cfg(feature = "std")]
 pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_string()

@@ -11,14 +11,9 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use crate::error::JobError;
-use crate::job::JobId;
+use crate::job_id::JobId;
 
-/// `Arc<dyn Any + Send + Sync>` on threaded targets, `Arc<dyn Any>` where
-/// [`MaybeSend`](crate::MaybeSend) is empty.
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-type AnyArc = Arc<dyn Any + Send + Sync>;
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-type AnyArc = Arc<dyn Any>;
+use crate::sync::AnyArc;
 
 /// A shared, type-erased value carried by an event (a job's output, a placeholder, a
 /// cached value, a custom event's data). Cloning it clones a pointer.

@@ -11,11 +11,12 @@ use core::time::Duration;
 use crate::bus::{Bus, BusClosed};
 use crate::cache::{CacheError, CacheProvider, check_key};
 use crate::cancel::CancellationToken;
-use crate::dispatcher::JobEnv;
 use crate::error::JobError;
 use crate::event::{Event, EventKind, Payload, Progress};
 use crate::handle::ErasedSlot;
-use crate::job::{Job, JobId, Metadata};
+use crate::job::{Job, Metadata};
+use crate::job_env::JobEnv;
+use crate::job_id::JobId;
 use crate::sync::{MaybeSend, MaybeSync};
 
 /// Runs jobs of type `J`. One executor value serves every job of its type, concurrently.
@@ -232,7 +233,7 @@ impl JobContext {
 
     /// The job's metadata.
     pub fn metadata(&self) -> &Metadata {
-        self.metadata.as_deref().unwrap_or(&crate::dispatcher::EMPTY_METADATA)
+        self.metadata.as_deref().unwrap_or(&crate::job::EMPTY_METADATA)
     }
 
     /// The current attempt, 0-based (0 is the first try, 1 the first retry, ...).

@@ -9,7 +9,7 @@ use core::task::{Context, Poll, Waker};
 
 use crate::cancel::CancellationToken;
 use crate::error::JobError;
-use crate::job::JobId;
+use crate::job_id::JobId;
 use crate::result::JobResult;
 use crate::sync::{MaybeSend, MaybeSync, Mutex};
 
@@ -368,7 +368,9 @@ pub(crate) struct ErasedHandle {
 pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
     fn token(&self) -> &LazyToken;
     fn gate(&self) -> &EmitGate;
-    /// Resolves the handle with `error` (for a job whose completer was disarmed).
+    /// Resolves the handle with `error` (for a job whose completer was disarmed by the
+    /// panic boundary, which exists only with `std`).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     fn fail(&self, error: JobError, counters: &Counters);
     fn is_finished(&self) -> bool;
     fn take_outcome(&self) -> Option<crate::event::EventKind>;

@@ -118,6 +118,8 @@ pub mod event;
 pub mod executor;
 pub mod handle;
 pub mod job;
+mod job_env;
+mod job_id;
 pub mod log;
 pub mod orchestrator;
 mod pipeline;
@@ -141,7 +143,8 @@ pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
-pub use job::{Configured, IntoJob, Job, JobBuilder, JobId, JobOptions, Metadata};
+pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
+pub use job_id::JobId;
 pub use orchestrator::{
     Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
     StateStream,

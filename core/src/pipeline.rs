@@ -458,51 +458,8 @@ impl Future for YieldNow {
 
 /// Runs one attempt; with `std`, a panic inside it becomes a [`JobError::panicked`].
 /// (Combinators, not an `async fn`: that would store the attempt future twice.)
-#[cfg(feature = "std")]
 fn guarded<T>(attempt: impl Future<Output = Result<T, JobError>>) -> impl Future<Output = Result<T, JobError>> {
-    use futures_util::FutureExt;
-    core::panic::AssertUnwindSafe(attempt).catch_unwind().map(|outcome| match outcome {
-        Ok(result) => result,
-        Err(payload) => Err(JobError::panicked(crate::error::panic_message(&*payload))),
+    futures_util::FutureExt::map(crate::sync::catch_panic_future(attempt), |outcome| {
+        outcome.unwrap_or_else(|payload| Err(JobError::panicked(crate::error::panic_message(&*payload))))
     })
-}
-
-/// Runs one attempt (without `std`, a panic aborts as usual).
-#[cfg(not(feature = "std"))]
-fn guarded<T>(attempt: impl Future<Output = Result<T, JobError>>) -> impl Future<Output = Result<T, JobError>> {
-    attempt
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Dispatcher;
-
-    struct Trivial;
-    impl Job for Trivial {
-        type Output = u64;
-    }
-    struct Echo;
-    impl Executor<Trivial> for Echo {
-        async fn process(&self, _: &Trivial, _: &JobContext) -> Result<u64, JobError> {
-            Ok(1)
-        }
-    }
-
-    /// A job's future is its main memory cost: it is copied into its box and read back
-    /// from memory that has gone cold since the box's last job (see docs/design.md). A
-    /// trivial job's is 280 bytes (plain) and 688 (with options) in release builds on
-    /// x86_64; the bounds leave room for debug builds and other targets.
-    #[test]
-    fn trivial_job_futures_stay_small() {
-        let dispatcher = Dispatcher::new();
-        let (job, core) = dispatcher.core_for_test(Trivial);
-        let plain = core::mem::size_of_val(&run_plain(Arc::new(Echo), job, core));
-        let (job, core) = dispatcher.core_for_test(Trivial);
-        let plan = Plan { core, timeout: None, retry: None, extras: None };
-        let full = core::mem::size_of_val(&run(Arc::new(Echo), job, plan));
-        assert!(plain <= 400, "plain pipeline: {plain} bytes");
-        assert!(full <= 800, "full pipeline: {full} bytes");
-        assert!(plain * 3 / 2 < full, "the plain pipeline must stay much smaller ({plain} vs {full} bytes)");
-    }
 }

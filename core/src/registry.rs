@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::any::{Any, TypeId};
+use core::any::TypeId;
 
 use hashbrown::HashMap;
 
@@ -15,10 +15,7 @@ use crate::pipeline::{self, Core, Plan};
 use crate::sync::{MaybeSend, MaybeSync, Mutex};
 use crate::task::{self, Origin, Task, Variant};
 
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-type AnyBox = Box<dyn Any + Send + Sync>;
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-type AnyBox = Box<dyn Any>;
+use crate::sync::AnyBox;
 
 /// Starts one job of type `J` on a type-erased executor, in a new box.
 pub(crate) trait Start<J: Job>: MaybeSend + MaybeSync {

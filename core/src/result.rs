@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use crate::bus::{Lagged, Subscription};
 use crate::error::JobError;
 use crate::event::EventKind;
-use crate::job::JobId;
+use crate::job_id::JobId;
 use crate::runtime::Timer;
 
 /// How a job ended. Exactly one per dispatched job.

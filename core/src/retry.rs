@@ -14,12 +14,8 @@ use crate::error::JobError;
 use crate::retry_budget::RetryBudget;
 use crate::sync::{MaybeSend, MaybeSync};
 
-/// The shared retry predicate: `Send + Sync` where [`MaybeSend`] means `Send`.
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-type Predicate = Arc<dyn Fn(&JobError) -> bool + Send + Sync + 'static>;
-/// The shared retry predicate: `Send + Sync` where [`MaybeSend`] means `Send`.
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-type Predicate = Arc<dyn Fn(&JobError) -> bool + 'static>;
+/// The shared retry predicate.
+type Predicate = crate::sync::SharedPredicate<JobError>;
 
 /// Nanoseconds in one second.
 const NANOS_PER_SEC: u128 = 1_000_000_000;

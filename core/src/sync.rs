@@ -1,5 +1,10 @@
-//! Small synchronisation shims so the rest of the crate is written once for `std` and
-//! `no_std`.
+//! The platform switches, defined once: everything that differs between `std` and
+//! `no_std`, or between threaded targets and `wasm32` / `--cfg orchestrator_unsync`, is
+//! here, and the rest of the crate is written once.
+//!
+//! * The Send-or-not bounds and the type-erased aliases built on them.
+//! * The mutex.
+//! * Panic catching.
 //!
 //! * [`MaybeSend`] / [`MaybeSync`] mean `Send` / `Sync` on threaded targets and nothing on
 //!   `wasm32` or with `--cfg orchestrator_unsync`, so executors that call JavaScript (`!Send`
@@ -38,6 +43,82 @@ pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::F
 /// A boxed future that is `Send` where [`MaybeSend`] means `Send`.
 #[cfg(any(target_family = "wasm", orchestrator_unsync))]
 pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::Future<Output = T> + 'a>>;
+
+// ---------------------------------------------------------------------------------------
+// Type-erased values: `Send + Sync` where `MaybeSend` means `Send`. (A trait object can
+// name only one non-auto trait, so `dyn Any + MaybeSend` is not possible: each shape is
+// spelled out twice, here.)
+
+/// A shared value of any type.
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+pub(crate) type AnyArc = alloc::sync::Arc<dyn core::any::Any + Send + Sync>;
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+pub(crate) type AnyArc = alloc::sync::Arc<dyn core::any::Any>;
+
+/// An owned value of any type.
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+pub(crate) type AnyBox = alloc::boxed::Box<dyn core::any::Any + Send + Sync>;
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+pub(crate) type AnyBox = alloc::boxed::Box<dyn core::any::Any>;
+
+/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`] means `Send`.
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+pub type DynError = dyn core::error::Error + Send + Sync + 'static;
+/// A `dyn Error` that is `Send + Sync` where [`MaybeSend`] means `Send`.
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+pub type DynError = dyn core::error::Error + 'static;
+
+/// A predicate over cache keys (`Sync` where [`MaybeSync`] means `Sync`).
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+pub type KeyFilter<'a> = dyn Fn(&str) -> bool + Sync + 'a;
+/// A predicate over cache keys (`Sync` where [`MaybeSync`] means `Sync`).
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+pub type KeyFilter<'a> = dyn Fn(&str) -> bool + 'a;
+
+/// A shared predicate over a value of type `A` (`Send + Sync` where [`MaybeSend`] means
+/// `Send`).
+#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
+pub(crate) type SharedPredicate<A> = alloc::sync::Arc<dyn Fn(&A) -> bool + Send + Sync + 'static>;
+#[cfg(any(target_family = "wasm", orchestrator_unsync))]
+pub(crate) type SharedPredicate<A> = alloc::sync::Arc<dyn Fn(&A) -> bool + 'static>;
+
+// ---------------------------------------------------------------------------------------
+// Panic catching: with `std`, a panic in user code is caught where the crate calls it;
+// without `std` there is nothing to catch with (`panic = "abort"` aborts; with unwinding
+// the panic propagates as in any other future).
+
+/// Runs `f`; with `std`, a panic inside it is caught and its payload returned.
+#[cfg(feature = "std")]
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, alloc::boxed::Box<dyn core::any::Any + Send>> {
+    // Unwind safety is asserted: every caller either drops what the panic may have left
+    // half-updated (a job's future) or holds user state only the user can judge.
+    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f))
+}
+
+/// Without `std`, runs `f`.
+#[cfg(not(feature = "std"))]
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, alloc::boxed::Box<dyn core::any::Any + Send>> {
+    Ok(f())
+}
+
+/// Polls `fut`; with `std`, a panic inside a poll ends it with the panic's payload.
+#[cfg(feature = "std")]
+pub(crate) fn catch_panic_future<F: core::future::Future>(
+    fut: F,
+) -> impl core::future::Future<Output = Result<F::Output, alloc::boxed::Box<dyn core::any::Any + Send>>> {
+    futures_util::FutureExt::catch_unwind(core::panic::AssertUnwindSafe(fut))
+}
+
+/// Without `std`, `fut` itself.
+#[cfg(not(feature = "std"))]
+pub(crate) fn catch_panic_future<F: core::future::Future>(
+    fut: F,
+) -> impl core::future::Future<Output = Result<F::Output, alloc::boxed::Box<dyn core::any::Any + Send>>> {
+    futures_util::FutureExt::map(fut, Ok)
+}
+
+// ---------------------------------------------------------------------------------------
+// Locks
 
 /// A mutual-exclusion lock that works with and without `std`.
 #[derive(Debug, Default)]

@@ -19,8 +19,6 @@
 //! propagates out of the runner's or host's `poll`, like any panic in a future.
 
 #[cfg(feature = "std")]
-use alloc::string::String;
-#[cfg(feature = "std")]
 use alloc::vec::Vec;
 use core::task::Poll;
 
@@ -28,6 +26,8 @@ use crate::executor::JobContext;
 
 /// A job whose future was dropped by a panic this module will catch: it still owes its
 /// terminal event (unless one went out) and its handle's result.
+// Without `std` nothing is caught, so no orphan is ever settled.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 pub(crate) struct Orphan {
     pub(crate) ctx: JobContext,
 }
@@ -64,7 +64,7 @@ pub(crate) fn adopt(_orphan: impl FnOnce() -> Orphan) -> bool {
 pub(crate) fn poll_job(poll: impl FnOnce() -> Poll<()>) -> Poll<()> {
     DEPTH.with(|depth| depth.set(depth.get().saturating_add(1)));
     let start = ORPHANS.with(|orphans| orphans.borrow().len());
-    let outcome = std::panic::catch_unwind(core::panic::AssertUnwindSafe(poll));
+    let outcome = crate::sync::catch_panic(poll);
     DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     match outcome {
         Ok(poll) => poll,
@@ -108,18 +108,11 @@ fn settle(orphan: Orphan, message: &str) {
 }
 
 /// Runs `f`; with `std`, a panic inside it is caught and returned as its message.
-#[cfg(feature = "std")]
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|payload| {
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, alloc::string::String> {
+    crate::sync::catch_panic(f).map_err(|payload| {
         let message = crate::error::panic_message(&*payload);
         // A payload whose `Drop` panics again is leaked rather than dropped here.
         core::mem::forget(payload);
         message
     })
-}
-
-/// Without `std`, runs `f`.
-#[cfg(not(feature = "std"))]
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, alloc::string::String> {
-    Ok(f())
 }

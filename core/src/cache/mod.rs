@@ -40,12 +40,7 @@ pub use memory::{CacheStats, DEFAULT_CAPACITY, InMemoryCache};
 
 /// A predicate over cache keys, as given to [`CacheProvider::delete_matching`]: `Sync`
 /// where [`MaybeSync`] means `Sync`.
-#[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-pub type KeyFilter<'a> = dyn Fn(&str) -> bool + Sync + 'a;
-/// A predicate over cache keys, as given to [`CacheProvider::delete_matching`]: `Sync`
-/// where [`MaybeSync`] means `Sync`.
-#[cfg(any(target_family = "wasm", orchestrator_unsync))]
-pub type KeyFilter<'a> = dyn Fn(&str) -> bool + 'a;
+pub use crate::sync::KeyFilter;
 
 /// What kind of failure a [`CacheError`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

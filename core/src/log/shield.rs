@@ -32,7 +32,6 @@ pub(crate) fn shielded(logger: Arc<dyn Logger>) -> Arc<dyn Logger> {
 mod guard {
     use alloc::sync::Arc;
     use core::fmt;
-    use core::panic::AssertUnwindSafe;
     use core::sync::atomic::{AtomicBool, Ordering};
     use std::io::Write;
 
@@ -58,7 +57,7 @@ mod guard {
         fn guard<R>(&self, call: impl FnOnce(&dyn Logger) -> R) -> Option<R> {
             // Unwind safety is asserted: a logger left half-updated by its panic can at
             // worst log wrongly later; it holds none of the library's state.
-            match std::panic::catch_unwind(AssertUnwindSafe(|| call(&*self.inner))) {
+            match crate::sync::catch_panic(|| call(&*self.inner)) {
                 Ok(value) => Some(value),
                 Err(payload) => {
                     drop(payload);

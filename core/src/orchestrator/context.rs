@@ -11,7 +11,8 @@ use super::tracking::{ActiveJob, Tracking};
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::error::DispatchError;
-use crate::job::{IntoJob, Job, JobId, short_type_name};
+use crate::job::{IntoJob, Job, short_type_name};
+use crate::job_id::JobId;
 use crate::log::{Level, Logger, log_at};
 use crate::runtime::Clock;
 

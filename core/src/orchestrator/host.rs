@@ -18,7 +18,7 @@ use super::{Orchestrator, SHUTDOWN_REASON};
 use crate::breaker::{CircuitBreaker, Delivery};
 use crate::bus::{Lagged, Subscription};
 use crate::event::{Event, EventKind, EventTag, Suppression, SuppressionReason};
-use crate::job::JobId;
+use crate::job_id::JobId;
 use crate::log::{Level, log_at};
 use crate::unwind;
 

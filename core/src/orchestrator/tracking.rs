@@ -14,7 +14,7 @@ use core::any::TypeId;
 use hashbrown::HashMap;
 
 use crate::handle::ErasedHandle;
-use crate::job::JobId;
+use crate::job_id::JobId;
 
 /// One job in flight.
 pub(crate) struct ActiveJob {
