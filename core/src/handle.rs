@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::cancel::CancellationToken;
@@ -108,25 +108,31 @@ impl LazyToken {
 /// refused with a typed error and emit nothing, even from a context clone kept past the
 /// job's end or used on another thread.
 ///
-/// One word: bit 0 says reports are closed, bit 1 that the terminal event was emitted,
-/// bit 2 that the dispatcher accepted the job (a job refused at dispatch owes no event),
-/// the rest counts reports being emitted. A report registers itself before it checks bit
-/// 0; the pipeline sets bit 0, then waits for the reports already registered (each is
-/// one bus emit, never an `await`) before it emits the terminal event. So no report can
-/// land after the terminal event, and a job pays two atomic operations for it.
+/// Reports and the job's one writer are kept apart. `reports` is one word: bit 0 says
+/// reports are closed, the rest counts reports being emitted. A report registers itself
+/// before it checks bit 0; the pipeline sets bit 0, then waits for the reports already
+/// registered (each is one bus emit, never an `await`) before it emits the terminal event.
+/// So no report can land after the terminal event. `flags` are written by one party at a
+/// time (the dispatcher before the job is queued, then the job's own future, or the panic
+/// boundary on the job's thread), so they need no read-modify-write.
 #[derive(Debug, Default)]
-pub(crate) struct EmitGate(AtomicUsize);
+pub(crate) struct EmitGate {
+    reports: AtomicUsize,
+    flags: AtomicU8,
+}
 
 const CLOSED: usize = 1;
-const TERMINAL_SENT: usize = 2;
-const ACCEPTED: usize = 4;
-const ONE_REPORT: usize = 8;
+const ONE_REPORT: usize = 2;
+/// The dispatcher accepted the job: it owes a terminal event.
+const ACCEPTED: u8 = 1;
+/// The job's terminal event was emitted.
+const TERMINAL_SENT: u8 = 2;
 
 impl EmitGate {
     /// Registers a report; `None` once reports are closed (nothing may be emitted).
     pub(crate) fn enter(&self) -> Option<ReportGuard<'_>> {
-        if self.0.fetch_add(ONE_REPORT, Ordering::AcqRel) & CLOSED != 0 {
-            self.0.fetch_sub(ONE_REPORT, Ordering::AcqRel);
+        if self.reports.fetch_add(ONE_REPORT, Ordering::AcqRel) & CLOSED != 0 {
+            self.reports.fetch_sub(ONE_REPORT, Ordering::AcqRel);
             return None;
         }
         Some(ReportGuard(self))
@@ -134,11 +140,11 @@ impl EmitGate {
 
     /// Closes reports and waits for those in flight: after this, the terminal event may go.
     pub(crate) fn close(&self) {
-        if self.0.fetch_or(CLOSED, Ordering::AcqRel) < ONE_REPORT {
+        if self.reports.fetch_or(CLOSED, Ordering::AcqRel) < ONE_REPORT {
             return;
         }
         let mut spins = 0_u32;
-        while self.0.load(Ordering::Acquire) >= ONE_REPORT {
+        while self.reports.load(Ordering::Acquire) >= ONE_REPORT {
             // Another thread is between its check and the end of its emit (no `await` in
             // between): back off politely.
             spins = spins.wrapping_add(1);
@@ -152,27 +158,26 @@ impl EmitGate {
 
     /// Records that the terminal event was emitted (or attempted on a closed bus).
     pub(crate) fn set_terminal_sent(&self) {
-        self.0.fetch_or(CLOSED | TERMINAL_SENT, Ordering::AcqRel);
+        let flags = self.flags.load(Ordering::Relaxed);
+        self.flags.store(flags | TERMINAL_SENT, Ordering::Release);
     }
 
     /// True once the job's terminal event was emitted.
     pub(crate) fn terminal_sent(&self) -> bool {
-        self.0.load(Ordering::Acquire) & TERMINAL_SENT != 0
+        self.flags.load(Ordering::Acquire) & TERMINAL_SENT != 0
     }
 
     /// Marks the job accepted by its dispatcher (`true`, just before it is queued) or
     /// refused after all (`false`): only an accepted job owes a terminal event.
     pub(crate) fn set_accepted(&self, accepted: bool) {
-        if accepted {
-            self.0.fetch_or(ACCEPTED, Ordering::AcqRel);
-        } else {
-            self.0.fetch_and(!ACCEPTED, Ordering::AcqRel);
-        }
+        let flags = self.flags.load(Ordering::Relaxed);
+        let flags = if accepted { flags | ACCEPTED } else { flags & !ACCEPTED };
+        self.flags.store(flags, Ordering::Release);
     }
 
     /// True while the job counts as accepted (see [`set_accepted`](Self::set_accepted)).
     pub(crate) fn accepted(&self) -> bool {
-        self.0.load(Ordering::Acquire) & ACCEPTED != 0
+        self.flags.load(Ordering::Acquire) & ACCEPTED != 0
     }
 }
 
@@ -181,7 +186,7 @@ pub(crate) struct ReportGuard<'a>(&'a EmitGate);
 
 impl Drop for ReportGuard<'_> {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(ONE_REPORT, Ordering::AcqRel);
+        self.0.reports.fetch_sub(ONE_REPORT, Ordering::AcqRel);
     }
 }
 

@@ -63,7 +63,6 @@ pub(crate) fn adopt(_orphan: impl FnOnce() -> Orphan) -> bool {
 #[cfg(feature = "std")]
 pub(crate) fn poll_job(poll: impl FnOnce() -> Poll<()>) -> Poll<()> {
     DEPTH.with(|depth| depth.set(depth.get().saturating_add(1)));
-    let start = ORPHANS.with(|orphans| orphans.borrow().len());
     let outcome = crate::sync::catch_panic(poll);
     DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     match outcome {
@@ -72,11 +71,10 @@ pub(crate) fn poll_job(poll: impl FnOnce() -> Poll<()>) -> Poll<()> {
             let message = crate::error::panic_message(&*payload);
             // Drop the payload inside a boundary of its own: its `Drop` is user code too.
             let _ = catch(move || drop(payload));
-            let orphans: Vec<Orphan> = ORPHANS.with(|orphans| {
-                let mut orphans = orphans.borrow_mut();
-                let start = start.min(orphans.len());
-                orphans.drain(start..).collect()
-            });
+            // Every orphan listed was dropped by this panic: orphans are listed only while
+            // a panic unwinds towards its nearest boundary, which is this one (an inner one
+            // would have caught it), and each boundary takes them all.
+            let orphans: Vec<Orphan> = ORPHANS.with(|orphans| core::mem::take(&mut *orphans.borrow_mut()));
             for orphan in orphans {
                 settle(orphan, &message);
             }
