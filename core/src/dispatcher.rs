@@ -13,7 +13,7 @@ use crate::bus::Bus;
 use crate::cache::CacheProvider;
 use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
-use crate::executor::{Executor, JobContext};
+use crate::executor::{ContextExtras, Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobOptions};
 use crate::job_env::JobEnv;
@@ -292,7 +292,6 @@ impl Dispatcher {
         input: &mut Option<Input<J, P>>,
         handle: &JobHandle<J::Output>,
     ) -> Result<(), DispatchError> {
-        handle.gate().set_accepted(true);
         let refused = match starter.start(&self.inner.registry, input) {
             Ok(task) => match self.inner.queue.push(task) {
                 Ok(()) => return Ok(()),
@@ -306,7 +305,7 @@ impl Dispatcher {
             },
             Err(error) => (None, error),
         };
-        handle.gate().set_accepted(false);
+        handle.gate().refuse();
         let (task, error) = refused;
         drop(task);
         drop(input.take());
@@ -387,9 +386,8 @@ impl Dispatcher {
             env: env.clone(),
             bus: scoped,
             cancel,
-            metadata: options.metadata,
+            extras: ContextExtras::new(options.metadata, options.cache_provider),
             attempt: AtomicU32::new(0),
-            cache: options.cache_provider,
         };
         *input = Some((job, plan(Core { ctx, completer }), slot));
         Ok(handle)
@@ -686,7 +684,7 @@ mod future_size_tests {
 
     use crate::Dispatcher;
     use crate::error::JobError;
-    use crate::executor::{Executor, JobContext};
+    use crate::executor::{ContextExtras, Executor, JobContext};
     use crate::job::Job;
     use crate::pipeline::{Plan, run, run_plain};
 

@@ -170,10 +170,24 @@ pub struct JobContext {
     pub(crate) bus: Option<Bus>,
     /// The job's slot, for its (lazily created) cancellation token.
     pub(crate) cancel: Arc<dyn ErasedSlot>,
-    pub(crate) metadata: Option<Arc<Metadata>>,
+    /// What few jobs have: metadata, a cache provider of their own. One pointer, so that
+    /// the context (part of every job's future) stays small.
+    pub(crate) extras: Option<Arc<ContextExtras>>,
     pub(crate) attempt: AtomicU32,
+}
+
+/// The parts of a [`JobContext`] that few jobs have.
+pub(crate) struct ContextExtras {
+    pub(crate) metadata: Option<Arc<Metadata>>,
     /// The job's own cache provider (else the dispatcher's).
     pub(crate) cache: Option<Arc<dyn CacheProvider>>,
+}
+
+impl ContextExtras {
+    /// `None` when the job has neither.
+    pub(crate) fn new(metadata: Option<Arc<Metadata>>, cache: Option<Arc<dyn CacheProvider>>) -> Option<Arc<Self>> {
+        (metadata.is_some() || cache.is_some()).then(|| Arc::new(Self { metadata, cache }))
+    }
 }
 
 impl Clone for JobContext {
@@ -185,9 +199,8 @@ impl Clone for JobContext {
             env: self.env.clone(),
             bus: self.bus.clone(),
             cancel: self.cancel.clone(),
-            metadata: self.metadata.clone(),
+            extras: self.extras.clone(),
             attempt: AtomicU32::new(self.attempt()),
-            cache: self.cache.clone(),
         }
     }
 }
@@ -233,7 +246,7 @@ impl JobContext {
 
     /// The job's metadata.
     pub fn metadata(&self) -> &Metadata {
-        self.metadata.as_deref().unwrap_or(&crate::job::EMPTY_METADATA)
+        self.extras.as_ref().and_then(|e| e.metadata.as_deref()).unwrap_or(&crate::job::EMPTY_METADATA)
     }
 
     /// The current attempt, 0-based (0 is the first try, 1 the first retry, ...).
@@ -363,7 +376,7 @@ impl JobContext {
 
     /// The cache provider the job uses (its own, else its dispatcher's), if any.
     pub fn cache(&self) -> Option<&Arc<dyn CacheProvider>> {
-        self.cache.as_ref().or(self.env.cache.as_ref())
+        self.extras.as_ref().and_then(|e| e.cache.as_ref()).or(self.env.cache.as_ref())
     }
 
     fn provider(&self) -> Result<&dyn CacheProvider, CacheError> {

@@ -115,7 +115,7 @@ impl LazyToken {
 /// So no report can land after the terminal event. `flags` are written by one party at a
 /// time (the dispatcher before the job is queued, then the job's own future, or the panic
 /// boundary on the job's thread), so they need no read-modify-write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EmitGate {
     reports: AtomicUsize,
     flags: AtomicU8,
@@ -129,6 +129,12 @@ const ACCEPTED: u8 = 1;
 const TERMINAL_SENT: u8 = 2;
 
 impl EmitGate {
+    /// The gate of a new job: accepted until the dispatcher says otherwise (a job is
+    /// refused far less often than accepted, so only a refusal writes the flag).
+    pub(crate) fn new_accepted() -> Self {
+        Self { reports: AtomicUsize::new(0), flags: AtomicU8::new(ACCEPTED) }
+    }
+
     /// Registers a report; `None` once reports are closed (nothing may be emitted).
     pub(crate) fn enter(&self) -> Option<ReportGuard<'_>> {
         if self.reports.fetch_add(ONE_REPORT, Ordering::AcqRel) & CLOSED != 0 {
@@ -167,15 +173,13 @@ impl EmitGate {
         self.flags.load(Ordering::Acquire) & TERMINAL_SENT != 0
     }
 
-    /// Marks the job accepted by its dispatcher (`true`, just before it is queued) or
-    /// refused after all (`false`): only an accepted job owes a terminal event.
-    pub(crate) fn set_accepted(&self, accepted: bool) {
+    /// Marks the job refused by its dispatcher after all: it owes no terminal event.
+    pub(crate) fn refuse(&self) {
         let flags = self.flags.load(Ordering::Relaxed);
-        let flags = if accepted { flags | ACCEPTED } else { flags & !ACCEPTED };
-        self.flags.store(flags, Ordering::Release);
+        self.flags.store(flags & !ACCEPTED, Ordering::Release);
     }
 
-    /// True while the job counts as accepted (see [`set_accepted`](Self::set_accepted)).
+    /// True unless the job was refused (see [`refuse`](Self::refuse)).
     pub(crate) fn accepted(&self) -> bool {
         self.flags.load(Ordering::Acquire) & ACCEPTED != 0
     }
@@ -237,6 +241,7 @@ impl<T> Completer<T> {
 impl<T> Slot<T> {
     /// Stores the job's result and wakes the handle; counts the job as finished. Called
     /// once per job, by its completer or by the panic boundary.
+    #[inline]
     fn finish(&self, result: JobResult<T>, counters: &Counters) {
         let (waker, detached) = {
             let mut state = self.state.lock();
@@ -288,7 +293,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
             Some(unique) => {
                 *unique.state.get_mut() = State::Waiting(None);
                 unique.cancel = LazyToken::new(token);
-                unique.gate = EmitGate::default();
+                unique.gate = EmitGate::new_accepted();
                 slot
             }
             None => new_slot(token),
@@ -306,7 +311,11 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
 }
 
 fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
-    Arc::new(Slot { state: Mutex::new(State::Waiting(None)), cancel: LazyToken::new(token), gate: EmitGate::default() })
+    Arc::new(Slot {
+        state: Mutex::new(State::Waiting(None)),
+        cancel: LazyToken::new(token),
+        gate: EmitGate::new_accepted(),
+    })
 }
 
 /// The caller's end of a dispatched job: a `Future` of its [`JobResult`], plus

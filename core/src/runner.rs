@@ -311,8 +311,8 @@ impl Runner {
                     // ready-queue round trip). One that does not is polled again there,
                     // with its own waker; the runner's waker it registered now can only
                     // cause a spurious wake-up of the runner.
+                    // A job that finished has emptied its box itself (see `Task`).
                     if job.as_mut().poll(cx).is_ready() {
-                        job.as_mut().clear();
                         self.finished.push(job);
                         if self.finished.len() >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
@@ -348,7 +348,7 @@ impl Future for Running {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Task> {
         let Some(job) = self.0.as_mut() else { return Poll::Pending };
         core::task::ready!(job.as_mut().poll(cx));
-        job.as_mut().clear();
+        // Finished: the box is empty already (see `Task`).
         self.0.take().map_or(Poll::Pending, Poll::Ready)
     }
 }

@@ -3,7 +3,7 @@
 //! A job's future (the whole pipeline: the executor's future, the stop signal, the plan)
 //! is several hundred bytes, too big for the allocator's fast size classes, and
 //! allocating and freeing it was the largest single cost of a short job. So the box is
-//! kept: when a job finishes, its runner drops the future *inside* the box and hands the
+//! kept: the poll that finishes a job drops its future *inside* the box, and the runner hands the
 //! empty box back to the dispatcher, which fills it with the next job of the same type
 //! and executor registration (see `Registry` in the dispatcher). The number of empty
 //! boxes kept is bounded ([`DispatcherBuilder::reuse_limit`]).
@@ -49,9 +49,6 @@ pub(crate) type Task = Pin<Box<dyn RunJob>>;
 pub(crate) trait RunJob: Future<Output = ()> + MaybeSend {
     /// The registration whose pool the box returns to.
     fn origin(&self) -> Origin;
-
-    /// Drops the job's future (finished or not), keeping the box.
-    fn clear(self: Pin<&mut Self>);
 
     /// Puts a new job into an empty box. `input` must be an `Option<(J, P, K)>` of the
     /// box's types (job, plan, kept value), which is taken; anything else is left alone and
@@ -100,28 +97,34 @@ where
 
     /// Polls the job inside the panic boundary: a panic in its user code ends this job
     /// (with a `Failure`) and returns `Ready`, never unwinds into the runner.
+    ///
+    /// A job that finishes is dropped here too, inside the same boundary: its `Drop`s
+    /// (the job, the executor's future) are user code as well, and one boundary per poll
+    /// is cheaper than two. The box is then empty, ready to be given back.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project().future.as_pin_mut() {
-            Some(future) => crate::unwind::poll_job(|| future.poll(cx)),
-            None => Poll::Ready(()),
+        let mut slot = self.project().future;
+        if slot.is_none() {
+            return Poll::Ready(());
         }
+        let poll = crate::unwind::poll_job(|| {
+            let Some(future) = slot.as_mut().as_pin_mut() else { return Poll::Ready(()) };
+            let poll = future.poll(cx);
+            if poll.is_ready() {
+                slot.set(None);
+            }
+            poll
+        });
+        if poll.is_ready() && slot.is_some() {
+            // A panic ended the job: its future is poisoned (dropping it drops nothing).
+            slot.set(None);
+        }
+        poll
     }
 }
 
 impl<E: Part + MaybeSync, J: Part, P: Part, K: Part, F: Future<Output = ()> + Part> RunJob for JobCell<E, J, P, K, F> {
     fn origin(&self) -> Origin {
         self.origin
-    }
-
-    fn clear(self: Pin<&mut Self>) {
-        // Dropping the job runs user `Drop`s (the job, the executor's future): a panic
-        // there must not unwind into the runner. The job has ended by now (or is
-        // reported as abandoned by its own drop), so there is nothing else to report.
-        let mut future = self.project().future;
-        if crate::unwind::catch(|| future.set(None)).is_err() {
-            // The half-dropped value is gone either way; make sure the box reads empty.
-            future.set(None);
-        }
     }
 
     fn refill(self: Pin<&mut Self>, input: &mut dyn Any) -> bool {

@@ -3,7 +3,9 @@
 use alloc::sync::Arc;
 use core::fmt;
 
-use super::{Level, Logger, shielded};
+#[cfg(any(feature = "log", feature = "tracing"))]
+use super::shielded;
+use super::{Level, Logger};
 
 /// The logger of a [`Dispatcher`](crate::Dispatcher) built without
 /// [`logger`](crate::DispatcherBuilder::logger), and so of its orchestrators. It forwards
@@ -59,11 +61,20 @@ impl Logger for DefaultLogger {
     }
 }
 
-/// The logger a dispatcher gets when its builder was given none. Shielded like a user's:
-/// the bridges run the installed subscriber's or logger's code, and every message may
-/// format a user's error.
+/// The logger a dispatcher gets when its builder was given none. With a bridge it is
+/// shielded like a user's logger: the bridges run the installed subscriber's or logger's
+/// code. The stderr and no-op loggers run none (the library's lines format only its own
+/// values: ids, names, stored messages), so they go unwrapped, and a job's hot path asks
+/// them `enabled` with one call.
 pub(crate) fn default_logger() -> Arc<dyn Logger> {
-    shielded(Arc::new(DefaultLogger))
+    #[cfg(not(any(feature = "log", feature = "tracing")))]
+    {
+        Arc::new(DefaultLogger)
+    }
+    #[cfg(any(feature = "log", feature = "tracing"))]
+    {
+        shielded(Arc::new(DefaultLogger))
+    }
 }
 
 #[cfg(test)]
