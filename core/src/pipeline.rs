@@ -383,6 +383,12 @@ fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
             let Some(policy) = retry.filter(|p| p.should_retry(&error, attempt)) else {
                 return (Err(error), attempt > 0);
             };
+            if ctx.is_cancelled() {
+                // Cancelled during the attempt (by the attempt itself, or from outside):
+                // no retry will happen, so none is announced or paid for. The stop signal
+                // ends the job as `Cancelled`.
+                core::future::pending::<()>().await;
+            }
             let retry_number = attempt.saturating_add(1);
             let max = policy.get_max_retries();
             if let Some(budget) = budget.filter(|b| !b.try_withdraw(budget_now(timer))) {

@@ -57,7 +57,7 @@ impl Job for Race {
 
 /// A thread reports as fast as it can while the job ends: whatever it managed to emit
 /// comes before the terminal event, and everything after is refused.
-#[cfg(not(miri))]
+#[cfg(all(not(miri), not(target_family = "wasm")))]
 #[test]
 fn reports_from_another_thread_never_follow_the_terminal_event() {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -366,7 +366,7 @@ impl orchestrator_core::CircuitBreaker for PanickyBreaker {
     }
 }
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", panic = "unwind"))]
 #[test]
 fn a_panicking_breaker_admits_the_event_and_the_host_runs_on() {
     let w = World::new();
@@ -401,7 +401,7 @@ impl Orchestrator for SetTo {
     }
 }
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", panic = "unwind"))]
 #[test]
 fn a_state_whose_clone_panics_skips_that_publication_only() {
     let clock = VirtualClock::new();

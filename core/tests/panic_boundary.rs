@@ -2,7 +2,7 @@
 //! synchronous part, a retry predicate, a cache provider, the output's `Clone`) ends that
 //! job with a panic `Failure` (its terminal event, then its result), and its siblings, its
 //! runner and later jobs are unaffected.
-#![cfg(feature = "std")]
+#![cfg(all(feature = "std", panic = "unwind"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 
 mod common;

@@ -326,3 +326,31 @@ fn without_a_budget_every_retry_of_the_policy_happens() {
     assert_eq!(s.dispatcher.stats().retries_refused, 0);
     assert!(s.log.warnings().is_empty());
 }
+
+/// An attempt that cancels its own job, then fails: no retry is announced or paid for
+/// after the cancellation.
+#[test]
+fn an_attempt_that_cancels_its_job_announces_no_retry() {
+    use orchestrator_core::{EventTag, Job, JobBuilder, JobContext, JobError, RetryBudget, RetryPolicy, executor_fn};
+
+    #[derive(Clone)]
+    struct SelfCancel;
+    impl Job for SelfCancel {
+        type Output = ();
+    }
+
+    let mut h = common::Harness::new();
+    h.dispatcher.register(executor_fn(|_: SelfCancel, ctx: JobContext| async move {
+        if ctx.attempt() == 2 {
+            ctx.token().cancel_with_reason("x");
+        }
+        Err::<(), _>(JobError::msg("fails"))
+    }));
+    let budget = RetryBudget::builder().min_retries(100).build();
+    let policy = RetryPolicy::new().max_retries(10).base_delay(std::time::Duration::ZERO).budget(budget.clone());
+    let result = h.run(h.dispatcher.dispatch(JobBuilder::new(SelfCancel).retry(policy)).unwrap());
+    assert!(matches!(&result, orchestrator_core::JobResult::Cancelled(Some(r)) if &**r == "x"), "{result:?}");
+    let tags = common::tags(&h.drain());
+    assert_eq!(tags, [EventTag::Started, EventTag::Retrying, EventTag::Retrying, EventTag::Cancelled]);
+    assert_eq!(budget.available(std::time::Duration::ZERO), 98, "two retries paid for, not three");
+}
