@@ -761,6 +761,129 @@ fn bench_orchestrator(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. Cancellation tokens
+// ---------------------------------------------------------------------------------------
+
+/// Live siblings beside the child token that is created and dropped.
+const SIBLINGS: [usize; 3] = [10, 1_000, 100_000];
+/// Jobs in flight at once, all children of one parent token.
+const SHARED: [usize; 3] = [1_000, 4_000, 16_000];
+
+/// Ours: a child token of a parent that has `n` other live children, created and dropped.
+fn child_ours(n: usize) -> impl FnMut(u64) -> Duration {
+    let parent = orchestrator_std::CancellationToken::new();
+    let siblings: Vec<_> = (0..n).map(|_| parent.child_token()).collect();
+    move |iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            drop(black_box(parent.child_token()));
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(parent.listener_count(), siblings.len());
+        elapsed
+    }
+}
+
+/// The peer: the same with `tokio_util::sync::CancellationToken`.
+fn child_tokio_util(n: usize) -> impl FnMut(u64) -> Duration {
+    let parent = tokio_util::sync::CancellationToken::new();
+    let siblings: Vec<_> = (0..n).map(|_| parent.child_token()).collect();
+    move |iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            drop(black_box(parent.child_token()));
+        }
+        let elapsed = start.elapsed();
+        black_box(&siblings);
+        elapsed
+    }
+}
+
+/// Ours: `k` jobs dispatched with `JobBuilder::cancel_token` of one long-lived parent
+/// (each gets a child of it), then their handles awaited.
+fn shared_token_ours(rt: &Rt, k: usize) -> impl FnMut(u64) -> Duration + '_ {
+    let d = rt.run({
+        let b = rt.dispatcher_builder();
+        async move {
+            let d = b.build().expect("dispatcher");
+            d.register(Echo);
+            d
+        }
+    });
+    let parent = orchestrator_std::CancellationToken::new();
+    move |iters| {
+        let (d, parent) = (d.clone(), parent.clone());
+        rt.run(async move {
+            let mut handles = Vec::with_capacity(k);
+            let start = Instant::now();
+            for _ in 0..iters {
+                for i in 0..k {
+                    let job = JobBuilder::new(Work(i as u64)).cancel_token(parent.clone());
+                    handles.push(d.dispatch(job).expect("dispatch"));
+                }
+                for h in handles.drain(..) {
+                    black_box(expect_success(h.await));
+                }
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(parent.listener_count(), 0, "every job's child token is unlisted");
+            elapsed
+        })
+    }
+}
+
+/// spawn + oneshot per job, each task holding a `tokio_util` child token of one parent
+/// (checked before sending), so the peer pays for a cancellable job too.
+fn shared_token_tokio_util(rt: &Rt, k: usize) -> impl FnMut(u64) -> Duration + '_ {
+    let spawner = rt.spawner();
+    let parent = tokio_util::sync::CancellationToken::new();
+    move |iters| {
+        let (spawner, parent) = (spawner.clone(), parent.clone());
+        rt.run(async move {
+            let mut rxs = Vec::with_capacity(k);
+            let start = Instant::now();
+            for _ in 0..iters {
+                for i in 0..k {
+                    let (tx, rx) = oneshot::channel();
+                    let token = parent.child_token();
+                    spawner.spawn(async move {
+                        if !token.is_cancelled() {
+                            let _ = tx.send(work(i as u64));
+                        }
+                    });
+                    rxs.push(rx);
+                }
+                for rx in rxs.drain(..) {
+                    black_box(rx.await.expect("sent"));
+                }
+            }
+            start.elapsed()
+        })
+    }
+}
+
+fn bench_tokens(c: &mut Criterion) {
+    let mut g = group(c, "tokens-child");
+    for n in SIBLINGS {
+        let set: Vec<(&str, Routine<'_>)> =
+            vec![("ours", Box::new(child_ours(n))), ("tokio-util", Box::new(child_tokio_util(n)))];
+        bench_set(&mut g, &n.to_string(), 1, set);
+    }
+    g.finish();
+    let mut g = group(c, "tokens-shared-tokio-ct");
+    for k in SHARED {
+        let rts = [Rt::new(Flavor::TokioCurrent), Rt::new(Flavor::TokioCurrent), Rt::new(Flavor::TokioCurrent)];
+        let set: Vec<(&str, Routine<'_>)> = vec![
+            ("ours", Box::new(shared_token_ours(&rts[0], k))),
+            ("spawn-oneshot", Box::new(jobs_spawn(&rts[1], k))),
+            ("spawn-oneshot-tokio-util", Box::new(shared_token_tokio_util(&rts[2], k))),
+        ];
+        bench_set(&mut g, &k.to_string(), k as u64, set);
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------
 // 5. Memory
 // ---------------------------------------------------------------------------------------
 
@@ -1055,6 +1178,13 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         max_ratio: 0.6,
     });
 
+    goals.push(Goal {
+        what: "create + drop a child token beside 100 000 live siblings, vs tokio-util".into(),
+        ours: "tokens-child/ours/100000".into(),
+        peer: "tokens-child/tokio-util/100000".into(),
+        max_ratio: 1.5,
+    });
+
     push(&mut out, "## Goals");
     push(&mut out, "");
     let mut t = Table::new(&["goal", "ours, ns", "peer, ns", "ratio (range)", "goal", "verdict"]);
@@ -1081,6 +1211,31 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
                 String::new(),
             ]),
         }
+    }
+    // Linear in K: the per-job ratio to spawn + oneshot must not grow with K.
+    let shared = |k: usize| {
+        RECORDER
+            .paired_ratio(
+                &format!("tokens-shared-tokio-ct/ours/{k}"),
+                &format!("tokens-shared-tokio-ct/spawn-oneshot/{k}"),
+                n,
+            )
+            .map(|r| r.median())
+    };
+    if let (Some(small), Some(large)) = (shared(SHARED[0]), shared(SHARED[2])) {
+        let growth = large / small;
+        t.row(&[
+            format!(
+                "{} vs {} jobs sharing one parent token, tokio current-thread: (ours / spawn + oneshot) at the larger K \
+                 over the same at the smaller",
+                SHARED[2], SHARED[0]
+            ),
+            format!("{large:.2}×"),
+            format!("{small:.2}×"),
+            format!("{growth:.2}"),
+            "≤ 1.50".into(),
+            verdict(growth <= 1.5).into(),
+        ]);
     }
     if let Some(o) = stats("orchestrator-tokio-ct/ours/throughput", n) {
         let per_sec = 1e9 / o.median();
@@ -1296,6 +1451,76 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         ),
     );
     push(&mut out, "");
+
+    out.push_str(&tokens_section(n));
+    out
+}
+
+/// Section 6 of the report, alone so a filtered run (`-- token`) can print it.
+fn tokens_section(n: usize) -> String {
+    let mut out = String::new();
+    let push = |out: &mut String, s: &str| {
+        out.push_str(s);
+        out.push('\n');
+    };
+    push(&mut out, "## 6. Cancellation tokens");
+    push(&mut out, "");
+    push(
+        &mut out,
+        "*child*: ns to create a child token of a parent that has N other live children, and drop it (ours: \
+         `CancellationToken::child_token`; the peer: `tokio_util::sync::CancellationToken::child_token`). \
+         *shared*: ns per job for K jobs in flight that share one long-lived parent token, dispatched then \
+         awaited, on tokio current-thread: ours `JobBuilder::cancel_token(parent.clone())` (each job gets a \
+         child of the parent, unlisted when the job ends); the peers spawn a task per job that sends on a \
+         `tokio::sync::oneshot`, without a token and with a `tokio-util` child token of one parent.",
+    );
+    push(&mut out, "");
+    let mut t = Table::new(&["N live siblings", "ours", "tokio-util", "ours / tokio-util"]);
+    for k in SIBLINGS {
+        let (o, p) = (format!("tokens-child/ours/{k}"), format!("tokens-child/tokio-util/{k}"));
+        t.row(&[k.to_string(), cell(&stats(&o, n)), cell(&stats(&p, n)), ratio_cell(&o, &p, n)]);
+    }
+    out.push_str(&t.finish());
+    push(&mut out, "");
+    let mut t = Table::new(&[
+        "K jobs sharing a parent",
+        "ours",
+        "spawn + oneshot",
+        "ours / spawn",
+        "spawn + oneshot + tokio-util child",
+        "ours / that",
+    ]);
+    for k in SHARED {
+        let g = "tokens-shared-tokio-ct";
+        let (o, s, u) =
+            (format!("{g}/ours/{k}"), format!("{g}/spawn-oneshot/{k}"), format!("{g}/spawn-oneshot-tokio-util/{k}"));
+        t.row(&[
+            k.to_string(),
+            cell(&stats(&o, n)),
+            cell(&stats(&s, n)),
+            ratio_cell(&o, &s, n),
+            cell(&stats(&u, n)),
+            ratio_cell(&o, &u, n),
+        ]);
+    }
+    out.push_str(&t.finish());
+    push(&mut out, "");
+    let shared = |k: usize| {
+        let g = "tokens-shared-tokio-ct";
+        RECORDER.paired_ratio(&format!("{g}/ours/{k}"), &format!("{g}/spawn-oneshot/{k}"), n).map(|r| r.median())
+    };
+    if let (Some(small), Some(large)) = (shared(SHARED[0]), shared(SHARED[2])) {
+        push(
+            &mut out,
+            &format!(
+                "Linear in K: ours / spawn + oneshot is {large:.2} at K = {} and {small:.2} at K = {} (growth {:.2}).",
+                SHARED[2],
+                SHARED[0],
+                large / small
+            ),
+        );
+        push(&mut out, "");
+    }
     out
 }
 
@@ -1333,10 +1558,15 @@ fn main() {
     bench_fanout(&mut c);
     bench_jobs(&mut c);
     bench_orchestrator(&mut c);
+    bench_tokens(&mut c);
     c.final_summary();
     // A filter on the command line (`-- fanout`) measures a subset: no report then.
     let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
     if filtered || std::env::var_os("BENCH_NO_REPORT").is_some() {
+        let measured = |id: &str| RECORDER.raw(id, 1).is_some();
+        if measured("tokens-child/ours/10") || measured("tokens-shared-tokio-ct/ours/1000") {
+            println!("{}", tokens_section(mode.samples()));
+        }
         return;
     }
     eprintln!("measuring memory...");

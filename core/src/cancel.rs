@@ -5,8 +5,11 @@
 //! A token is an `Arc<Inner>`; clones share the same state. `Inner` holds
 //!
 //! * an `AtomicBool` flag, so [`CancellationToken::is_cancelled`] is one `Acquire` load;
-//! * a `Mutex` (`crate::sync`) around the reason, the registered listeners (a `Vec` in registration
-//!   order, each tagged with an id from a per-token counter) and that counter;
+//! * a `Mutex` (`crate::sync`) around the reason and the registered listeners, a
+//!   `Listeners` list (`cancel/listeners.rs`): a slab whose entries are threaded on a
+//!   doubly linked list of indices in registration order, so registering and removing a
+//!   listener (or a child token) cost O(1) however many others there are, and
+//!   cancellation walks them in registration order;
 //! * an [`event_listener::Event`] that wakes the [`Cancelled`] / [`CancelledOwned`]
 //!   futures.
 //!
@@ -18,14 +21,19 @@
 //! the `std` feature a panicking listener is caught and the others still run.
 //!
 //! A child token is a listener entry on its parent that holds only a `Weak` to the
-//! child; the child holds a strong reference to its parent, so a chain keeps working
-//! when only its leaves are held. When the last handle to a child (and to its own
-//! descendants) is dropped, the child removes its entry from the parent, so a long-lived parent with many short-lived
-//! children does not grow. Cancellation of a tree is propagated, and chains are
-//! dropped, iteratively (no recursion), so deep chains cannot overflow the call stack.
+//! child; the child holds a strong reference to its parent and the `Key` of its entry,
+//! so a chain keeps working when only its leaves are held. When the last handle to a
+//! child (and to its own descendants) is dropped, the child removes its entry from the
+//! parent by that key, in O(1), so a long-lived parent with many short-lived children
+//! (every job dispatched with the same token has one) neither grows nor slows down:
+//! the list gives its memory back as it empties. Cancellation of a tree is propagated,
+//! and chains are dropped, iteratively (no recursion), so deep chains cannot overflow the
+//! call stack.
 //!
 //! Removing a listener removes exactly that listener (one job's cleanup cannot wipe
-//! the listeners other jobs registered on a shared token).
+//! the listeners other jobs registered on a shared token). A key is the entry's slot and
+//! a stamp never reused by the token, so a stale [`ListenerId`] cannot remove the
+//! listener that took its slot.
 
 // Without `Send` listeners (wasm, `orchestrator_unsync`) the token is intentionally single-threaded.
 #![cfg_attr(any(target_family = "wasm", orchestrator_unsync), allow(clippy::arc_with_non_send_sync))]
@@ -33,7 +41,6 @@
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec;
-use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -43,6 +50,9 @@ use core::task::{Context, Poll};
 use event_listener::{Event, EventListener};
 
 use crate::sync::{MaybeSend, Mutex};
+
+mod listeners;
+use listeners::{Drain, Key, Listeners};
 
 /// A boxed cancellation callback; `Send` where [`MaybeSend`] means `Send`.
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
@@ -56,7 +66,7 @@ type BoxedCallback = Box<dyn FnOnce(Option<&str>) + 'static>;
 /// Ids are allocated per token: an id is only meaningful for the token (or a clone of
 /// the token) that returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ListenerId(u64);
+pub struct ListenerId(Key);
 
 /// One registered listener.
 enum Listener {
@@ -71,17 +81,7 @@ struct State {
     /// The cancellation reason; meaningful once the flag is set, never changed after.
     reason: Option<Arc<str>>,
     /// Registered listeners, in registration order. Emptied by cancellation.
-    listeners: Vec<(u64, Listener)>,
-    /// Next listener id.
-    next_id: u64,
-}
-
-impl State {
-    fn allocate_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        id
-    }
+    listeners: Listeners<Listener>,
 }
 
 /// Where a child token is registered on its parent. The link is strong so a chain
@@ -89,7 +89,7 @@ impl State {
 /// the parent's entry for the child is weak, so there is no reference cycle.
 struct ParentLink {
     parent: Arc<Inner>,
-    id: u64,
+    key: Key,
 }
 
 /// Shared state of a token and all its clones.
@@ -107,7 +107,7 @@ impl Inner {
     fn new(cancelled: bool, reason: Option<Arc<str>>, parent: Option<ParentLink>) -> Self {
         Self {
             cancelled: AtomicBool::new(cancelled),
-            state: Mutex::new(State { reason, listeners: Vec::new(), next_id: 0 }),
+            state: Mutex::new(State { reason, listeners: Listeners::new() }),
             event: Event::new(),
             parent,
         }
@@ -120,7 +120,7 @@ impl Inner {
 
     /// Moves the token to the cancelled state. Returns the listeners to run, or `None`
     /// when the token was already cancelled.
-    fn transition(&self, reason: Option<Arc<str>>) -> Option<Vec<(u64, Listener)>> {
+    fn transition(&self, reason: Option<Arc<str>>) -> Option<Drain<Listener>> {
         let mut state = self.state.lock();
         // The flag only changes under the lock, so a relaxed load is enough here.
         if self.cancelled.load(Ordering::Relaxed) {
@@ -128,25 +128,14 @@ impl Inner {
         }
         state.reason = reason;
         self.cancelled.store(true, Ordering::Release);
-        Some(core::mem::take(&mut state.listeners))
+        Some(state.listeners.take())
     }
 
-    /// Unregisters listener `id` (only if it is a user callback when `callback_only`).
+    /// Unregisters listener `key` (only if it is a user callback when `callback_only`).
     /// The listener is returned so the caller drops it after the lock is released:
     /// dropping a callback may drop tokens, and dropping a token may lock this one.
-    fn remove(&self, id: u64, callback_only: bool) -> Option<Listener> {
-        let mut state = self.state.lock();
-        let pos = state
-            .listeners
-            .iter()
-            .position(|(i, l)| *i == id && (!callback_only || matches!(l, Listener::Callback(_))))?;
-        let (_, listener) = state.listeners.remove(pos);
-        // Give memory back after a burst of short-lived listeners / children.
-        let cap = state.listeners.capacity();
-        if cap > 32 && state.listeners.len() < cap / 4 {
-            state.listeners.shrink_to(cap / 2);
-        }
-        Some(listener)
+    fn remove(&self, key: Key, callback_only: bool) -> Option<Listener> {
+        self.state.lock().listeners.remove_if(key, |l| !callback_only || matches!(l, Listener::Callback(_)))
     }
 }
 
@@ -156,9 +145,9 @@ impl Drop for Inner {
         // continue with the parent's own link here instead of recursing, so dropping
         // the leaf of a long chain cannot overflow the stack.
         let mut link = self.parent.take();
-        while let Some(ParentLink { parent, id }) = link {
+        while let Some(ParentLink { parent, key }) = link {
             // The removed entry is dropped here, outside the parent's lock.
-            drop(parent.remove(id, false));
+            drop(parent.remove(key, false));
             link = Arc::into_inner(parent).and_then(|mut parent| parent.parent.take());
         }
     }
@@ -184,7 +173,7 @@ fn run_callback(callback: BoxedCallback, reason: Option<&str>) {
 struct Frame {
     inner: Arc<Inner>,
     reason: Option<Arc<str>>,
-    listeners: vec::IntoIter<(u64, Listener)>,
+    listeners: Drain<Listener>,
 }
 
 impl Drop for Frame {
@@ -199,17 +188,17 @@ fn cancel_tree(root: &Arc<Inner>, reason: Option<Arc<str>>) -> bool {
     let Some(listeners) = root.transition(reason.clone()) else {
         return false;
     };
-    let mut stack = vec![Frame { inner: Arc::clone(root), reason, listeners: listeners.into_iter() }];
+    let mut stack = vec![Frame { inner: Arc::clone(root), reason, listeners }];
     while let Some(frame) = stack.last_mut() {
         match frame.listeners.next() {
-            Some((_, Listener::Callback(callback))) => {
+            Some(Listener::Callback(callback)) => {
                 run_callback(callback, frame.reason.as_deref());
             }
-            Some((_, Listener::Child(child))) => {
+            Some(Listener::Child(child)) => {
                 let reason = frame.reason.clone();
                 if let Some(child) = child.upgrade() {
                     if let Some(listeners) = child.transition(reason.clone()) {
-                        stack.push(Frame { inner: child, reason, listeners: listeners.into_iter() });
+                        stack.push(Frame { inner: child, reason, listeners });
                     }
                 }
             }
@@ -346,9 +335,11 @@ impl CancellationToken {
             drop(state);
             return Self { inner: Arc::new(Inner::new(true, reason, None)) };
         }
-        let id = state.allocate_id();
-        let child = Arc::new(Inner::new(false, None, Some(ParentLink { parent: Arc::clone(&self.inner), id })));
-        state.listeners.push((id, Listener::Child(Arc::downgrade(&child))));
+        // The parent's entry needs the child's `Weak`, the child the entry's key.
+        let child = Arc::new_cyclic(|weak| {
+            let key = state.listeners.insert(Listener::Child(Weak::clone(weak)));
+            Inner::new(false, None, Some(ParentLink { parent: Arc::clone(&self.inner), key }))
+        });
         drop(state);
         Self { inner: child }
     }
@@ -369,15 +360,15 @@ impl CancellationToken {
     pub fn on_cancel(&self, f: impl FnOnce(Option<&str>) + MaybeSend + 'static) -> ListenerId {
         let callback: BoxedCallback = Box::new(f);
         let mut state = self.inner.state.lock();
-        let id = state.allocate_id();
         if self.inner.cancelled.load(Ordering::Relaxed) {
+            let key = state.listeners.dead_key();
             let reason = state.reason.clone();
             drop(state);
             run_callback(callback, reason.as_deref());
+            ListenerId(key)
         } else {
-            state.listeners.push((id, Listener::Callback(callback)));
+            ListenerId(state.listeners.insert(Listener::Callback(callback)))
         }
-        ListenerId(id)
     }
 
     /// Unregisters a listener added with [`on_cancel`](Self::on_cancel).
@@ -385,7 +376,7 @@ impl CancellationToken {
     /// Returns `true` if it was registered and is now removed; `false` if it already
     /// ran, was already removed, or was never registered. Other listeners are kept.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
-        // Child tokens share the id space but are never handed out as `ListenerId`s:
+        // Child tokens share the key space but are never handed out as `ListenerId`s:
         // a caller must not be able to unregister a child by a guessed id.
         // The removed callback is dropped here, after the lock was released.
         self.inner.remove(id.0, true).is_some()
@@ -602,8 +593,10 @@ mod tests {
         let parent = CancellationToken::new();
         let child = parent.child_token();
         assert_eq!(parent.listener_count(), 1);
-        // The child's entry got id 0; a guessed id must not unregister it.
-        assert!(!parent.remove_listener(ListenerId(0)));
+        // Even the key of the child's entry, as an id, must not unregister it.
+        let key = child.inner.parent.as_ref().map(|link| link.key);
+        assert!(key.is_some_and(|key| !parent.remove_listener(ListenerId(key))));
+        assert_eq!(parent.listener_count(), 1);
         parent.cancel();
         assert!(child.is_cancelled());
     }
@@ -783,6 +776,148 @@ mod tests {
         }
     }
 
+    /// Counts its drops: a listener that ran or was dropped unrun drops it once.
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
+    struct DropCount(Arc<AtomicUsize>);
+
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
+    impl Drop for DropCount {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Children created and dropped (in and out of order, some kept alive only by a
+    /// grandchild) on four threads while another cancels their parent: every listener
+    /// either runs once or is dropped unrun, none is lost or kept, every token still held
+    /// afterwards is cancelled with the parent's reason, and the parent's list is empty.
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
+    #[test]
+    fn dropping_children_races_parent_cancel() {
+        const THREADS: usize = 4;
+        let (rounds, per_thread) = if cfg!(miri) { (2, 24) } else { (40, 600) };
+        for round in 0..rounds {
+            let parent = CancellationToken::new();
+            let (created, ran, dropped) =
+                (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let start = Arc::new(std::sync::Barrier::new(THREADS + 1));
+            let threads: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (parent, start) = (parent.clone(), Arc::clone(&start));
+                    let (created, ran, dropped) = (Arc::clone(&created), Arc::clone(&ran), Arc::clone(&dropped));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let mut kept: Vec<CancellationToken> = Vec::new();
+                        for i in 0..per_thread {
+                            let child = parent.child_token();
+                            let (guard, ran) = (DropCount(Arc::clone(&dropped)), Arc::clone(&ran));
+                            created.fetch_add(1, Ordering::SeqCst);
+                            child.on_cancel(move |_| {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                                drop(guard);
+                            });
+                            match (i + t) % 3 {
+                                0 => drop(child),
+                                1 => kept.push(child),
+                                _ => kept.push(child.child_token()),
+                            }
+                            // Drop an older one now and then, out of registration order.
+                            if i % 4 == 0 && !kept.is_empty() {
+                                drop(kept.swap_remove((i * 7 + t) % kept.len()));
+                            }
+                        }
+                        kept
+                    })
+                })
+                .collect();
+            start.wait();
+            for _ in 0..round % 8 {
+                std::thread::yield_now();
+            }
+            assert!(parent.cancel_with_reason("race"));
+            let mut held = 0;
+            for thread in threads {
+                let kept = thread.join().expect("a test thread panicked");
+                for token in &kept {
+                    assert!(token.is_cancelled());
+                    assert_eq!(token.reason().as_deref(), Some("race"));
+                }
+                held += kept.len();
+            }
+            assert!(held > 0);
+            assert_eq!(parent.listener_count(), 0);
+            let (created, ran) = (created.load(Ordering::SeqCst), ran.load(Ordering::SeqCst));
+            assert_eq!(created, THREADS * per_thread);
+            // Each held token's own listener, or its parent's, ran.
+            assert!(ran >= held && ran <= created, "ran {ran}, held {held}, created {created}");
+            assert_eq!(dropped.load(Ordering::SeqCst), created, "every listener run or dropped, once");
+        }
+    }
+
+    /// Four threads registering and removing listeners and children on one token, with
+    /// no cancel until they are done: the count is exact afterwards, and cancelling runs
+    /// what each thread kept, in that thread's registration order.
+    #[cfg(all(feature = "std", not(any(target_family = "wasm", orchestrator_unsync))))]
+    #[test]
+    fn concurrent_churn_keeps_the_list_intact_and_ordered() {
+        const THREADS: u32 = 4;
+        let per_thread: u32 = if cfg!(miri) { 40 } else { 2_000 };
+        let token = CancellationToken::new();
+        let log = log();
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (token, log) = (token.clone(), Arc::clone(&log));
+                std::thread::spawn(move || {
+                    let (mut kept, mut children, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+                    for i in 0..per_thread {
+                        let tag = t * per_thread + i;
+                        let id = token.on_cancel(record(&log, tag));
+                        match i % 4 {
+                            0 => {
+                                assert!(token.remove_listener(id));
+                            }
+                            1 => ids.push(id),
+                            _ => kept.push(tag),
+                        }
+                        let child = token.child_token();
+                        if i % 3 == 0 {
+                            children.push(child);
+                        }
+                        if i % 5 == 0 {
+                            if let Some(id) = ids.pop() {
+                                assert!(token.remove_listener(id));
+                            }
+                        }
+                    }
+                    (kept, ids, children)
+                })
+            })
+            .collect();
+        let (mut kept_by_thread, mut ids, mut children) = (Vec::new(), Vec::new(), Vec::new());
+        for thread in threads {
+            let (kept, more_ids, more_children) = thread.join().expect("a test thread panicked");
+            kept_by_thread.push(kept);
+            ids.extend(more_ids);
+            children.extend(more_children);
+        }
+        let kept: usize = kept_by_thread.iter().map(Vec::len).sum();
+        assert_eq!(token.listener_count(), kept + ids.len() + children.len());
+        // Remove the listeners still held by id, so what runs is known exactly.
+        for id in ids {
+            assert!(token.remove_listener(id));
+        }
+        assert_eq!(token.listener_count(), kept + children.len());
+        token.cancel();
+        assert!(children.iter().all(CancellationToken::is_cancelled));
+        let ran: Vec<u32> = entries(&log).into_iter().map(|(tag, _)| tag).collect();
+        assert_eq!(ran.len(), kept);
+        for (t, kept) in kept_by_thread.iter().enumerate() {
+            let mine: Vec<u32> = ran.iter().copied().filter(|tag| tag / per_thread == t as u32).collect();
+            assert_eq!(&mine, kept, "thread {t}: its listeners, once each, in its registration order");
+        }
+        assert_eq!(token.listener_count(), 0);
+    }
+
     #[test]
     fn child_semantics() {
         let parent = CancellationToken::new();
@@ -849,6 +984,42 @@ mod tests {
         drop(children);
         assert_eq!(parent.listener_count(), 0);
         assert!(parent.inner.state.lock().listeners.capacity() <= 64);
+
+        // Dropped newest first, and interleaved with a long-lived listener registered
+        // first: the storage shrinks back too.
+        let id = parent.on_cancel(|_| {});
+        let mut children: Vec<_> = (0..N).map(|_| parent.child_token()).collect();
+        while let Some(child) = children.pop() {
+            drop(child);
+        }
+        assert_eq!(parent.listener_count(), 1);
+        assert!(parent.inner.state.lock().listeners.capacity() <= 64);
+        assert!(parent.remove_listener(id));
+        assert_eq!(parent.listener_count(), 0);
+    }
+
+    #[test]
+    fn registration_order_survives_removals_and_slot_reuse() {
+        let parent = CancellationToken::new();
+        let log = log();
+        parent.on_cancel(record(&log, 1));
+        let first_child = parent.child_token();
+        first_child.on_cancel(record(&log, 100));
+        let removed = parent.on_cancel(record(&log, 2));
+        let second_child = parent.child_token();
+        second_child.on_cancel(record(&log, 200));
+        parent.on_cancel(record(&log, 3));
+        assert!(parent.remove_listener(removed));
+        drop(first_child);
+        // These take the two freed slots, yet run after everything registered before.
+        parent.on_cancel(record(&log, 4));
+        let third_child = parent.child_token();
+        third_child.on_cancel(record(&log, 300));
+        assert!(!parent.remove_listener(removed), "a stale id does not match the slot's new listener");
+        assert_eq!(parent.listener_count(), 5);
+        parent.cancel();
+        let tags: Vec<_> = entries(&log).into_iter().map(|(tag, _)| tag).collect();
+        assert_eq!(tags, [1, 200, 3, 4, 300]);
     }
 
     #[test]
