@@ -684,7 +684,7 @@ mod future_size_tests {
 
     use crate::Dispatcher;
     use crate::error::JobError;
-    use crate::executor::{ContextExtras, Executor, JobContext};
+    use crate::executor::{Executor, JobContext};
     use crate::job::Job;
     use crate::pipeline::{Plan, run, run_plain};
 
