@@ -989,6 +989,43 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "**met**" } else { "**missed**" }
 }
 
+/// The fan-out table of the report (rows not measured show "—"), also printed by a
+/// filtered run (`-- fanout`), which writes no report. `None` when no row was measured.
+fn fanout_table(n: usize) -> Option<String> {
+    let mut measured = false;
+    let mut t = Table::new(&[
+        "runtime",
+        "N",
+        "ours",
+        "async-broadcast",
+        "tokio broadcast",
+        "callbacks (floor)",
+        "ours / async-broadcast",
+        "ours / tokio broadcast",
+    ]);
+    for (flavor, ns) in [(Flavor::TokioCurrent, &FANOUT_NS[..]), (Flavor::TokioMulti, &FANOUT_NS[3..])] {
+        for &nsubs in ns {
+            let g = format!("fanout-{}", flavor.label());
+            let o = stats(&format!("{g}/ours/{nsubs}"), n);
+            let a = stats(&format!("{g}/async-broadcast/{nsubs}"), n);
+            let tk = stats(&format!("{g}/tokio-broadcast/{nsubs}"), n);
+            let cb = stats(&format!("{g}/callbacks/{nsubs}"), n);
+            measured |= o.is_some();
+            t.row(&[
+                flavor.describe().into(),
+                nsubs.to_string(),
+                cell(&o),
+                cell(&a),
+                cell(&tk),
+                cell(&cb),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/async-broadcast/{nsubs}"), n),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/tokio-broadcast/{nsubs}"), n),
+            ]);
+        }
+    }
+    measured.then(|| t.finish())
+}
+
 fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> String {
     let n = mode.samples();
     let mut out = String::new();
@@ -1118,36 +1155,7 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         ),
     );
     push(&mut out, "");
-    let mut t = Table::new(&[
-        "runtime",
-        "N",
-        "ours",
-        "async-broadcast",
-        "tokio broadcast",
-        "callbacks (floor)",
-        "ours / async-broadcast",
-        "ours / tokio broadcast",
-    ]);
-    for (flavor, ns) in [(Flavor::TokioCurrent, &FANOUT_NS[..]), (Flavor::TokioMulti, &FANOUT_NS[3..])] {
-        for &nsubs in ns {
-            let g = format!("fanout-{}", flavor.label());
-            let o = stats(&format!("{g}/ours/{nsubs}"), n);
-            let a = stats(&format!("{g}/async-broadcast/{nsubs}"), n);
-            let tk = stats(&format!("{g}/tokio-broadcast/{nsubs}"), n);
-            let cb = stats(&format!("{g}/callbacks/{nsubs}"), n);
-            t.row(&[
-                flavor.describe().into(),
-                nsubs.to_string(),
-                cell(&o),
-                cell(&a),
-                cell(&tk),
-                cell(&cb),
-                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/async-broadcast/{nsubs}"), n),
-                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/tokio-broadcast/{nsubs}"), n),
-            ]);
-        }
-    }
-    out.push_str(&t.finish());
+    out.push_str(&fanout_table(n).unwrap_or_default());
     push(&mut out, "");
 
     // Jobs.
@@ -1337,6 +1345,9 @@ fn main() {
     // A filter on the command line (`-- fanout`) measures a subset: no report then.
     let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
     if filtered || std::env::var_os("BENCH_NO_REPORT").is_some() {
+        if let Some(table) = fanout_table(mode.samples()) {
+            eprintln!("\nfan-out, ns per event per subscriber (median, quartiles):\n{table}");
+        }
         return;
     }
     eprintln!("measuring memory...");
