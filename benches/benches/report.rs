@@ -795,6 +795,10 @@ struct Memory {
 
 const IN_FLIGHT: usize = 10_000;
 
+/// The goal for the bytes of an idle subscriber: what the caller holds plus what the bus
+/// allocated for it (a tokio broadcast receiver is 16 bytes, an async-broadcast one 24).
+const IDLE_SUBSCRIBER_GOAL: f64 = 64.0;
+
 /// Runs on a current-thread runtime on this thread, so the thread-local count sees every
 /// allocation and free of the work.
 fn measure_memory(mode: Mode) -> Memory {
@@ -1139,6 +1143,14 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         "no growth".into(),
         verdict(growth <= 4096).into(),
     ]);
+    t.row(&[
+        format!("memory per idle subscriber ({IN_FLIGHT} subscribed, never polled), vs tokio broadcast"),
+        bytes(mem.sub_ours),
+        bytes(mem.sub_tokio),
+        format!("{:.2}", mem.sub_ours / mem.sub_tokio),
+        format!("≤ {}", bytes(IDLE_SUBSCRIBER_GOAL)),
+        verdict(mem.sub_ours <= IDLE_SUBSCRIBER_GOAL).into(),
+    ]);
     out.push_str(&t.finish());
     push(&mut out, "");
 
@@ -1259,7 +1271,9 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
             "Counted by a global allocator in the bench binary (net bytes allocated by the measuring thread; \
              everything runs on a tokio current-thread runtime), plus the inline size of what the caller holds \
              (the handle, the receiver). {IN_FLIGHT} jobs in flight (an executor that never finishes, polled once \
-             by the runner), {IN_FLIGHT} idle subscribers (subscribed, never polled)."
+             by the runner), {IN_FLIGHT} idle subscribers (subscribed, never polled): the \
+             subscription's `size_of` plus what the channel allocated for it (ours: a waker slot each, in a \
+             `Vec` whose spare capacity after doubling is counted too)."
         ),
     );
     push(&mut out, "");
