@@ -918,6 +918,10 @@ struct Memory {
 
 const IN_FLIGHT: usize = 10_000;
 
+/// The goal for the bytes of an idle subscriber: what the caller holds plus what the bus
+/// allocated for it (a tokio broadcast receiver is 16 bytes, an async-broadcast one 24).
+const IDLE_SUBSCRIBER_GOAL: f64 = 64.0;
+
 /// Runs on a current-thread runtime on this thread, so the thread-local count sees every
 /// allocation and free of the work.
 fn measure_memory(mode: Mode) -> Memory {
@@ -1112,6 +1116,43 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "**met**" } else { "**missed**" }
 }
 
+/// The fan-out table of the report (rows not measured show "—"), also printed by a
+/// filtered run (`-- fanout`), which writes no report. `None` when no row was measured.
+fn fanout_table(n: usize) -> Option<String> {
+    let mut measured = false;
+    let mut t = Table::new(&[
+        "runtime",
+        "N",
+        "ours",
+        "async-broadcast",
+        "tokio broadcast",
+        "callbacks (floor)",
+        "ours / async-broadcast",
+        "ours / tokio broadcast",
+    ]);
+    for (flavor, ns) in [(Flavor::TokioCurrent, &FANOUT_NS[..]), (Flavor::TokioMulti, &FANOUT_NS[3..])] {
+        for &nsubs in ns {
+            let g = format!("fanout-{}", flavor.label());
+            let o = stats(&format!("{g}/ours/{nsubs}"), n);
+            let a = stats(&format!("{g}/async-broadcast/{nsubs}"), n);
+            let tk = stats(&format!("{g}/tokio-broadcast/{nsubs}"), n);
+            let cb = stats(&format!("{g}/callbacks/{nsubs}"), n);
+            measured |= o.is_some();
+            t.row(&[
+                flavor.describe().into(),
+                nsubs.to_string(),
+                cell(&o),
+                cell(&a),
+                cell(&tk),
+                cell(&cb),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/async-broadcast/{nsubs}"), n),
+                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/tokio-broadcast/{nsubs}"), n),
+            ]);
+        }
+    }
+    measured.then(|| t.finish())
+}
+
 fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> String {
     let n = mode.samples();
     let mut out = String::new();
@@ -1257,6 +1298,14 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         "no growth".into(),
         verdict(growth <= 4096).into(),
     ]);
+    t.row(&[
+        format!("memory per idle subscriber ({IN_FLIGHT} subscribed, never polled), vs tokio broadcast"),
+        bytes(mem.sub_ours),
+        bytes(mem.sub_tokio),
+        format!("{:.2}", mem.sub_ours / mem.sub_tokio),
+        format!("≤ {}", bytes(IDLE_SUBSCRIBER_GOAL)),
+        verdict(mem.sub_ours <= IDLE_SUBSCRIBER_GOAL).into(),
+    ]);
     out.push_str(&t.finish());
     push(&mut out, "");
 
@@ -1273,36 +1322,7 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
         ),
     );
     push(&mut out, "");
-    let mut t = Table::new(&[
-        "runtime",
-        "N",
-        "ours",
-        "async-broadcast",
-        "tokio broadcast",
-        "callbacks (floor)",
-        "ours / async-broadcast",
-        "ours / tokio broadcast",
-    ]);
-    for (flavor, ns) in [(Flavor::TokioCurrent, &FANOUT_NS[..]), (Flavor::TokioMulti, &FANOUT_NS[3..])] {
-        for &nsubs in ns {
-            let g = format!("fanout-{}", flavor.label());
-            let o = stats(&format!("{g}/ours/{nsubs}"), n);
-            let a = stats(&format!("{g}/async-broadcast/{nsubs}"), n);
-            let tk = stats(&format!("{g}/tokio-broadcast/{nsubs}"), n);
-            let cb = stats(&format!("{g}/callbacks/{nsubs}"), n);
-            t.row(&[
-                flavor.describe().into(),
-                nsubs.to_string(),
-                cell(&o),
-                cell(&a),
-                cell(&tk),
-                cell(&cb),
-                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/async-broadcast/{nsubs}"), n),
-                ratio_cell(&format!("{g}/ours/{nsubs}"), &format!("{g}/tokio-broadcast/{nsubs}"), n),
-            ]);
-        }
-    }
-    out.push_str(&t.finish());
+    out.push_str(&fanout_table(n).unwrap_or_default());
     push(&mut out, "");
 
     // Jobs.
@@ -1406,7 +1426,9 @@ fn report(mode: Mode, machine: &Machine, mem: &Memory, elapsed: Duration) -> Str
             "Counted by a global allocator in the bench binary (net bytes allocated by the measuring thread; \
              everything runs on a tokio current-thread runtime), plus the inline size of what the caller holds \
              (the handle, the receiver). {IN_FLIGHT} jobs in flight (an executor that never finishes, polled once \
-             by the runner), {IN_FLIGHT} idle subscribers (subscribed, never polled)."
+             by the runner), {IN_FLIGHT} idle subscribers (subscribed, never polled): the \
+             subscription's `size_of` plus what the channel allocated for it (ours: a waker slot each, in a \
+             `Vec` whose spare capacity after doubling is counted too)."
         ),
     );
     push(&mut out, "");
@@ -1566,6 +1588,9 @@ fn main() {
         let measured = |id: &str| RECORDER.raw(id, 1).is_some();
         if measured("tokens-child/ours/10") || measured("tokens-shared-tokio-ct/ours/1000") {
             println!("{}", tokens_section(mode.samples()));
+        }
+        if let Some(table) = fanout_table(mode.samples()) {
+            eprintln!("\nfan-out, ns per event per subscriber (median, quartiles):\n{table}");
         }
         return;
     }

@@ -153,7 +153,10 @@ impl Bus {
         self.emit_with(|| event)
     }
 
-    /// Like [`emit`](Self::emit), but builds the event only when somebody listens.
+    /// Like [`emit`](Self::emit), but builds the event only when somebody listens: with
+    /// no subscriber (or a closed bus) `make` is not called, and the emit costs two
+    /// atomic loads. (A subscriber that leaves while `make` runs gets nothing; the event is then
+    /// dropped.)
     ///
     /// # Errors
     ///
@@ -238,6 +241,10 @@ impl Bus {
 
 /// A stream of the events of one bus: `Ok(event)`, or `Err(Lagged(n))` when this
 /// subscriber fell behind and `n` events were lost to it. It ends when the bus closes.
+///
+/// An idle subscription costs 32 bytes on a 64-bit target plus a waker slot of two words
+/// in the bus; the first poll that finds more than one event waiting allocates a batch
+/// of 32 events (264 bytes), so that later polls take the bus's lock once per 32 events.
 pub struct Subscription {
     rx: RingReceiver<Arc<Event>>,
 }

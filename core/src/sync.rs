@@ -167,6 +167,20 @@ impl<T: ?Sized> Mutex<T> {
             self.inner.lock()
         }
     }
+
+    /// Whether the lock is held, by anybody: tests check that destructors of user values
+    /// never run under a lock.
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self) -> bool {
+        #[cfg(feature = "std")]
+        {
+            matches!(self.inner.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            self.inner.is_locked()
+        }
+    }
 }
 
 #[cfg(feature = "std")]

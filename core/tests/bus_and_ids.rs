@@ -111,6 +111,41 @@ fn emit_without_subscribers_reports_zero_and_keeps_nothing() {
 }
 
 #[test]
+fn no_event_is_built_when_nobody_listens() {
+    let bus = Bus::new();
+    let built = std::cell::Cell::new(0);
+    let make = || {
+        built.set(built.get() + 1);
+        Event::custom("built", ())
+    };
+    assert_eq!(bus.emit_with(make), Ok(0));
+    assert_eq!(built.get(), 0, "no subscriber, no event");
+    let mut sub = bus.subscribe().unwrap();
+    assert_eq!(bus.emit_with(make), Ok(1));
+    assert_eq!(built.get(), 1);
+    assert_eq!(sub.try_next().unwrap().job_type(), "built");
+    drop(sub);
+    assert_eq!(bus.emit_with(make), Ok(0));
+    assert_eq!(built.get(), 1, "the last subscriber left");
+    assert!(bus.close());
+    assert!(bus.emit_with(make).is_err());
+    assert_eq!(built.get(), 1, "a closed bus builds nothing either");
+}
+
+/// An idle subscriber costs its `Subscription` plus a waker slot (two words) in the bus's
+/// shared state. The slots are in a `Vec`, which can hold up to twice that after growing.
+/// Together at most 64 bytes on a 64-bit target (a tokio broadcast receiver is 16, an
+/// async-broadcast one 24); the bench measures the real figure ("bytes per idle
+/// subscriber" in docs/performance.md).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn an_idle_subscription_costs_at_most_64_bytes() {
+    use std::mem::size_of;
+    let slot = size_of::<Option<std::task::Waker>>();
+    assert!(size_of::<orchestrator_core::bus::Subscription>() + 2 * slot <= 64);
+}
+
+#[test]
 fn events_are_shared_not_cloned() {
     let bus = Bus::new();
     let mut a = bus.subscribe().unwrap();

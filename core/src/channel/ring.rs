@@ -20,9 +20,13 @@
 //!   cursor fell below `tail - capacity` gets [`Lagged(n)`](Lagged) with `n` the exact
 //!   number of values it missed, then continues with the oldest retained value. Other
 //!   receivers are unaffected.
-//! * **Batching.** Each poll takes the lock once and moves up to 32 values into a
-//!   receiver-local `heapless::Deque`, which later polls drain without locking. Values in
-//!   the local batch already belong to the receiver, so they are never counted as lost.
+//! * **Batching.** A poll that finds the local batch empty takes the lock once, takes the
+//!   next value and moves up to 32 more into a receiver-local batch, which later polls
+//!   drain without locking. Values in the local batch already belong to the receiver, so
+//!   they are never counted as lost. The batch is allocated the first time it is needed
+//!   (a poll that finds more than one value): a receiver that never receives, or only
+//!   ever finds one value at a time, costs its own 32 bytes (on a 64-bit target) and a
+//!   waker slot, not the batch.
 //! * **Wake-ups.** A receiver that finds nothing registers its [`Waker`] in a per-receiver
 //!   slot under the same lock acquisition that found the ring empty, so no wake-up can be
 //!   lost. `send` and `close` move the registered wakers out under the lock (into a small
@@ -44,12 +48,19 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
-use heapless::Deque;
 
 use crate::sync::Mutex;
 
-/// How many values a receiver moves out of the shared ring per lock acquisition.
+/// How many values a receiver moves into its local batch per lock acquisition (besides
+/// the one it returns at once).
 const BATCH: usize = 32;
+/// How many values a dropped receiver frees per lock acquisition. The freed values wait on
+/// the stack until the lock is released, and [`BATCH`] values of a large `T` could be too
+/// much stack.
+const RELEASE_CHUNK: usize = 8;
+/// [`RingReceiver::next`] of a receiver that returned the end of the stream. No value
+/// gets this sequence number: `tail` would first have to count 2^64 sends.
+const TERMINATED: u64 = u64::MAX;
 /// How many wakers `send`/`close` can collect without allocating.
 const INLINE_WAKERS: usize = 8;
 
@@ -188,6 +199,17 @@ impl<T> State<T> {
     fn succ(&self, idx: usize) -> usize {
         let next = idx.saturating_add(1);
         if next < self.slots.len() { next } else { 0 }
+    }
+
+    /// The index before `idx`, wrapping around.
+    fn pred(&self, idx: usize) -> usize {
+        idx.checked_sub(1).unwrap_or_else(|| self.slots.len().saturating_sub(1))
+    }
+
+    /// The index `n` slots after `idx`, for `n` at most the capacity.
+    fn ahead(&self, idx: usize, n: usize) -> usize {
+        let to = idx.saturating_add(n);
+        to.checked_sub(self.slots.len()).unwrap_or(to)
     }
 
     /// The slot at `idx` if it still holds `seq` (it was not overwritten since).
@@ -378,7 +400,7 @@ impl<T> RingSender<T> {
         };
         st.receivers = st.receivers.saturating_add(1);
         self.shared.receivers.store(st.receivers, Ordering::Release);
-        Ok(RingReceiver { shared: Arc::clone(&self.shared), id, next: st.tail, batch: Deque::new(), terminated: false })
+        Ok(RingReceiver { shared: Arc::clone(&self.shared), id, next: st.tail, batch: None })
     }
 
     /// Closes the channel and wakes every waiting receiver. Returns `true` if this call
@@ -427,15 +449,20 @@ impl<T> fmt::Debug for RingSender<T> {
 /// It is a [`Stream`] of `Result<T, Lagged>` that ends once the channel is closed and
 /// every value sent to this receiver was delivered. It is deliberately not `Clone`:
 /// call [`RingSender::subscribe`] for another receiver.
+///
+/// A receiver is 32 bytes on a 64-bit target (at most 24 on a 32-bit one), plus a waker
+/// slot of two words in the channel's shared state. The first poll that finds more than
+/// one value waiting allocates its local batch, room for 32 values, which it keeps.
 pub struct RingReceiver<T> {
     shared: Arc<Shared<T>>,
     /// Index of this receiver's waker slot.
     id: usize,
-    /// Sequence number of the next value to move out of the shared ring.
+    /// Sequence number of the next value to move out of the shared ring, or
+    /// [`TERMINATED`] once the stream has ended (a flag of its own would cost 8 bytes).
     next: u64,
-    /// Values already moved out of the ring, handed out without locking.
-    batch: Deque<T, BATCH>,
-    terminated: bool,
+    /// Values already moved out of the ring, handed out without locking, the next one
+    /// last. Boxed and allocated on first use, so an idle receiver stays small.
+    batch: Option<Box<heapless::Vec<T, BATCH>>>,
 }
 
 // The receiver never pins its fields.
@@ -446,6 +473,17 @@ enum Recv<T> {
     Lagged(u64),
     Empty,
     Closed,
+}
+
+impl<T> RingReceiver<T> {
+    /// Number of values in the local batch.
+    fn buffered(&self) -> usize {
+        self.batch.as_ref().map_or(0, |batch| batch.len())
+    }
+
+    fn terminated(&self) -> bool {
+        self.next == TERMINATED
+    }
 }
 
 impl<T: Clone> RingReceiver<T> {
@@ -467,10 +505,10 @@ impl<T: Clone> RingReceiver<T> {
 
     /// One receive attempt; registers `waker` if nothing is available.
     fn recv(&mut self, waker: Option<&Waker>) -> Recv<T> {
-        if let Some(value) = self.batch.pop_front() {
+        if let Some(value) = self.batch.as_mut().and_then(|batch| batch.pop()) {
             return Recv::Value(value);
         }
-        if self.terminated {
+        if self.terminated() {
             return Recv::Closed;
         }
         let mut st = self.shared.state.lock();
@@ -480,22 +518,46 @@ impl<T: Clone> RingReceiver<T> {
             self.next = oldest;
         }
         let mut idx = st.index(self.next);
-        while self.next < st.tail && !self.batch.is_full() {
-            if let Some(value) = st.read(idx, self.next) {
-                // Cannot fail: the loop condition checked there is room.
-                let _ = self.batch.push_back(value);
+        // The value to return now; after a lag, the lag is returned first and every value
+        // taken goes to the batch.
+        let mut first = None;
+        if lagged.is_none() {
+            while first.is_none() && self.next < st.tail {
+                first = st.read(idx, self.next);
+                self.next = self.next.saturating_add(1);
+                idx = st.succ(idx);
             }
-            self.next = self.next.saturating_add(1);
-            idx = st.succ(idx);
+        }
+        let waiting = st.tail.saturating_sub(self.next);
+        if waiting > 0 {
+            // `take <= waiting <= capacity`: the lag check above moved `next` to `oldest`
+            // or later.
+            let take = usize::try_from(waiting).map_or(BATCH, |n| n.min(BATCH));
+            let end = self.next.saturating_add(take as u64);
+            let batch = self.batch.get_or_insert_with(Box::default);
+            // Newest first, so that `pop` hands out the oldest.
+            let mut idx = st.ahead(idx, take.saturating_sub(1));
+            let mut seq = end;
+            while seq > self.next {
+                seq = seq.saturating_sub(1);
+                if let Some(value) = st.read(idx, seq) {
+                    // Cannot fail: at most `take <= BATCH` values, into an empty batch.
+                    let _ = batch.push(value);
+                }
+                idx = st.pred(idx);
+            }
+            self.next = end;
         }
         if let Some(n) = lagged {
             return Recv::Lagged(n);
         }
-        if let Some(value) = self.batch.pop_front() {
+        if let Some(value) = first {
             return Recv::Value(value);
         }
         if st.closed {
-            self.terminated = true;
+            // Every value was taken (`next == tail`, and `tail` no longer moves): nothing
+            // is left to release on drop.
+            self.next = TERMINATED;
             return Recv::Closed;
         }
         if let Some(waker) = waker {
@@ -533,14 +595,15 @@ impl<T: Clone> Stream for RingReceiver<T> {
 
 impl<T: Clone> FusedStream for RingReceiver<T> {
     fn is_terminated(&self) -> bool {
-        self.terminated && self.batch.is_empty()
+        // Set only with the batch empty, and nothing refills it then.
+        self.terminated()
     }
 }
 
 impl<T> Drop for RingReceiver<T> {
     fn drop(&mut self) {
         // Drop buffered values before locking: `T`'s destructor may touch this channel.
-        self.batch.clear();
+        self.batch = None;
         let end = {
             let mut st = self.shared.state.lock();
             st.receivers = st.receivers.saturating_sub(1);
@@ -554,21 +617,22 @@ impl<T> Drop for RingReceiver<T> {
             st.tail
         };
         // Release the claims on the unread values sent while we were registered, in
-        // batches so that the freed values are dropped outside the lock.
+        // chunks so that the freed values are dropped outside the lock.
+        let mut freed = heapless::Vec::<T, RELEASE_CHUNK>::new();
         while self.next < end {
             {
                 let mut st = self.shared.state.lock();
                 self.next = self.next.max(st.oldest());
                 let mut idx = st.index(self.next);
-                while self.next < end && !self.batch.is_full() {
+                while self.next < end && !freed.is_full() {
                     if let Some(value) = st.release(idx, self.next) {
-                        let _ = self.batch.push_back(value);
+                        let _ = freed.push(value);
                     }
                     self.next = self.next.saturating_add(1);
                     idx = st.succ(idx);
                 }
             }
-            self.batch.clear();
+            freed.clear();
         }
     }
 }
@@ -577,8 +641,8 @@ impl<T> fmt::Debug for RingReceiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RingReceiver")
             .field("next", &self.next)
-            .field("buffered", &self.batch.len())
-            .field("terminated", &self.terminated)
+            .field("buffered", &self.buffered())
+            .field("terminated", &self.terminated())
             .finish_non_exhaustive()
     }
 }
@@ -716,6 +780,92 @@ mod tests {
         assert_eq!(core::mem::size_of::<Slot<Arc<u8>>>(), 24);
     }
 
+    /// An idle receiver is 32 bytes on a 64-bit target, the rest of the 64-byte budget of
+    /// an idle subscriber being its waker slot; the batch it fills when busy is on the heap.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn an_idle_receiver_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<RingReceiver<Arc<u8>>>(), 32);
+        assert_eq!(core::mem::size_of::<Option<Waker>>(), 16, "the receiver's slot in the shared state");
+    }
+
+    #[test]
+    fn batches_wrap_around_the_ring() {
+        let tx = ring::<u32>(cap(5)).unwrap();
+        let mut rx = tx.subscribe().unwrap();
+        let mut sent = 0;
+        for burst in 1..=5 {
+            for round in 0..7 {
+                let values: Vec<_> = (sent..sent + burst).collect();
+                values.iter().for_each(|&i| assert_eq!(tx.send(i), Ok(1)));
+                sent += burst;
+                let got: Vec<_> = drain(&mut rx).into_iter().map(Result::unwrap).collect();
+                assert_eq!(got, values, "burst of {burst}, round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_batch_is_allocated_only_when_more_than_one_value_waits() {
+        let tx = ring::<u32>(cap(64)).unwrap();
+        let mut rx = tx.subscribe().unwrap();
+        let waker = Waker::noop();
+        assert_eq!(poll(&mut rx, waker), Poll::Pending);
+        assert!(rx.batch.is_none(), "an idle receiver has no batch");
+        for i in 0..3 {
+            tx.send(i).unwrap();
+            assert_eq!(poll(&mut rx, waker), Poll::Ready(Some(Ok(i))));
+        }
+        assert!(rx.batch.is_none(), "one value at a time is handed out directly");
+
+        // A burst: one lock takes the first value and moves the next BATCH to the batch.
+        (0..40).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(rx.buffered(), BATCH);
+        assert_eq!(format!("{rx:?}"), "RingReceiver { next: 36, buffered: 32, terminated: false, .. }");
+        let rest: Vec<_> = drain(&mut rx).into_iter().map(Result::unwrap).collect();
+        assert_eq!(rest, (1..40).collect::<Vec<_>>());
+        assert!(rx.batch.is_some(), "kept for the next burst");
+    }
+
+    /// A value that records whether it was dropped while its channel's lock was held.
+    #[derive(Clone)]
+    struct Probe {
+        chan: alloc::sync::Weak<Shared<Probe>>,
+        under_lock: Arc<AtomicUsize>,
+        live: Arc<()>,
+    }
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            if self.chan.upgrade().is_some_and(|shared| shared.state.is_locked()) {
+                self.under_lock.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_dropped_outside_the_lock() {
+        let tx = ring::<Probe>(cap(64)).unwrap();
+        let probe = Probe { chan: Arc::downgrade(&tx.shared), under_lock: Arc::default(), live: Arc::new(()) };
+        let (mut reader, idle) = (tx.subscribe().unwrap(), tx.subscribe().unwrap());
+        (0..40).for_each(|_| assert_eq!(tx.send(probe.clone()).ok(), Some(2)));
+        drop(reader.try_recv().unwrap());
+        assert_eq!(reader.buffered(), BATCH);
+        // Drops its batch, releases its last claims (the idle receiver keeps the values).
+        drop(reader);
+        assert_eq!(Arc::strong_count(&probe.live), 41);
+        // The last reader of all 40: frees them, more than one chunk's worth.
+        drop(idle);
+        assert_eq!(Arc::strong_count(&probe.live), 1);
+
+        // Values overwritten by a send.
+        let _never_reads = tx.subscribe().unwrap();
+        (0..100).for_each(|_| assert_eq!(tx.send(probe.clone()).ok(), Some(1)));
+        assert_eq!(Arc::strong_count(&probe.live), 65);
+        assert_eq!(probe.under_lock.load(Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn handles_are_send_and_sync() {
         fn check<T: MaybeSend + MaybeSync>() {}
@@ -775,7 +925,7 @@ mod tests {
         let mut rx = tx.subscribe().unwrap();
         (0..4).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
         assert_eq!(rx.try_recv(), Ok(0));
-        assert_eq!(rx.batch.len(), 3, "one lock moved the rest into the local batch");
+        assert_eq!(rx.buffered(), 3, "one lock moved the rest into the local batch");
         (4..12).for_each(|i| assert_eq!(tx.send(i), Ok(1)));
         assert_eq!(
             drain(&mut rx),
