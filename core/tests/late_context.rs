@@ -49,18 +49,18 @@ fn a_context_kept_past_the_job_emits_nothing_and_says_why() {
     assert_eq!(kept.lock().unwrap().take().unwrap().emit("late", ()), Err(EmitError::JobEnded));
 }
 
-#[derive(Clone)]
-struct Race;
-impl Job for Race {
-    type Output = ();
-}
-
 /// A thread reports as fast as it can while the job ends: whatever it managed to emit
 /// comes before the terminal event, and everything after is refused.
 #[cfg(all(not(miri), not(target_family = "wasm")))]
 #[test]
 fn reports_from_another_thread_never_follow_the_terminal_event() {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Clone)]
+    struct Race;
+    impl Job for Race {
+        type Output = ();
+    }
 
     for _ in 0..20 {
         let mut h = Harness::new();

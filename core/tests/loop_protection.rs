@@ -353,73 +353,80 @@ fn events_carry_their_causal_depth() {
     assert_eq!(Event::custom("x", ()).with_causal_depth(4).causal_depth(), 4);
 }
 
-/// A breaker that panics on its first call.
-#[derive(Default)]
-struct PanickyBreaker {
-    calls: u32,
-}
-impl orchestrator_core::CircuitBreaker for PanickyBreaker {
-    fn admit(&mut self, _: &Event, _: orchestrator_core::breaker::Delivery, _: Duration) -> bool {
-        self.calls += 1;
-        assert!(self.calls > 1, "the breaker panicked");
-        true
-    }
-}
-
+/// Panics in the host's own calls into user code (only where panics unwind).
 #[cfg(all(feature = "std", panic = "unwind"))]
-#[test]
-fn a_panicking_breaker_admits_the_event_and_the_host_runs_on() {
-    let w = World::new();
-    let (host, h) =
-        Looper(Mode::Count).builder(Seen::default(), &w.dispatcher).breaker(PanickyBreaker::default()).build().unwrap();
-    let seen = w.run(vec![host], async {
-        h.send(2).await.unwrap();
-        until(&h, |s| s.successes == 2).await
-    });
-    assert_eq!(seen.successes, 2, "every own result reached its hook");
-    assert_eq!(h.stats().hook_panics, 1);
-}
+mod panics {
+    use super::*;
 
-/// A state whose `Clone` panics once it holds `poison`.
-#[derive(Default, Debug)]
-struct Fragile {
-    value: u32,
-}
-impl Clone for Fragile {
-    fn clone(&self) -> Self {
-        assert!(self.value != 13, "the state's clone panicked");
-        Self { value: self.value }
+    /// A breaker that panics on its first call.
+    #[derive(Default)]
+    struct PanickyBreaker {
+        calls: u32,
     }
-}
-
-struct SetTo;
-impl Orchestrator for SetTo {
-    type State = Fragile;
-    type Command = u32;
-    fn handle(&mut self, value: u32, ctx: &mut Context<'_, Self>) {
-        ctx.update_state(|s| s.value = value);
-    }
-}
-
-#[cfg(all(feature = "std", panic = "unwind"))]
-#[test]
-fn a_state_whose_clone_panics_skips_that_publication_only() {
-    let clock = VirtualClock::new();
-    let dispatcher = Dispatcher::new();
-    let (host, h) = SetTo.start(Fragile::default(), &dispatcher).unwrap();
-    let script = async {
-        h.send(13).await.unwrap(); // cannot be published
-        h.send(14).await.unwrap();
-        let mut states = h.states();
-        while let Some(state) = states.next().await {
-            if state.value == 14 {
-                break;
-            }
+    impl orchestrator_core::CircuitBreaker for PanickyBreaker {
+        fn admit(&mut self, _: &Event, _: orchestrator_core::breaker::Delivery, _: Duration) -> bool {
+            self.calls += 1;
+            assert!(self.calls > 1, "the breaker panicked");
+            true
         }
-        h.shutdown();
-    };
-    run_virtual(&clock, async { futures::join!(host, script) }).unwrap();
-    assert_eq!(h.state().value, 14);
-    assert_eq!(h.stats().hook_panics, 1);
-    assert_eq!(h.stats().commands, 2);
+    }
+
+    #[test]
+    fn a_panicking_breaker_admits_the_event_and_the_host_runs_on() {
+        let w = World::new();
+        let (host, h) = Looper(Mode::Count)
+            .builder(Seen::default(), &w.dispatcher)
+            .breaker(PanickyBreaker::default())
+            .build()
+            .unwrap();
+        let seen = w.run(vec![host], async {
+            h.send(2).await.unwrap();
+            until(&h, |s| s.successes == 2).await
+        });
+        assert_eq!(seen.successes, 2, "every own result reached its hook");
+        assert_eq!(h.stats().hook_panics, 1);
+    }
+
+    /// A state whose `Clone` panics once it holds `poison`.
+    #[derive(Default, Debug)]
+    struct Fragile {
+        value: u32,
+    }
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            assert!(self.value != 13, "the state's clone panicked");
+            Self { value: self.value }
+        }
+    }
+
+    struct SetTo;
+    impl Orchestrator for SetTo {
+        type State = Fragile;
+        type Command = u32;
+        fn handle(&mut self, value: u32, ctx: &mut Context<'_, Self>) {
+            ctx.update_state(|s| s.value = value);
+        }
+    }
+
+    #[test]
+    fn a_state_whose_clone_panics_skips_that_publication_only() {
+        let clock = VirtualClock::new();
+        let dispatcher = Dispatcher::new();
+        let (host, h) = SetTo.start(Fragile::default(), &dispatcher).unwrap();
+        let script = async {
+            h.send(13).await.unwrap(); // cannot be published
+            h.send(14).await.unwrap();
+            let mut states = h.states();
+            while let Some(state) = states.next().await {
+                if state.value == 14 {
+                    break;
+                }
+            }
+            h.shutdown();
+        };
+        run_virtual(&clock, async { futures::join!(host, script) }).unwrap();
+        assert_eq!(h.state().value, 14);
+        assert_eq!(h.stats().hook_panics, 1);
+        assert_eq!(h.stats().commands, 2);
+    }
 }
