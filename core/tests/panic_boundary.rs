@@ -217,18 +217,21 @@ fn an_output_whose_clone_panics_fails_its_job_with_one_terminal_event() {
     assert_eq!(tags(&h.drain()), [Started, Failure, Started, Success]);
 }
 
+/// Jobs of the mixed run (fewer under Miri).
+const JOBS: usize = if cfg!(miri) { 40 } else { 400 };
+
 #[test]
 fn many_panicking_jobs_among_many_good_ones_lose_nothing() {
     let h = harness();
     let results = h.run(async {
         let handles: Vec<_> =
-            (0..400).map(|i| h.dispatcher.dispatch(Index(if i % 3 == 0 { 10 } else { 1 })).unwrap()).collect();
+            (0..JOBS).map(|i| h.dispatcher.dispatch(Index(if i % 3 == 0 { 10 } else { 1 })).unwrap()).collect();
         futures::future::join_all(handles).await
     });
     let panicked =
         results.iter().filter(|r| matches!(r, JobResult::Failure(e) if e.kind() == JobErrorKind::Panicked)).count();
     let ok = results.iter().filter(|r| r.is_success()).count();
-    assert_eq!((panicked, ok), (134, 266));
+    assert_eq!((panicked, ok), (JOBS.div_ceil(3), JOBS - JOBS.div_ceil(3)));
     let stats = h.dispatcher.stats();
     assert_eq!((stats.pending, stats.running, stats.runners), (0, 0, 0), "{stats:?}");
 }
