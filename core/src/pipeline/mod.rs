@@ -1,28 +1,34 @@
 //! The executor pipeline: everything that happens to one dispatched job.
 //!
-//! Started → Placeholder (if any) → cancellation check → cache read (CacheHit; a
-//! cache-first hit ends the job) → attempts (Retrying events and back-off between them) →
-//! cache write of a fresh success, all raced against cancellation and the job's timeout →
-//! exactly one terminal event: Success, Failure, Cancelled or TimedOut.
+//! One skeleton runs every job: Started → cancellation check → the job's work raced
+//! against its stop signal → exactly one terminal event (Success, Failure, Cancelled or
+//! TimedOut) → the handle's result. What fills it depends on the job's options
+//! ([`Stages`]):
 //!
-//! Cache errors never change the outcome: a failed read is a miss, a failed (or cut
-//! short) write leaves the Success standing; both are logged and counted.
+//! * without options (its [`Core`] alone): the executor's one attempt, stopped only by
+//!   cancellation;
+//! * with options (a [`Plan`]): Placeholder (if any) right after Started; as the work, the
+//!   cache read (CacheHit; a cache-first hit ends the job) then the attempts (Retrying
+//!   events and back-off between them); as the stop signal, cancellation or the job's
+//!   timeout; after the work, the cache write of a fresh success, still under the stop
+//!   signal.
 //!
-//! Cancellation and timeout **drop** the attempt future (its `Drop` guards run before the
-//! terminal event is emitted) and interrupt a back-off sleep. If the pipeline itself is
-//! dropped half-way (its runner stopped), its core still emits `Cancelled` and resolves the
+//! Cancellation and timeout **drop** the work (its `Drop` guards run before the terminal
+//! event is emitted) and interrupt a back-off sleep. If the pipeline itself is dropped
+//! half-way (its runner stopped), its core still emits `Cancelled` and resolves the
 //! handle, so no path ends without exactly one terminal event. A panic anywhere in the
 //! job's user code ends the job with a `Failure` (see `unwind`).
 
 mod attempts;
 mod cache_stage;
+mod plain_job;
 mod plan;
 mod report;
 mod stop_signal;
 
 use alloc::sync::Arc;
 use core::future::Future;
-use core::pin::pin;
+use core::pin::{Pin, pin};
 
 use futures_util::future::{Either, select};
 
@@ -30,12 +36,11 @@ use crate::event::EventKind;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
+use crate::log::Logger;
 use crate::result::JobResult;
 use crate::unwind::{self, Orphan};
 
-use attempts::{attempts, guarded};
 use report::{Outcome, report, started};
-use stop_signal::{Deadline, stop_signal};
 
 pub(crate) use cache_stage::CacheStage;
 pub(crate) use plan::{Extras, Plan};
@@ -75,102 +80,108 @@ impl<T> Drop for Core<T> {
     }
 }
 
-/// The whole life of one job. A plain `fn` returning an `async move` block rather than an
-/// `async fn`: an `async fn` stores its arguments twice in its future (as captured
-/// arguments and again as the body's locals), and the plan is most of a job's state. The
-/// plan's fields are used in place for the same reason. (The boxed future of a trivial job
-/// was 1 200 bytes, past glibc's small bins; it is now well under.)
-#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
+/// What a job's options put into the [`skeleton`]: a [`Core`] alone (a job without
+/// options) or a [`Plan`]. A trait rather than futures passed in: the skeleton owns the
+/// plan and makes the stages' futures from it when their turn comes (the work only after
+/// the cancellation check), and they borrow from it, living in the job's future like its
+/// own locals, with no extra copy or pointer.
+trait Stages<T> {
+    /// The job's context and the end of its handle.
+    fn core(&self) -> &Core<T>;
+
+    fn core_mut(&mut self) -> &mut Core<T>;
+
+    /// Emits what follows `Started` even for a job cancelled before its work began.
+    fn announce(&self);
+
+    /// The job's work, up to its result (an [`Outcome::Finished`]). Called only once the
+    /// job is known not to be cancelled: making it may call the executor.
+    fn work<'a, J, E>(
+        &'a self,
+        executor: &'a E,
+        job: &'a J,
+        logger: &'a dyn Logger,
+    ) -> impl Future<Output = impl Into<Outcome<T>>> + 'a
+    where
+        J: Job<Output = T>,
+        E: Executor<J> + ?Sized;
+
+    /// Resolves when the job must stop: `Cancelled` or `TimedOut`.
+    fn stop(&self) -> impl Future<Output = Outcome<T>> + '_;
+
+    /// What follows the work when it finished first (`outcome` is the work's), before
+    /// the outcome is reported, if anything: raced against the `stop` signal, which can
+    /// cut it short but not change the outcome. (`None` rather than an empty future: a
+    /// job that has nothing to do here polls nothing for it.)
+    fn after_work<'a, S: Future<Output = Outcome<T>>>(
+        &'a self,
+        outcome: &'a Outcome<T>,
+        stop: Pin<&'a mut S>,
+        logger: &'a dyn Logger,
+    ) -> Option<impl Future<Output = ()> + 'a>;
+}
+
+/// The pipeline of a job with options (a timeout, retry, placeholder or cache).
 pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
     executor: Arc<E>,
     job: J,
-    mut plan: Plan<J::Output>,
+    plan: Plan<J::Output>,
+) -> impl Future<Output = ()> {
+    skeleton(executor, job, plan)
+}
+
+/// The pipeline of a job without options: the same events and outcomes as [`run`], in a
+/// future about half its size. (Most jobs are like this; a job's future is its main
+/// memory cost.)
+pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
+    executor: Arc<E>,
+    job: J,
+    core: Core<J::Output>,
+) -> impl Future<Output = ()> {
+    skeleton(executor, job, core)
+}
+
+/// The whole life of one job, whichever its stages. A plain `fn` returning an `async move`
+/// block rather than an `async fn`: an `async fn` stores its arguments twice in its future
+/// (as captured arguments and again as the body's locals), and the plan is most of a job's
+/// state. The plan is used in place for the same reason. (A job's future is its main
+/// memory cost: it is copied into its box and read back from memory gone cold.)
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
+fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
+    executor: Arc<E>,
+    job: J,
+    mut stages: S,
 ) -> impl Future<Output = ()> {
     async move {
-        let ctx = &plan.core.ctx;
+        let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
         started(ctx, logger);
-        let extras = plan.extras.as_deref();
-        if let Some(p) = extras.and_then(|e| e.placeholder.as_ref()) {
-            let _ = ctx.emit_kind(|| EventKind::Placeholder(p.clone()));
-        }
-
+        stages.announce();
         let outcome = if ctx.is_cancelled() {
             Outcome::Cancelled
         } else {
             // The work and its stop signal live in this block: when it ends, the losing
             // future has been dropped, before anything is reported.
-            let cache = extras.and_then(|e| e.cache.as_ref());
-            let retry = plan.retry.as_ref();
-            let timer = ctx.env.timer.as_deref();
-            // The deadline counts from now; its sleep is made only if the job waits.
-            let deadline = match (plan.timeout, timer) {
-                (Some(after), Some(timer)) => Some(Deadline { timer, start: timer.now(), after }),
-                _ => None,
-            };
-            let mut stop = pin!(stop_signal(ctx, deadline));
-            // The work lives in this inner block and `outcome` is bound only after it, so
-            // the cache write's state shares the future's memory with the work's instead
-            // of adding to it. (A local already in scope during the race, like
-            // `let outcome = { .. }`, would keep them apart.)
-            let raced = {
-                let work = pin!(async {
-                    if let Some(stage) = cache.filter(|stage| !stage.policy.get_force_refresh()) {
-                        let hit = stage.read::<J::Output>(ctx, logger).await;
-                        if let (Some(value), false) = (hit, stage.policy.get_revalidate()) {
-                            return Outcome::Finished { result: Ok(value), retried: false, cached: true };
-                        }
-                    }
-                    let (result, retried) = attempts(&*executor, &job, ctx, retry, timer).await;
-                    Outcome::Finished { result, retried, cached: false }
-                });
-                match select(work, stop.as_mut()).await {
-                    Either::Left((finished, _)) => finished,
-                    Either::Right((stop, _)) => stop,
+            let stop = pin!(stages.stop());
+            // The work lives in this inner block, and what follows it holds only what the
+            // race handed back, bound after it: the state of the cache write then shares
+            // the future's memory with the work's instead of adding to it. (A local in
+            // scope during the race, such as `let outcome = { .. }` or a kept reference to
+            // the pinned stop signal, would keep them apart, and grow every job's future.)
+            let (outcome, stop) = {
+                let work = pin!(stages.work(&*executor, &job, logger));
+                match select(work, stop).await {
+                    Either::Left((finished, stop)) => (finished.into(), Some(stop)),
+                    Either::Right((stopped, _)) => (stopped, None),
                 }
             };
-            let outcome = raced;
-            // A fresh success is written, still under the job's cancellation and deadline.
-            if let (Outcome::Finished { result: Ok(value), cached: false, .. }, Some(stage)) = (&outcome, cache) {
-                stage.write(ctx, logger, value, stop.as_mut()).await;
+            if let Some(after_work) = stop.and_then(|stop| stages.after_work(&outcome, stop, logger)) {
+                after_work.await;
             }
             outcome
         };
-
         let result = report(ctx, logger, outcome);
-        plan.core.completer.complete(result, &ctx.env.counters);
-    }
-}
-
-/// The pipeline of a job without options (no timeout, retry, placeholder or cache): the
-/// same events and outcomes as [`run`], in a future about half its size. (Most jobs are
-/// like this; a job's future is its main memory cost.)
-#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
-pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
-    executor: Arc<E>,
-    job: J,
-    mut core: Core<J::Output>,
-) -> impl Future<Output = ()> {
-    async move {
-        let ctx = &core.ctx;
-        let logger = &*ctx.env.logger;
-        started(ctx, logger);
-        let outcome = if ctx.is_cancelled() {
-            Outcome::Cancelled
-        } else {
-            let work = pin!(guarded(executor.process(&job, ctx)));
-            // Only cancellation stops it; the token is made only if the work waits.
-            let stop = pin!(async {
-                let token = ctx.token();
-                token.cancelled().await;
-                Outcome::Cancelled
-            });
-            match select(work, stop).await {
-                Either::Left((result, _)) => Outcome::Finished { result, retried: false, cached: false },
-                Either::Right((stop, _)) => stop,
-            }
-        };
-        let result = report(ctx, logger, outcome);
-        core.completer.complete(result, &ctx.env.counters);
+        let core = stages.core_mut();
+        core.completer.complete(result, &core.ctx.env.counters);
     }
 }

@@ -22,6 +22,13 @@ pub(super) enum Outcome<T> {
     TimedOut(Duration),
 }
 
+impl<T> From<Result<T, JobError>> for Outcome<T> {
+    /// The result of a single attempt, not from the cache.
+    fn from(result: Result<T, JobError>) -> Self {
+        Outcome::Finished { result, retried: false, cached: false }
+    }
+}
+
 /// Logs and emits `Started`. (If the job is dropped before its terminal event, its
 /// [`Core`](super::Core) emits one.)
 pub(super) fn started(ctx: &JobContext, logger: &dyn Logger) {

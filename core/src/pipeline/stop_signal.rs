@@ -1,4 +1,7 @@
 //! When a job must stop: its token is cancelled, or its timeout's deadline passed.
+//!
+//! Both stop signals make the job's token (and the deadline's sleep) on their first poll,
+//! so a job that finishes in its first poll (the work is polled first) builds neither.
 
 use core::future::Future;
 use core::pin::pin;
@@ -18,9 +21,7 @@ pub(super) struct Deadline<'a> {
     pub(super) after: Duration,
 }
 
-/// Resolves when the job must stop: its token is cancelled or its deadline passed. The
-/// job's token and the deadline's sleep are made here, on the first poll, so a job that
-/// finishes in its first poll (the work is polled first) builds neither.
+/// Resolves when the job must stop: its token is cancelled or its deadline passed.
 #[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
 pub(super) fn stop_signal<'a, T: 'a>(
     ctx: &'a JobContext,
@@ -41,5 +42,16 @@ pub(super) fn stop_signal<'a, T: 'a>(
                 }
             }
         }
+    }
+}
+
+/// Resolves when the job's token is cancelled: the stop signal of a job without options,
+/// in a smaller future than [`stop_signal`] without a deadline.
+#[allow(clippy::manual_async_fn)] // on purpose: an `async fn` stores its arguments twice
+pub(super) fn cancellation<T>(ctx: &JobContext) -> impl Future<Output = Outcome<T>> + '_ {
+    async move {
+        let token = ctx.token();
+        token.cancelled().await;
+        Outcome::Cancelled
     }
 }
