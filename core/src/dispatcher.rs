@@ -617,8 +617,9 @@ impl DispatcherBuilder {
     /// cancellation, timeout, retry and cache) lives in a box of a few hundred bytes.
     /// When a job finishes, its runner empties the box and gives it back; the next job of
     /// the same type and executor reuses it instead of allocating. The boxes kept cost
-    /// their size each (`size_of` the pipeline future of their job type: about 700 bytes
-    /// for a trivial job), so the default keeps at most about 1 MiB after a burst.
+    /// their size each (`size_of` the pipeline future of their job type: about 620 bytes
+    /// for a trivial job with options, 256 without), so the default keeps at most about
+    /// 620 KiB after a burst of trivial jobs.
     /// Lower it on a small heap; raise it if many more jobs of one type are in flight at
     /// once and allocation shows in your profile.
     ///
@@ -701,7 +702,7 @@ mod future_size_tests {
 
     /// A job's future is its main memory cost: it is copied into its box and read back
     /// from memory that has gone cold since the box's last job (see docs/design.md). A
-    /// trivial job's is 280 bytes (plain) and 688 (with options) in release builds on
+    /// trivial job's is 256 bytes (plain) and 616 (with options) in release builds on
     /// x86_64; the bounds leave room for debug builds and other targets.
     #[test]
     fn trivial_job_futures_stay_small() {

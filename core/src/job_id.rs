@@ -5,8 +5,8 @@ use core::hash::{Hash, Hasher};
 
 /// Identifies one dispatched job, unique within the process **by construction**: a
 /// process-wide counter, plus a prefix (the job type's name, or one set with
-/// [`JobBuilder::id_prefix`]) for readability. Two ids are equal exactly when their
-/// counters are.
+/// [`JobBuilder::id_prefix`](crate::JobBuilder::id_prefix)) for readability. Two ids are
+/// equal exactly when their counters are.
 ///
 /// ```
 /// use orchestrator_core::JobId;
