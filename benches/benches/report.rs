@@ -1592,6 +1592,19 @@ fn main() {
         if let Some(table) = fanout_table(mode.samples()) {
             eprintln!("\nfan-out, ns per event per subscriber (median, quartiles):\n{table}");
         }
+        if measured("orchestrator-tokio-ct/ours/throughput") {
+            for m in ["throughput", "latency"] {
+                let (ours, bare) =
+                    (format!("orchestrator-tokio-ct/ours/{m}"), format!("orchestrator-tokio-ct/unprotected/{m}"));
+                let n = mode.samples();
+                eprintln!(
+                    "orchestrator round trip, {m}: protected {} ns, unprotected {} ns, protected / unprotected {}",
+                    cell(&stats(&ours, n)),
+                    cell(&stats(&bare, n)),
+                    ratio_cell(&ours, &bare, n)
+                );
+            }
+        }
         return;
     }
     eprintln!("measuring memory...");
