@@ -133,6 +133,7 @@ pub mod state;
 mod sync;
 mod task;
 mod unwind;
+mod waker_slots;
 
 pub use breaker::{CircuitBreaker, RateLimiter};
 pub use bus::{Bus, BusCapacityError, BusClosed, Lagged, Subscription};

@@ -21,6 +21,7 @@ use crate::handle::Counters;
 use crate::registry::Registry;
 use crate::sync::Mutex;
 use crate::task::Task;
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
 /// How many queued jobs a runner moves out of the shared queue per lock acquisition.
 const TAKE_BATCH: usize = 32;
@@ -46,9 +47,8 @@ pub(crate) struct JobQueue {
 struct QueueState {
     jobs: VecDeque<Task>,
     closed: bool,
-    /// Runners waiting for a job: (runner id, waker), at most one entry per runner.
-    waiting: Vec<(usize, Waker)>,
-    next_id: usize,
+    /// One waker slot per runner, registered while it finds no job.
+    waiting: WakerSlots,
     /// Runners alive (registered by `new_runner_id`, gone in `leave`).
     runners: usize,
     /// The last runner of a spawned dispatcher is gone: jobs are refused until a runner
@@ -80,8 +80,7 @@ impl JobQueue {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
                 closed: false,
-                waiting: Vec::new(),
-                next_id: 0,
+                waiting: WakerSlots::new(),
                 runners: 0,
                 unserved: false,
             }),
@@ -102,9 +101,9 @@ impl JobQueue {
                 return Err((job, PushError::Unserved));
             }
             st.jobs.push_back(job);
-            st.waiting.pop()
+            st.waiting.take_one()
         };
-        if let Some((_, waker)) = waker {
+        if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
@@ -113,16 +112,17 @@ impl JobQueue {
     /// Closes the queue (jobs already queued are still run) and wakes every waiting runner.
     /// Returns `true` if this call closed it.
     pub(crate) fn close(&self) -> bool {
-        let waiting = {
+        let mut waiting = WakeBatch::new();
+        {
             let mut st = self.state.lock();
             if st.closed {
                 return false;
             }
             st.closed = true;
             self.closed.store(true, Ordering::Release);
-            core::mem::take(&mut st.waiting)
-        };
-        waiting.into_iter().for_each(|(_, waker)| waker.wake());
+            st.waiting.take_all(&mut waiting);
+        }
+        waiting.wake_all();
         true
     }
 
@@ -137,8 +137,7 @@ impl JobQueue {
 
     fn new_runner_id(&self) -> usize {
         let mut st = self.state.lock();
-        let id = st.next_id;
-        st.next_id = st.next_id.wrapping_add(1);
+        let id = st.waiting.add();
         st.runners = st.runners.saturating_add(1);
         st.unserved = false;
         id
@@ -156,14 +155,7 @@ impl JobQueue {
         if st.closed {
             return Take::Closed;
         }
-        match st.waiting.iter_mut().find(|(runner, _)| *runner == id) {
-            Some((_, registered)) => {
-                if !registered.will_wake(waker) {
-                    registered.clone_from(waker);
-                }
-            }
-            None => st.waiting.push((id, waker.clone())),
-        }
+        st.waiting.register(id, waker);
         Take::Empty
     }
 
@@ -181,7 +173,7 @@ impl JobQueue {
             while let Some(job) = batch.pop_back() {
                 st.jobs.push_front(job);
             }
-            st.waiting.retain(|(runner, _)| *runner != id);
+            st.waiting.remove(id);
             st.runners = st.runners.saturating_sub(1);
             if self.spawned && st.runners == 0 && !st.closed {
                 st.unserved = true;
@@ -189,12 +181,12 @@ impl JobQueue {
             } else if st.jobs.is_empty() {
                 (None, VecDeque::new())
             } else {
-                (st.waiting.pop(), VecDeque::new())
+                (st.waiting.take_one(), VecDeque::new())
             }
         };
         // Outside the lock: dropping a job emits its terminal event and wakes its handle.
         drop(orphans);
-        if let Some((_, waker)) = waker {
+        if let Some(waker) = waker {
             waker.wake();
         }
     }

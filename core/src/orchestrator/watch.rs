@@ -12,80 +12,22 @@
 //! them after releasing it.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
 use super::stats::OrchestratorStats;
 use crate::sync::Mutex;
-
-/// How many wakers a publish collects without allocating.
-const INLINE_WAKERS: usize = 8;
-
-/// One waker slot per live stream, reused through a free list.
-#[derive(Default)]
-struct Watchers {
-    slots: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Watchers {
-    fn add(&mut self) -> usize {
-        self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        })
-    }
-
-    fn remove(&mut self, index: usize) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            *slot = None;
-            self.free.push(index);
-        }
-    }
-
-    fn register(&mut self, index: usize, waker: &Waker) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            match slot {
-                Some(w) if w.will_wake(waker) => {}
-                _ => *slot = Some(waker.clone()),
-            }
-        }
-    }
-
-    fn take_all(&mut self) -> Wakers {
-        let mut wakers = Wakers::default();
-        for waker in self.slots.iter_mut().filter_map(Option::take) {
-            if let Err(waker) = wakers.inline.push(waker) {
-                wakers.spilled.push(waker);
-            }
-        }
-        wakers
-    }
-}
-
-/// Wakers taken out of the cell, woken once its lock is released.
-#[derive(Default)]
-struct Wakers {
-    inline: heapless::Vec<Waker, INLINE_WAKERS>,
-    spilled: Vec<Waker>,
-}
-
-impl Wakers {
-    fn wake(self) {
-        self.inline.into_iter().chain(self.spilled).for_each(Waker::wake);
-    }
-}
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
 struct Slot<S> {
     state: S,
     version: u64,
     closed: bool,
     stats: OrchestratorStats,
-    watchers: Watchers,
+    watchers: WakerSlots,
 }
 
 /// What a host shares with its handles.
@@ -101,7 +43,7 @@ impl<S: Clone> Shared<S> {
                 version: 0,
                 closed: false,
                 stats: OrchestratorStats::default(),
-                watchers: Watchers::default(),
+                watchers: WakerSlots::new(),
             }),
         }
     }
@@ -120,14 +62,15 @@ impl<S: Clone> Shared<S> {
 
     /// Stores a new state (and the stats) and wakes the watchers.
     pub(crate) fn publish(&self, state: S, stats: OrchestratorStats) {
-        let wakers = {
+        let mut wakers = WakeBatch::new();
+        {
             let mut slot = self.slot.lock();
             slot.state = state;
             slot.version = slot.version.wrapping_add(1);
             slot.stats = stats;
-            slot.watchers.take_all()
-        };
-        wakers.wake();
+            slot.watchers.take_all(&mut wakers);
+        }
+        wakers.wake_all();
     }
 
     /// Stores the stats only (nobody is woken).
@@ -137,13 +80,14 @@ impl<S: Clone> Shared<S> {
 
     /// Marks the host as ended: streams end after yielding the latest state.
     pub(crate) fn close(&self, stats: OrchestratorStats) {
-        let wakers = {
+        let mut wakers = WakeBatch::new();
+        {
             let mut slot = self.slot.lock();
             slot.closed = true;
             slot.stats = stats;
-            slot.watchers.take_all()
-        };
-        wakers.wake();
+            slot.watchers.take_all(&mut wakers);
+        }
+        wakers.wake_all();
     }
 }
 
