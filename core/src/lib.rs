@@ -107,6 +107,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod box_pool;
 pub mod breaker;
 pub mod bus;
 pub mod cache;
@@ -118,6 +119,7 @@ pub mod event;
 pub mod executor;
 pub mod handle;
 pub mod job;
+mod job_box;
 mod job_env;
 mod job_id;
 pub mod log;
@@ -131,7 +133,6 @@ pub mod runner;
 pub mod runtime;
 pub mod state;
 mod sync;
-mod task;
 mod unwind;
 mod waker_slots;
 

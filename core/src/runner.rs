@@ -13,14 +13,12 @@ use core::task::{Context, Poll, Waker};
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 
 use crate::handle::Counters;
-use crate::registry::Registry;
+use crate::job_box::Task;
 use crate::sync::Mutex;
-use crate::task::Task;
 use crate::waker_slots::{WakeBatch, WakerSlots};
 
 /// How many queued jobs a runner moves out of the shared queue per lock acquisition.
@@ -210,10 +208,8 @@ pub struct Runner {
     /// Jobs taken from the queue and not polled yet.
     batch: VecDeque<Task>,
     jobs: FuturesUnordered<Running>,
-    /// Empty boxes of the jobs finished in this poll (so also their count), given back to
-    /// the registry at its end (one lock for all).
-    finished: Vec<Task>,
-    registry: Arc<Registry>,
+    /// Jobs finished in this poll: `running` is updated once, at its end.
+    finished: usize,
     queue_closed: bool,
     counters: Arc<Counters>,
     _registered: RunnerToken,
@@ -235,15 +231,14 @@ impl fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub(crate) fn new(queue: Arc<JobQueue>, registry: Arc<Registry>, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(queue: Arc<JobQueue>, counters: Arc<Counters>) -> Self {
         counters.runners.fetch_add(1, Ordering::AcqRel);
         Self {
             id: queue.new_runner_id(),
             queue,
             batch: VecDeque::new(),
             jobs: FuturesUnordered::new(),
-            finished: Vec::new(),
-            registry,
+            finished: 0,
             queue_closed: false,
             _registered: RunnerToken(counters.clone()),
             counters,
@@ -262,13 +257,13 @@ impl Future for Runner {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let poll = this.run(cx);
-        // The boxes first (those not kept are freed, and with them their hold on the
-        // executor), then one update of the shared counter per poll, not two per job.
-        // Until it is made, `running` over-counts the jobs finished in this poll, never
-        // under-counts: whoever sees it at 0 knows nothing of those jobs is left.
-        let finished = this.finished.len();
+        // One update of the shared counter per poll, not one per job. Until it is made,
+        // `running` over-counts the jobs finished in this poll, never under-counts: their
+        // boxes went back to their pools (or were freed, and with them their hold on the
+        // executor) as each finished, so whoever sees it at 0 knows nothing of those jobs
+        // is left.
+        let finished = core::mem::take(&mut this.finished);
         if finished > 0 {
-            this.registry.give_back(&mut this.finished);
             this.counters.running.fetch_sub(finished, Ordering::AcqRel);
         }
         poll
@@ -276,7 +271,8 @@ impl Future for Runner {
 }
 
 impl Runner {
-    /// Polls the jobs; those that finish go to `self.finished`.
+    /// Polls the jobs; those that finish give their boxes back and are counted in
+    /// `self.finished`.
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             // Take every queued job first, so a job dispatched by a finishing job is
@@ -305,8 +301,9 @@ impl Runner {
                     // cause a spurious wake-up of the runner.
                     // A job that finished has emptied its box itself (see `Task`).
                     if job.as_mut().poll(cx).is_ready() {
-                        self.finished.push(job);
-                        if self.finished.len() >= COMPLETIONS_PER_POLL {
+                        job.recycle();
+                        self.finished += 1;
+                        if self.finished >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
@@ -317,8 +314,9 @@ impl Runner {
             }
             match Pin::new(&mut self.jobs).poll_next(cx) {
                 Poll::Ready(Some(job)) => {
-                    self.finished.push(job);
-                    if self.finished.len() >= COMPLETIONS_PER_POLL {
+                    job.recycle();
+                    self.finished += 1;
+                    if self.finished >= COMPLETIONS_PER_POLL {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
