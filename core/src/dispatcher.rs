@@ -26,6 +26,9 @@ use crate::retry_budget::RetryBudget;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 
+/// A new job's core, its handle, and its result slot as its box keeps it.
+type NewJob<T> = (Core<T>, JobHandle<T>, SlotRef<T>);
+
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
 
@@ -351,7 +354,7 @@ impl Dispatcher {
         scoped: Option<Bus>,
         options: JobOptions<J::Output>,
         kept: Option<SlotRef<J::Output>>,
-    ) -> (Core<J::Output>, JobHandle<J::Output>, SlotRef<J::Output>) {
+    ) -> NewJob<J::Output> {
         let env = &self.inner.env;
         // A job with a parent token gets its child now, so cancelling the parent reaches
         // it; any other job creates its token only if somebody asks for it.
