@@ -23,6 +23,7 @@ use crate::log::{Logger, default_logger, shielded};
 use crate::pipeline::{CacheStage, Core, Extras, Plan};
 use crate::registry::{JobKind, Pipeline, Registry};
 use crate::retry_budget::RetryBudget;
+use crate::route::Route;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 
@@ -130,6 +131,9 @@ pub struct Dispatcher {
     /// (see [`Event::causal_depth`](crate::Event::causal_depth)): non-zero only for the
     /// handle an orchestrator's hook gets from its [`Context`](crate::Context).
     cause: u32,
+    /// The orchestrator host the events of the jobs dispatched through this handle are
+    /// delivered to directly: set only on the handle of a host's [`Context`](crate::Context).
+    route: Option<Arc<Route>>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -177,6 +181,7 @@ impl Dispatcher {
                 spawned,
             }),
             cause: 0,
+            route: None,
         }
     }
 
@@ -216,7 +221,8 @@ impl Dispatcher {
     /// before the bus closed still runs to its end and its handle gets the result; its
     /// later events go nowhere.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        let stamped = (self.cause > 0).then(|| self.inner.env.bus.with_cause(self.cause));
+        let stamped = (self.cause > 0 || self.route.is_some())
+            .then(|| self.inner.env.bus.with_route(self.cause, self.route.clone()));
         self.dispatch_to(stamped, job)
     }
 
@@ -252,7 +258,8 @@ impl Dispatcher {
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         // The job's events carry the deeper of the two handles' causal depths.
         let cause = bus.causal_depth().max(self.cause);
-        let scoped = (cause > 0 || !bus.same_bus(&self.inner.env.bus)).then(|| bus.with_cause(cause));
+        let scoped = (cause > 0 || self.route.is_some() || !bus.same_bus(&self.inner.env.bus))
+            .then(|| bus.with_route(cause, self.route.clone()));
         self.dispatch_to(scoped, job)
     }
 
@@ -420,6 +427,11 @@ impl Dispatcher {
     /// Sets the causal depth this handle stamps on the jobs it dispatches.
     pub(crate) fn set_cause(&mut self, depth: u32) {
         self.cause = depth;
+    }
+
+    /// Delivers the events of the jobs dispatched through this handle to `route` too.
+    pub(crate) fn set_route(&mut self, route: Arc<Route>) {
+        self.route = Some(route);
     }
 
     /// The dispatcher's timer, if it has one.

@@ -129,6 +129,7 @@ mod registry;
 pub mod result;
 pub mod retry;
 pub mod retry_budget;
+mod route;
 pub mod runner;
 pub mod runtime;
 pub mod state;

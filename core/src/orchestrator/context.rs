@@ -29,9 +29,30 @@ pub(crate) struct Core<S> {
     pub(crate) logger: Arc<dyn Logger>,
     /// The orchestrator type's short name, for log lines.
     pub(crate) name: &'static str,
-    /// [`Context::shutdown`] was called.
-    pub(crate) stop: bool,
+    /// Why the host must end after the current input ([`Context::shutdown`] was called,
+    /// or an input said so).
+    pub(crate) stop: Option<&'static str>,
+    /// The orchestrator's `on_passive_event` is the default one, which does nothing: the
+    /// host need not read the whole bus.
+    pub(crate) passive_unused: bool,
     pub(crate) stats: OrchestratorStats,
+}
+
+impl<S> Core<S> {
+    /// Ends the host after the current input (the first reason given wins).
+    pub(crate) fn stop_with(&mut self, why: &'static str) {
+        self.stop.get_or_insert(why);
+    }
+
+    /// Why the host must end, if it must.
+    pub(crate) fn stop_reason(&self) -> Option<&'static str> {
+        self.stop
+    }
+
+    /// The host's clock reading, or zero without a clock.
+    pub(crate) fn now_or_zero(&self) -> Duration {
+        self.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now())
+    }
 }
 
 /// What a command handler or a hook can see and do: read and publish the state,
@@ -222,6 +243,6 @@ impl<O: Orchestrator> Context<'_, O> {
     /// without handling the commands still queued: active jobs are cancelled and the
     /// state streams end.
     pub fn shutdown(&mut self) {
-        self.core.stop = true;
+        self.core.stop_with("shut down by the orchestrator");
     }
 }
