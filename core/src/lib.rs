@@ -149,8 +149,8 @@ pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::JobId;
 pub use orchestrator::{
-    Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
-    StateStream,
+    AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,
+    SendError, StartError, StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;

@@ -8,6 +8,7 @@ use core::task::{Context as TaskContext, Poll};
 
 use super::admission::Admission;
 use super::context::{Context, Core};
+use super::continuation::Continuations;
 use super::inputs::{End, Inputs, Next};
 use super::lag_recovery::LagRecovery;
 use super::routing::{Hook, hooks};
@@ -104,6 +105,8 @@ pub struct Host<O: Orchestrator> {
     inputs: Inputs<O::Command>,
     shared: Arc<Shared<O::State>>,
     admission: Admission,
+    /// What to do with the typed results of jobs dispatched with `dispatch_then`.
+    thens: Continuations<O>,
     lag: LagRecovery,
     flushed: OrchestratorStats,
     finished: bool,
@@ -187,6 +190,7 @@ impl<O: Orchestrator> Host<O> {
             inputs,
             shared,
             admission,
+            thens: Continuations::default(),
             lag: LagRecovery::default(),
             flushed: OrchestratorStats::default(),
             finished: false,
@@ -213,7 +217,9 @@ impl<O: Orchestrator> Host<O> {
 
     fn handle_command(&mut self, command: O::Command) {
         self.core.stats.commands = self.core.stats.commands.wrapping_add(1);
-        invoke(&mut self.orchestrator, &mut self.core, "handle", command, |o, c, ctx| o.handle(c, ctx));
+        invoke(&mut self.orchestrator, &mut self.core, &mut self.thens, "handle", command, |o, c, ctx| {
+            o.handle(c, ctx)
+        });
         self.publish_if_dirty();
     }
 
@@ -251,12 +257,20 @@ impl<O: Orchestrator> Host<O> {
                 for hook in hooks {
                     self.call(*hook, event);
                 }
+                if active && tag.is_terminal() {
+                    if let Some(then) = self.thens.remove(id) {
+                        self.call_with_cause(event, "a dispatch_then continuation", |o, event, ctx| {
+                            then(o, event, ctx)
+                        });
+                    }
+                }
             }
         }
         // Whatever the hooks did (panicked, or were suppressed), a terminal event ends the
         // job's tracking.
         if active && tag.is_terminal() {
             self.core.tracking.remove(id);
+            self.thens.remove(id);
         }
     }
 
@@ -274,10 +288,21 @@ impl<O: Orchestrator> Host<O> {
             Hook::ActiveEvent => ("on_active_event", O::on_active_event),
             Hook::PassiveEvent => ("on_passive_event", O::on_passive_event),
         };
+        self.call_with_cause(event, name, hook);
+    }
+
+    /// Calls a reaction to `event`: what it emits or dispatches through its context is
+    /// one step deeper in the causal chain than `event`.
+    fn call_with_cause(
+        &mut self,
+        event: &Event,
+        name: &'static str,
+        call: impl FnOnce(&mut O, &Event, &mut Context<'_, O>),
+    ) {
         let cause = event.causal_depth().saturating_add(1);
         self.core.bus.set_cause(cause);
         self.core.dispatcher.set_cause(cause);
-        invoke(&mut self.orchestrator, &mut self.core, name, event, hook);
+        invoke(&mut self.orchestrator, &mut self.core, &mut self.thens, name, event, call);
         self.core.bus.set_cause(0);
         self.core.dispatcher.set_cause(0);
     }
@@ -367,6 +392,7 @@ impl<O: Orchestrator> Host<O> {
         self.publish_if_dirty();
         let reason: Arc<str> = Arc::from(SHUTDOWN_REASON);
         let cancelled = self.core.tracking.cancel_and_clear(&reason);
+        self.thens.clear();
         log_at!(
             self.core.logger,
             Level::Info,
@@ -387,11 +413,12 @@ type HookFn<O> = fn(&mut O, &Event, &mut Context<'_, O>);
 fn invoke<O: Orchestrator, A>(
     orchestrator: &mut O,
     core: &mut Core<O::State>,
+    thens: &mut Continuations<O>,
     what: &'static str,
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
-    let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core }));
+    let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core, thens: &mut *thens }));
     if let Err(message) = outcome {
         core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);
         log_at!(

@@ -25,10 +25,12 @@
 mod admission;
 mod builder;
 mod context;
+mod continuation;
 mod handle;
 mod host;
 mod inputs;
 mod lag_recovery;
+mod reply;
 mod routing;
 mod stats;
 mod tracking;
@@ -40,6 +42,7 @@ pub use builder::{
 pub use context::Context;
 pub use handle::{OrchestratorHandle, SendError};
 pub use host::Host;
+pub use reply::{AskError, Reply};
 pub use stats::OrchestratorStats;
 pub use watch::StateStream;
 
