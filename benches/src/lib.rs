@@ -5,6 +5,10 @@
 //! also recorded here (iterations and elapsed time), so the report can compute medians and
 //! spreads, and ratios of ours to the peer's measured in the same run.
 
+mod goals;
+
+pub use goals::{GoalRow, at_least, at_most, profile_table, summary_table};
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
