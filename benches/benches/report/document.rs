@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use orchestrator_benches::{GoalRow, Machine, at_least, at_most, bytes, loadavg, profile_table, summary_table};
+use orchestrator_benches::{GoalRow, Machine, at_least, at_most, bytes, int, loadavg, profile_table, summary_table};
 
 use crate::build_profile::Build;
 use crate::callgrind::{self, Counts, Missing};
@@ -81,7 +81,7 @@ fn issue_goals(mem: &Memory, counts: &Result<Counts, Missing>) -> Vec<GoalRow> {
         1.3,
     ));
     g.push(GoalRow {
-        goal: format!("memory per in-flight plain job ({IN_FLIGHT} in flight), vs spawn + oneshot"),
+        goal: format!("memory per in-flight plain job ({} in flight), vs spawn + oneshot", int(IN_FLIGHT as u64)),
         target: format!("≤ {}", bytes(IN_FLIGHT_JOB_GOAL)),
         ours: bytes(mem.job_ours),
         peer: bytes(mem.job_spawn),
@@ -89,7 +89,10 @@ fn issue_goals(mem: &Memory, counts: &Result<Counts, Missing>) -> Vec<GoalRow> {
         verdict: at_most(mem.job_ours, IN_FLIGHT_JOB_GOAL),
     });
     g.push(GoalRow {
-        goal: format!("memory per idle subscriber ({IN_FLIGHT} subscribed, never polled), vs tokio broadcast"),
+        goal: format!(
+            "memory per idle subscriber ({} subscribed, never polled), vs tokio broadcast",
+            int(IN_FLIGHT as u64)
+        ),
         target: format!("≤ {}", bytes(IDLE_SUBSCRIBER_GOAL)),
         ours: bytes(mem.sub_ours),
         peer: bytes(mem.sub_tokio),
@@ -104,7 +107,8 @@ fn issue_goals(mem: &Memory, counts: &Result<Counts, Missing>) -> Vec<GoalRow> {
     ));
     let shared_goal = format!(
         "K jobs sharing one parent token, linear in K: (ours / spawn + oneshot) at K = {} over the same at K = {}",
-        SHARED[2], SHARED[0]
+        int(SHARED[2] as u64),
+        int(SHARED[0] as u64)
     );
     g.push(match shared_growth() {
         Some((small, large)) => GoalRow {

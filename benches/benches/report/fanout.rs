@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use futures::StreamExt;
-use orchestrator_benches::Table;
+use orchestrator_benches::{Table, int};
 use orchestrator_std::{Bus, Event};
 use tokio::sync::Notify;
 
@@ -235,7 +235,7 @@ pub(crate) fn fanout_table() -> Option<String> {
             any |= measured(&o);
             t.row(&[
                 flavor.describe().into(),
-                nsubs.to_string(),
+                int(nsubs as u64),
                 cell(&o),
                 cell(&a),
                 cell(&tk),

@@ -2,7 +2,7 @@
 //! per job should not grow with K.
 
 use criterion::Criterion;
-use orchestrator_benches::{Table, num};
+use orchestrator_benches::{Table, int, time};
 
 use crate::harness::{Mode, Routine, bench_set, cell, group, ratio_cell, slow_rows, stats};
 use crate::peers::jobs_spawn;
@@ -58,17 +58,18 @@ pub(crate) fn section() -> String {
          cost linear in K. From K = 100 000 on, each sample is one call (flat sampling) and rows have fewer \
          samples.\n\n",
     );
-    let mut t = Table::new(&["K", "ours", "spawn + oneshot", "ours / spawn", "ours, ms per K jobs"]);
+    let mut t = Table::new(&["K", "ours", "spawn + oneshot", "ours / spawn", "ours, K jobs in all"]);
     for k in KS {
         let (o, s) = (id("ours", k), id("spawn-oneshot", k));
-        let total = stats(&o).map_or_else(|| "—".into(), |st| num(st.median() * k as f64 / 1e6));
-        t.row(&[k.to_string(), cell(&o), cell(&s), ratio_cell(&o, &s), total]);
+        let total = stats(&o).map_or_else(|| "—".into(), |st| time(st.median() * k as f64));
+        t.row(&[int(k as u64), cell(&o), cell(&s), ratio_cell(&o, &s), total]);
     }
     out.push_str(&t.finish());
     out.push('\n');
     if let (Some((k, ours)), Some((_, peer))) = (growth("ours"), growth("spawn-oneshot")) {
         out.push_str(&format!(
-            "ns per job at K = {k} over ns per job at K = 1 000: ours {ours:.2}, spawn + oneshot {peer:.2}.\n\n"
+            "ns per job at K = {} over ns per job at K = 1 000: ours {ours:.2}, spawn + oneshot {peer:.2}.\n\n",
+            int(k as u64)
         ));
     }
     out

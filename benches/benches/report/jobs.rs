@@ -3,7 +3,7 @@
 //! executor future, and tower.
 
 use criterion::Criterion;
-use orchestrator_benches::Table;
+use orchestrator_benches::{Table, int};
 
 use crate::harness::{Routine, bench_set, cell, group, ratio_cell};
 use crate::peers::{jobs_inline, jobs_spawn, jobs_worker};
@@ -55,15 +55,16 @@ pub(crate) fn bench_jobs(c: &mut Criterion, samples: usize) {
 pub(crate) fn section() -> String {
     let mut out = format!(
         "### 2. Job round trip: dispatch → execute → typed result\n\nns per job. The job's work is `x + 1`. \
-         *throughput*: {BATCH} jobs dispatched, then their handles awaited in order; *latency*: one job \
+         *throughput*: {batch} jobs dispatched, then their handles awaited in order; *latency*: one job \
          dispatched and awaited at a time. Ours uses the adapter's ready-made dispatcher (1 runner on \
          current-thread, 2 on the 2-worker runtime and on smol). The peers: *spawn + oneshot* spawns a task per \
          job that sends the result on a `tokio::sync::oneshot` (runtime-agnostic; on smol too); *resident \
          worker* is one task spawned once that loops over requests `(input, oneshot::Sender)` received on a \
-         bounded channel of capacity {BATCH} (tokio `mpsc` on tokio, `async-channel` on smol), awaits the \
+         bounded channel of capacity {batch} (tokio `mpsc` on tokio, `async-channel` on smol), awaits the \
          executor's future inline and replies on the oneshot; *inline* (the floor) awaits the executor's future \
          (`Executor::process` with a real `JobContext`) directly in the measuring task. Each contender has a \
-         runtime of its own.\n\n"
+         runtime of its own.\n\n",
+        batch = int(BATCH as u64)
     );
     let mut t = Table::new(&[
         "runtime",

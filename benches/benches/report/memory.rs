@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use orchestrator_benches::{Table, bytes};
+use orchestrator_benches::{Table, bytes, int};
 use orchestrator_std::tokio::TokioRuntime;
 use orchestrator_std::{Bus, Dispatcher, Event, Executor, Job, JobBuilder, JobContext, JobError};
 use tokio::sync::oneshot;
@@ -61,14 +61,16 @@ pub(crate) const IN_FLIGHT: usize = 10_000;
 const ALLOC_BATCHES: u64 = 10;
 
 /// Net bytes per task of `IN_FLIGHT` tasks made by `task` and spawned, each polled once,
-/// plus `held` (what the caller keeps per task). A first round warms up what the runtime
-/// allocates lazily; each round's tasks are aborted after it.
+/// plus `held` (what the caller keeps per task), in the third of three rounds: the first
+/// two warm up what the runtime allocates lazily and let earlier work's frees settle (a
+/// dispatcher shut down just before frees its kept boxes meanwhile: the first round then
+/// reads half the true figure). Each round's tasks are aborted after it.
 async fn per_spawned_task<F, R>(mut task: impl FnMut() -> (F, R), held: usize) -> f64
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let mut per_task = 0.0;
-    for _ in 0..2 {
+    for _ in 0..3 {
         let mut tasks: Vec<(JoinHandle<()>, R)> = Vec::with_capacity(IN_FLIGHT);
         let before = live();
         for _ in 0..IN_FLIGHT {
@@ -288,13 +290,15 @@ pub(crate) fn section(mem: &Memory) -> String {
     let mut out = format!(
         "### 5. Memory\n\nCounted by a global allocator in the bench binary (net bytes allocated by the measuring \
          thread; everything runs on a tokio current-thread runtime), plus the inline size of what the caller \
-         holds (the handle, the receiver). {IN_FLIGHT} jobs in flight (an executor that never finishes, polled \
+         holds (the handle, the receiver). {n} jobs in flight (an executor that never finishes, polled \
          once by the runner; the peers: a task per job, polled once, awaiting a future that never finishes, \
-         inside the tower layers for spawn + tower, its timeout armed), {IN_FLIGHT} idle subscribers \
+         inside the tower layers for spawn + tower, its timeout armed), {n} idle subscribers \
          (subscribed, never polled): the subscription's `size_of` plus what the channel allocated for it (ours: \
          a waker slot each, in a `Vec` whose spare capacity after doubling is counted too). Allocations per \
-         job: {} batches of {BATCH} trivial jobs after as many to warm up, counted by the same allocator.\n\n",
-        ALLOC_BATCHES
+         job: {ALLOC_BATCHES} batches of {batch} trivial jobs after as many to warm up, counted by the same \
+         allocator.\n\n",
+        n = int(IN_FLIGHT as u64),
+        batch = int(BATCH as u64),
     );
     let mut t = Table::new(&["what", "ours", "peer", "ours / peer"]);
     let row = |t: &mut Table, what: &str, ours: f64, peer: f64| {
@@ -323,13 +327,14 @@ pub(crate) fn section(mem: &Memory) -> String {
     }
     out.push_str(&t.finish());
     out.push_str(&format!(
-        "\nGrowth: one dispatcher with one bus subscriber runs jobs in batches of {BATCH} (half plain, half with \
+        "\nGrowth: one dispatcher with one bus subscriber runs jobs in batches of {} (half plain, half with \
          retry + timeout) on tokio current-thread. Live bytes since the start of the test: {} after {} jobs, {} \
          after {} jobs ({:.1} s in all).\n\n",
+        int(BATCH as u64),
         bytes(mem.growth[0].1 as f64),
-        mem.growth[0].0,
+        int(mem.growth[0].0),
         bytes(mem.growth[1].1 as f64),
-        mem.growth[1].0,
+        int(mem.growth[1].0),
         mem.growth_secs
     ));
     out

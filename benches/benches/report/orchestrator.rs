@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use futures::StreamExt;
-use orchestrator_benches::Table;
+use orchestrator_benches::{Table, int};
 use orchestrator_std::tokio::TokioRuntime;
 use orchestrator_std::{Context, Event, Orchestrator};
 
@@ -94,11 +94,12 @@ pub(crate) fn section() -> String {
          `Orchestrator::handle` dispatches a job → the executor → the `Success` event on the bus → \
          `on_active_success` updates the state → the new state seen on `OrchestratorHandle::states()`. Host and \
          dispatcher spawned on tokio current-thread by the tokio adapter; one subscriber (the host) on the bus, \
-         so every job's events are built and delivered. *throughput*: {BATCH} commands sent, then wait for the \
-         state that counts all {BATCH} results; *latency*: one command, then wait for its state. The host has \
+         so every job's events are built and delivered. *throughput*: {batch} commands sent, then wait for the \
+         state that counts all {batch} results; *latency*: one command, then wait for its state. The host has \
          its default loop protection (the causal depth limit; no rate-based breaker). *unprotected* is the same \
          host with `no_loop_protection()`, measured in the same samples: the ratio is what loop protection \
-         costs per round trip (4 events: the job's Started and Success reach the host, each checked once).\n\n"
+         costs per round trip (4 events: the job's Started and Success reach the host, each checked once).\n\n",
+        batch = int(BATCH as u64)
     );
     let mut t = Table::new(&[
         "mode",

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use orchestrator_benches::Table;
+use orchestrator_benches::{Table, int};
 use orchestrator_std::JobBuilder;
 use tokio::sync::oneshot;
 
@@ -148,7 +148,7 @@ pub(crate) fn section() -> String {
     let mut t = Table::new(&["N live siblings", "ours", "tokio-util", "ours / tokio-util"]);
     for k in SIBLINGS {
         let (o, p) = (format!("tokens-child/ours/{k}"), format!("tokens-child/tokio-util/{k}"));
-        t.row(&[k.to_string(), cell(&o), cell(&p), ratio_cell(&o, &p)]);
+        t.row(&[int(k as u64), cell(&o), cell(&p), ratio_cell(&o, &p)]);
     }
     out.push_str(&t.finish());
     push(&mut out, "");
@@ -164,7 +164,7 @@ pub(crate) fn section() -> String {
         let g = "tokens-shared-tokio-ct";
         let (o, s, u) =
             (format!("{g}/ours/{k}"), format!("{g}/spawn-oneshot/{k}"), format!("{g}/spawn-oneshot-tokio-util/{k}"));
-        t.row(&[k.to_string(), cell(&o), cell(&s), ratio_cell(&o, &s), cell(&u), ratio_cell(&o, &u)]);
+        t.row(&[int(k as u64), cell(&o), cell(&s), ratio_cell(&o, &s), cell(&u), ratio_cell(&o, &u)]);
     }
     out.push_str(&t.finish());
     push(&mut out, "");
@@ -173,8 +173,8 @@ pub(crate) fn section() -> String {
             &mut out,
             &format!(
                 "Linear in K: ours / spawn + oneshot is {large:.2} at K = {} and {small:.2} at K = {} (growth {:.2}).",
-                SHARED[2],
-                SHARED[0],
+                int(SHARED[2] as u64),
+                int(SHARED[0] as u64),
                 large / small
             ),
         );
