@@ -59,8 +59,8 @@ pub(crate) fn section() -> String {
          dispatched and awaited at a time. Ours uses the adapter's ready-made dispatcher (1 runner on \
          current-thread, 2 on the 2-worker runtime and on smol). The peers: *spawn + oneshot* spawns a task per \
          job that sends the result on a `tokio::sync::oneshot` (runtime-agnostic; on smol too); *resident \
-         worker* is one task spawned once that loops over requests `(input, oneshot::Sender)` received on a \
-         bounded channel of capacity {batch} (tokio `mpsc` on tokio, `async-channel` on smol), awaits the \
+         worker* is one task spawned once that loops over requests `(input, oneshot::Sender)` received on an \
+         unbounded channel (tokio `mpsc` on tokio, `async-channel` on smol: the cheapest feed), awaits the \
          executor's future inline and replies on the oneshot; *inline* (the floor) awaits the executor's future \
          (`Executor::process` with a real `JobContext`) directly in the measuring task. Each contender has a \
          runtime of its own.\n\n",

@@ -91,11 +91,11 @@ pub(crate) fn jobs_tower(rt: &Rt, batch: usize) -> impl FnMut(u64) -> Duration +
     }
 }
 
-/// worker + tower + oneshot: one resident worker task that owns the service, fed by a
-/// tokio `mpsc` of capacity `batch`, calls it inline for each request (ready, then call)
+/// worker + tower + oneshot: one resident worker task that owns the service, fed by an
+/// unbounded tokio `mpsc`, calls it inline for each request (ready, then call)
 /// and replies on the request's oneshot.
 pub(crate) fn jobs_worker_tower(rt: &Rt, batch: usize) -> impl FnMut(u64) -> Duration + '_ {
-    let (feed, mut intake) = channel::<Result<u64, BoxError>>(rt, batch);
+    let (feed, mut intake) = channel::<Result<u64, BoxError>>(rt);
     let mut svc = service();
     rt.spawner().spawn(async move {
         while let Some((x, reply)) = intake.next().await {
