@@ -62,7 +62,9 @@ fn describe(workload: &str) -> &'static str {
         "retry" => "ours, job with retry + timeout, batches of 1 000 (per job)",
         "spawn" => "spawn + oneshot, batches of 1 000 (per job)",
         "worker" => "resident worker + oneshot, batches of 1 000 (per job)",
-        "inline" => "the executor's future awaited inline (per job)",
+        "inline" => {
+            "the executor's future awaited inline (per job; the setup, a runtime and a dispatcher, is most of it)"
+        }
         "tower" => "spawn + tower retry + timeout, batches of 1 000 (per job)",
         "worker-tower" => "resident worker + tower retry + timeout, batches of 1 000 (per job)",
         "orchestrator" => "orchestrator round trip, batches of 1 000 (per round trip)",
@@ -84,11 +86,20 @@ pub(crate) fn section(counts: &Result<Counts, Missing>) -> String {
     match counts {
         Err(m) => out.push_str(&format!("No counts: `{}` {}.\n\n", m.path.display(), m.why)),
         Ok(c) => {
-            let mut t = Table::new(&["workload", "what", "instructions per unit", "ours (`jobs`) / this"]);
-            let jobs = c.per_unit("jobs");
+            let mut t = Table::new(&["workload", "what", "instructions per unit", "ours / this"]);
             for (w, _, _) in &c.rows {
                 let per = c.per_unit(w).unwrap_or(f64::NAN);
-                let ratio = jobs.map_or_else(|| "—".into(), |j| num(j / per));
+                // A peer against the matching workload of ours.
+                let ours = match w.as_str() {
+                    "spawn" | "worker" | "inline" => Some("jobs"),
+                    "tower" | "worker-tower" => Some("retry"),
+                    "fanout-async-broadcast" => Some("fanout"),
+                    "fanout-async-broadcast-1" => Some("fanout-1"),
+                    _ => None,
+                };
+                let ratio = ours
+                    .and_then(|o| Some(format!("{} (`{o}` / this)", num(c.per_unit(o)? / per))))
+                    .unwrap_or_else(|| "—".into());
                 t.row(&[format!("`{w}`"), describe(w).into(), format!("{per:.0}"), ratio]);
             }
             out.push_str(&t.finish());

@@ -15,7 +15,7 @@
 //!
 //! A run writes its profile's section to `<target>/bench-report/<profile>.md` (its goals
 //! to `.goals.tsv`), then `docs/performance.md` from the sections of the profiles listed
-//! in `BENCH_PROFILES` (default: its own).
+//! in `BENCH_PROFILES` (default: its own). `BENCH_MODE=stitch` only does the latter.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -62,6 +62,12 @@ fn main() {
         println!("{m:#?}");
         return;
     }
+    if mode_var == "stitch" {
+        // docs/performance.md again from the sections already measured (after editing
+        // benches/NOTES.md, say).
+        stitch(&Build::detect());
+        return;
+    }
     let mode = match mode_var.as_str() {
         "full" => Mode::Full,
         _ => Mode::Quick,
@@ -92,6 +98,13 @@ fn main() {
         &build.section_path(&build.profile, "goals.tsv"),
         &goals.iter().map(|g| g.to_line() + "\n").collect::<String>(),
     );
+    stitch(&build);
+    eprintln!("profile {}: wrote docs/performance.md in {:.0} s", build.profile, start.elapsed().as_secs_f64());
+}
+
+/// Writes `docs/performance.md` from the sections of the profiles in `BENCH_PROFILES`
+/// (default: this binary's), and benches/NOTES.md.
+fn stitch(build: &Build) {
     let profiles: Vec<String> = std::env::var("BENCH_PROFILES")
         .map(|p| p.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_else(|_| vec![build.profile.clone()]);
@@ -108,7 +121,6 @@ fn main() {
     let notes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/NOTES.md")).unwrap_or_default();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/performance.md");
     write(std::path::Path::new(path), &document::stitch(&runs, &notes));
-    eprintln!("profile {}: wrote docs/performance.md in {:.0} s", build.profile, start.elapsed().as_secs_f64());
 }
 
 fn write(path: &std::path::Path, text: &str) {
