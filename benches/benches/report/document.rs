@@ -185,6 +185,12 @@ fn other_goals(mem: &Memory) -> Vec<GoalRow> {
         }
         None => GoalRow::not_measured(what, "≥ 1 M/s"),
     });
+    g.push(ratio_goal(
+        "orchestrator round trip with 1 000 orchestrators on one bus, vs with 1 (issue #15)".into(),
+        "orchestrators-tokio-ct/1000/throughput",
+        "orchestrators-tokio-ct/1/throughput",
+        1.5,
+    ));
     let growth = mem.growth[1].1 - mem.growth[0].1;
     g.push(GoalRow {
         goal: format!(

@@ -144,6 +144,9 @@ fn print_measured() {
     if measured("inflight-tokio-ct/ours/1") {
         println!("{}", inflight::section());
     }
+    if measured("orchestrators-tokio-ct/1/throughput") {
+        println!("{}", orchestrator::section());
+    }
     if measured("orchestrator-tokio-ct/ours/throughput") {
         for m in ["throughput", "latency"] {
             let (ours, bare) =

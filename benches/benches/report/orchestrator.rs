@@ -9,7 +9,7 @@ use orchestrator_benches::{Table, int};
 use orchestrator_std::tokio::TokioRuntime;
 use orchestrator_std::{Context, Event, Orchestrator};
 
-use crate::harness::{bench_set, cell, group, ratio_cell, stats};
+use crate::harness::{Routine, bench_set, cell, group, ratio_cell, stats};
 use crate::runtimes::{Flavor, Rt};
 use crate::work::{BATCH, Echo, Work};
 
@@ -36,6 +36,18 @@ impl Orchestrator for Counter {
 /// `protected`, the host has its default loop protection (the causal depth limit); without,
 /// none (`no_loop_protection()`): the difference is what loop protection costs.
 pub(crate) fn orchestrator_routine(rt: &Rt, batch: u64, protected: bool) -> impl FnMut(u64) -> Duration + '_ {
+    crowded_routine(rt, batch, protected, 1)
+}
+
+/// Orchestrators on one bus in the scaling row.
+pub(crate) const CROWDS: [usize; 4] = [1, 10, 100, 1_000];
+/// Their names in the row ids (`orchestrators-tokio-ct/<name>/throughput`).
+pub(crate) const CROWD_NAMES: [&str; 4] = ["1", "10", "100", "1000"];
+
+/// [`orchestrator_routine`] with `orchestrators - 1` more hosts on the same bus and
+/// dispatcher, idle (they get no command): each of the measured host's events is foreign
+/// to them.
+fn crowded_routine(rt: &Rt, batch: u64, protected: bool, orchestrators: usize) -> impl FnMut(u64) -> Duration + '_ {
     let handle = rt.run({
         let b = rt.dispatcher_builder();
         let spawner = match rt {
@@ -45,6 +57,10 @@ pub(crate) fn orchestrator_routine(rt: &Rt, batch: u64, protected: bool) -> impl
         async move {
             let d = b.build().expect("dispatcher");
             d.register(Echo);
+            for _ in 1..orchestrators {
+                // Kept alive by their spawned hosts until the runtime goes.
+                let _idle = Counter.builder(0, &d).spawn(&spawner).expect("host");
+            }
             let builder = Counter.builder(0, &d);
             let builder = if protected { builder } else { builder.no_loop_protection() };
             builder.spawn(&spawner).expect("host")
@@ -85,6 +101,15 @@ pub(crate) fn bench_orchestrator(c: &mut Criterion, samples: usize) {
         );
     }
     g.finish();
+    let mut g = group(c, "orchestrators-tokio-ct", samples);
+    let rt = Rt::new(Flavor::TokioCurrent);
+    let routines: Vec<(&str, Routine<'_>)> = CROWD_NAMES
+        .iter()
+        .zip(CROWDS)
+        .map(|(name, n)| (*name, Box::new(crowded_routine(&rt, BATCH as u64, true, n)) as Routine<'_>))
+        .collect();
+    bench_set(&mut g, "throughput", BATCH as u64, routines);
+    g.finish();
 }
 
 /// Section 4 of a profile's report.
@@ -118,6 +143,20 @@ pub(crate) fn section() -> String {
             cell(&u),
             ratio_cell(&o, &u),
         ]);
+    }
+    out.push_str(&t.finish());
+    out.push('\n');
+    out.push_str(
+        "**Orchestrators on one bus.** The throughput round trip of one host while `n - 1` other hosts (the same \
+         orchestrator type, idle) share its bus and dispatcher, all measured in the same samples. Each host gets \
+         its own jobs' events directly (its route); one whose orchestrator keeps the default `on_passive_event` \
+         stops reading the bus after the first event of another job, so the others' events cost it nothing.\n\n",
+    );
+    let mut t = Table::new(&["orchestrators on the bus", "ns per round trip", "ratio to 1 orchestrator"]);
+    let one = "orchestrators-tokio-ct/1/throughput";
+    for name in CROWD_NAMES {
+        let id = format!("orchestrators-tokio-ct/{name}/throughput");
+        t.row(&[name.into(), cell(&id), ratio_cell(&id, one)]);
     }
     out.push_str(&t.finish());
     out.push('\n');
