@@ -20,7 +20,7 @@ use crate::job_box::Task;
 use crate::job_env::JobEnv;
 use crate::job_id::JobId;
 use crate::log::{Logger, default_logger, shielded};
-use crate::pipeline::{CacheStage, Core, Extras, Plan};
+use crate::pipeline::{CacheStage, Extras, JobCore, Plan};
 use crate::registry::{JobKind, Pipeline, Registry};
 use crate::retry_budget::RetryBudget;
 use crate::route::Route;
@@ -28,7 +28,7 @@ use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 
 /// A new job's core, its handle, and its result slot as its box keeps it.
-type NewJob<T> = (Core<T>, JobHandle<T>, SlotRef<T>);
+type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
@@ -344,7 +344,7 @@ impl Dispatcher {
         scoped: Option<Bus>,
         job: J,
         options: JobOptions<J::Output>,
-        plan: impl FnOnce(Core<J::Output>) -> P,
+        plan: impl FnOnce(JobCore<J::Output>) -> P,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
         let mut empty = P::boxes(kind).take();
         let kept = empty.as_mut().and_then(|empty| empty.as_mut().take_slot());
@@ -378,7 +378,7 @@ impl Dispatcher {
             extras: ContextExtras::new(options.metadata, options.cache_provider),
             attempt: AtomicU32::new(0),
         };
-        (Core { ctx, completer }, handle, slot)
+        (JobCore { ctx, completer }, handle, slot)
     }
 
     /// Puts the job's task into the queue. From here on the job owes exactly one terminal
@@ -396,7 +396,7 @@ impl Dispatcher {
 
     /// A job of type `J` with default options, and its core (for size tests).
     #[cfg(test)]
-    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, Core<J::Output>) {
+    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, JobCore<J::Output>) {
         let (core, _, _) = self.new_core::<J>("test", None, JobOptions::new(), None);
         (job, core)
     }

@@ -4,7 +4,7 @@
 use alloc::boxed::Box;
 use core::time::Duration;
 
-use super::context::Core;
+use super::context::HostCore;
 use crate::breaker::{CircuitBreaker, Delivery};
 use crate::event::{Event, EventKind, EventTag, Suppression, SuppressionReason};
 use crate::job_id::JobId;
@@ -34,7 +34,7 @@ impl Admission {
     }
 
     /// Whether the hooks for `event` may run.
-    pub(crate) fn admit<S>(&mut self, event: &Event, delivery: Delivery, core: &mut Core<S>) -> bool {
+    pub(crate) fn admit<S>(&mut self, event: &Event, delivery: Delivery, core: &mut HostCore<S>) -> bool {
         if let Some(limit) = self.depth_limit {
             let depth = event.causal_depth();
             if depth > limit {
@@ -106,7 +106,7 @@ impl Admission {
 
 /// Emits [`EventKind::HooksSuppressed`] for `event` on the host's bus. The report is one
 /// step deeper than the event, so it can never restart the chain it reports.
-fn report_suppression<S>(core: &Core<S>, event: &Event, reason: SuppressionReason) {
+fn report_suppression<S>(core: &HostCore<S>, event: &Event, reason: SuppressionReason) {
     let name = core.name;
     let _ = core.bus.emit_with(|| {
         let suppression = Suppression { orchestrator: name, event_id: event.id(), event: event.tag(), reason };

@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use super::Orchestrator;
 use super::admission::Admission;
-use super::context::Core;
+use super::context::HostCore;
 use super::handle::OrchestratorHandle;
 use super::host::Host;
 use super::inputs::Inputs;
@@ -319,7 +319,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
         let route = Route::new(bus.capacity());
         let mut dispatcher = dispatcher;
         dispatcher.set_route(route.clone());
-        let core = Core {
+        let core = HostCore {
             state,
             dirty: false,
             dispatcher,

@@ -23,7 +23,7 @@ use crate::sync::MaybeSend;
 
 /// Everything of a host except the orchestrator itself, so that a hook can borrow the
 /// orchestrator (`&mut self`) and this (through [`Context`]) at the same time.
-pub(crate) struct Core<S> {
+pub(crate) struct HostCore<S> {
     pub(crate) state: S,
     /// The state was set or updated during the current input and must be published.
     pub(crate) dirty: bool,
@@ -43,7 +43,7 @@ pub(crate) struct Core<S> {
     pub(crate) stats: OrchestratorStats,
 }
 
-impl<S> Core<S> {
+impl<S> HostCore<S> {
     /// Ends the host after the current input (the first reason given wins).
     pub(crate) fn stop_with(&mut self, why: &'static str) {
         self.stop.get_or_insert(why);
@@ -106,7 +106,7 @@ impl<S> Core<S> {
 /// # assert!(handle.state().busy);
 /// ```
 pub struct Context<'a, O: Orchestrator> {
-    pub(crate) core: &'a mut Core<O::State>,
+    pub(crate) core: &'a mut HostCore<O::State>,
     pub(crate) thens: &'a mut Continuations<O>,
 }
 

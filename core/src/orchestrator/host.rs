@@ -7,7 +7,7 @@ use core::pin::Pin;
 use core::task::{Context as TaskContext, Poll};
 
 use super::admission::Admission;
-use super::context::{Context, Core};
+use super::context::{Context, HostCore};
 use super::continuation::Continuations;
 use super::inputs::{End, Inputs, Next};
 use super::lag_recovery::LagRecovery;
@@ -101,7 +101,7 @@ use crate::unwind;
 #[must_use = "a host does nothing unless awaited or spawned"]
 pub struct Host<O: Orchestrator> {
     orchestrator: O,
-    core: Core<O::State>,
+    core: HostCore<O::State>,
     inputs: Inputs<O::Command>,
     shared: Arc<Shared<O::State>>,
     admission: Admission,
@@ -179,7 +179,7 @@ impl<O: Orchestrator> Drop for Host<O> {
 impl<O: Orchestrator> Host<O> {
     pub(crate) fn new(
         orchestrator: O,
-        core: Core<O::State>,
+        core: HostCore<O::State>,
         inputs: Inputs<O::Command>,
         shared: Arc<Shared<O::State>>,
         admission: Admission,
@@ -412,7 +412,7 @@ type HookFn<O> = fn(&mut O, &Event, &mut Context<'_, O>);
 /// counts a panic.
 fn invoke<O: Orchestrator, A>(
     orchestrator: &mut O,
-    core: &mut Core<O::State>,
+    core: &mut HostCore<O::State>,
     thens: &mut Continuations<O>,
     what: &'static str,
     arg: A,

@@ -22,7 +22,7 @@ use super::stats::OrchestratorStats;
 use crate::sync::Mutex;
 use crate::waker_slots::{WakeBatch, WakerSlots};
 
-struct Slot<S> {
+struct StateCell<S> {
     state: S,
     version: u64,
     closed: bool,
@@ -32,14 +32,14 @@ struct Slot<S> {
 /// What a host shares with its handles: the state cell, and the stats beside it (read
 /// and written on their own, without waking the state's watchers).
 pub(crate) struct Shared<S> {
-    slot: Mutex<Slot<S>>,
+    slot: Mutex<StateCell<S>>,
     stats: Mutex<OrchestratorStats>,
 }
 
 impl<S: Clone> Shared<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
-            slot: Mutex::new(Slot { state, version: 0, closed: false, watchers: WakerSlots::new() }),
+            slot: Mutex::new(StateCell { state, version: 0, closed: false, watchers: WakerSlots::new() }),
             stats: Mutex::new(OrchestratorStats::default()),
         }
     }
