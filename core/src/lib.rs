@@ -40,7 +40,7 @@
 //!
 //! let job = JobBuilder::new(FetchUser(7))
 //!     .timeout(Duration::from_secs(5))
-//!     .retry(RetryPolicy::new().max_retries(2));
+//!     .retry(RetryPolicy::new().with_max_retries(2));
 //! let handle = dispatcher.dispatch(job).unwrap();
 //! dispatcher.shutdown(); // no more jobs: the runner ends when this one is done
 //!
@@ -146,7 +146,7 @@ pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
-pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
+pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::JobId;
 pub use orchestrator::{
     AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,

@@ -32,7 +32,7 @@
 //!
 //!     let job = JobBuilder::new(FetchUser(7))
 //!         .timeout(Duration::from_secs(5))
-//!         .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_millis(10)));
+//!         .retry(RetryPolicy::new().with_max_retries(2).with_base_delay(Duration::from_millis(10)));
 //!     let result = dispatcher.dispatch(job).expect("an executor is registered").await;
 //!     assert_eq!(result.ok().as_deref(), Some("user #7"));
 //!
