@@ -122,6 +122,7 @@ mod job_env;
 mod job_id;
 pub mod log;
 pub mod orchestrator;
+mod parsed_names;
 mod pipeline;
 mod registry;
 pub mod result;
@@ -144,7 +145,7 @@ pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppres
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
 pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
-pub use job_id::JobId;
+pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
     Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
     StateStream,

@@ -144,6 +144,8 @@ impl fmt::Display for WaitError {
 
 impl core::error::Error for WaitError {}
 
+crate::error::job_error_from!(WaitError);
+
 /// Waits on `subscription` for the terminal event of job `id` and converts it (the
 /// original's `JobResult.fromBus`). Subscribe **before** dispatching, or the event may
 /// already be gone. Unlike the original it never hangs: it ends with an error when the
