@@ -130,7 +130,7 @@ impl JobError {
     /// }
     /// impl core::error::Error for Unavailable {}
     ///
-    /// let last = JobError::from(Unavailable);
+    /// let last = JobError::new(Unavailable);
     /// let e = JobError::retry_budget_exhausted(last.clone());
     /// assert_eq!(e.kind(), JobErrorKind::RetryBudgetExhausted);
     /// assert_eq!(e.message(), "503");

@@ -143,7 +143,7 @@ pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registratio
 pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
-pub use handle::JobHandle;
+pub use handle::{AbortOnDropHandle, JobHandle};
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
