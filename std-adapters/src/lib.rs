@@ -118,6 +118,9 @@ pub mod smol;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+#[cfg(feature = "tokio-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+pub mod tokio_util;
 
 pub use global::global_bus;
 #[cfg(feature = "log")]
