@@ -10,6 +10,7 @@ pub use crate::sync::DynError;
 
 /// What kind of failure a [`JobError`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum JobErrorKind {
     /// The executor returned an error.
@@ -148,6 +149,12 @@ impl JobError {
                 cause: Some(last),
             }),
         }
+    }
+
+    /// An error rebuilt from its serialized parts (`serde`): no wrapped source.
+    #[cfg(feature = "serde")]
+    pub(crate) fn from_parts(kind: JobErrorKind, message: String, cause: Option<JobError>) -> Self {
+        Self { inner: Arc::new(Inner { kind, message, source: None, cause }) }
     }
 
     fn with_kind(kind: JobErrorKind, message: String, source: Option<Box<DynError>>) -> Self {

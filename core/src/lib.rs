@@ -130,6 +130,8 @@ pub mod retry;
 pub mod retry_budget;
 pub mod runner;
 pub mod runtime;
+#[cfg(feature = "serde")]
+mod serialization;
 pub mod state;
 mod sync;
 mod task;
@@ -154,5 +156,8 @@ pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
 pub use retry_budget::{RetryBudget, RetryBudgetBuilder};
 pub use runner::Runner;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use serialization::EventView;
 pub use state::{AsyncState, AsyncStatus};
 pub use sync::{BoxFuture, MaybeSend, MaybeSync};

@@ -24,6 +24,7 @@ use crate::runtime::Timer;
 /// assert_eq!(text, "got 3");
 /// ```
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum JobResult<T> {
     /// The job produced its output.
     Success(T),

@@ -150,7 +150,7 @@ fn the_crates_own_errors_convert_with_question_mark_inside_executors() {
     h.dispatcher.register(executor_fn(|job: Report, ctx: JobContext| async move {
         match job.0 {
             0 => ctx.step(3, 2, None)?,                                    // ProgressError
-            1 => ctx.read_cache::<u8>("").await.map(drop)?,                 // CacheError
+            1 => ctx.read_cache::<u8>("").await.map(drop)?,                // CacheError
             2 => Err(Box::<dyn Error + Send + Sync>::from("boxed text"))?, // a boxed error
             3 => Err(String::from("a string"))?,
             _ => Err(JobError::panicked("as it is"))?, // a JobError passes unchanged
