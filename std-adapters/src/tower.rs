@@ -78,14 +78,14 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 /// impl Job for Double { type Output = u32; }
 ///
 /// let service = ServiceBuilder::new()
-///     .concurrency_limit(8) // tower middleware, around the job's work
+///     .map_response(|n: u32| n + 1) // tower middleware, around the job's work
 ///     .service(service_fn(|job: Double| async move { Ok::<_, std::io::Error>(job.0 * 2) }));
 /// let dispatcher = Dispatcher::new();
 /// dispatcher.register(ServiceExecutor::new(service));
 /// let handle = dispatcher.dispatch(Double(21)).unwrap();
 /// dispatcher.shutdown();
 /// let (result, ()) = futures::executor::block_on(async { futures::join!(handle, dispatcher.runner()) });
-/// assert!(matches!(result, JobResult::Success(42)));
+/// assert!(matches!(result, JobResult::Success(43)));
 /// ```
 #[derive(Clone)]
 pub struct ServiceExecutor<S> {
