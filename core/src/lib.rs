@@ -63,7 +63,9 @@
 //!   [`CachePolicy`]. A [`RetryBudget`] bounds the retries of many jobs together.
 //! * [`Dispatcher`]: routes each job by its type to its executor and runs it in
 //!   [`Runner`]s; [`dispatch`](Dispatcher::dispatch) returns a [`JobHandle`], a future of
-//!   the job's [`JobResult`].
+//!   the job's [`JobResult`] ([`abort_on_drop`](JobHandle::abort_on_drop) makes it cancel
+//!   the job when dropped). [`JobError`] is a `core::error::Error`:
+//!   `result.into_result()?` goes into any error type.
 //! * [`Bus`] and [`Event`]: every job emits `Started`, then possibly `Placeholder`,
 //!   `CacheHit`, `Progress` and `Retrying`, then exactly one of `Success`, `Failure`,
 //!   `Cancelled` or `TimedOut`. Timeouts and cancellation drop the running work.
@@ -90,6 +92,10 @@
 //!   ([`log::DefaultLogger`]). Turn logging off with `.logger(NoopLogger)`.
 //! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
 //!   tests of time-dependent behaviour.
+//! * `serde`: `Serialize` / `Deserialize` for [`JobId`] (as its text), [`EventTag`],
+//!   [`JobError`] (kind and message), [`JobResult`], [`AsyncState`], [`RetryPolicy`],
+//!   [`CachePolicy`] and more, and `Event::to_view`, a serializable view of an event
+//!   (no_std-capable).
 //! * `portable-atomic`, `critical-section`: forwarded to the channel, future and lock
 //!   crates for targets without compare-and-swap.
 //!

@@ -16,7 +16,7 @@ use futures::task::noop_waker_ref;
 use orchestrator_core::EventTag::*;
 use orchestrator_core::handle::HANDLE_DROPPED;
 use orchestrator_core::runtime::run_virtual;
-use orchestrator_core::{CancellationToken, EventKind, Job, JobError, JobResult, executor_fn};
+use orchestrator_core::{CancellationToken, EventKind, Job, JobError, JobResult, MaybeSend, executor_fn};
 
 /// Sets its flag when dropped: shows that a future was dropped, not just abandoned.
 struct DropFlag(Arc<AtomicBool>);
@@ -195,14 +195,17 @@ fn a_drop_guard_cancels_on_early_return_and_on_panic() {
     assert!(early(&failed, true).is_err());
     assert!(failed.is_cancelled());
 
-    let panicked = CancellationToken::new();
-    let inside = panicked.clone();
-    let result = std::panic::catch_unwind(move || {
-        let _guard = inside.drop_guard();
-        panic!("the scope panicked");
-    });
-    assert!(result.is_err());
-    assert!(panicked.is_cancelled());
+    #[cfg(panic = "unwind")]
+    {
+        let panicked = CancellationToken::new();
+        let inside = panicked.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _guard = inside.drop_guard();
+            panic!("the scope panicked");
+        }));
+        assert!(result.is_err());
+        assert!(panicked.is_cancelled());
+    }
 }
 
 #[test]
@@ -235,7 +238,8 @@ fn run_until_cancelled_returns_the_output_or_none_and_drops_the_future() {
 
 #[test]
 fn the_owned_futures_are_static_and_send_so_they_can_be_spawned() {
-    fn spawnable<F: Future + Send + 'static>(_: &F) {}
+    // `Send` on threaded targets (`MaybeSend` is empty on wasm).
+    fn spawnable<F: Future + MaybeSend + 'static>(_: &F) {}
     let token = CancellationToken::new();
     let owned = token.clone().run_until_cancelled_owned(async { 3_u8 });
     spawnable(&owned);

@@ -1,7 +1,10 @@
 //! `JobError` is a `core::error::Error`: a job's outcome goes into `Box<dyn Error>` and
 //! `anyhow::Error` with `?`, with its source chain; the crate's own errors go into a
 //! `JobError` with `?` inside executors; every public error type is an `Error`.
-
+//!
+//! Threaded targets only: on `wasm32` (and with `--cfg orchestrator_unsync`) a `JobError`
+//! may wrap a `!Send` error, so it is not `Send + Sync` and goes into `Box<dyn Error>`.
+#![cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 
 mod common;
