@@ -113,6 +113,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod box_pool;
 pub mod breaker;
 pub mod bus;
 pub mod cache;
@@ -124,6 +125,7 @@ pub mod event;
 pub mod executor;
 pub mod handle;
 pub mod job;
+mod job_box;
 mod job_env;
 mod job_id;
 pub mod log;
@@ -134,14 +136,15 @@ mod registry;
 pub mod result;
 pub mod retry;
 pub mod retry_budget;
+mod route;
 pub mod runner;
 pub mod runtime;
 #[cfg(feature = "serde")]
 mod serialization;
 pub mod state;
 mod sync;
-mod task;
 mod unwind;
+mod waker_slots;
 
 pub use breaker::{CircuitBreaker, RateLimiter};
 pub use bus::{Bus, BusCapacityError, BusClosed, Lagged, Subscription};
@@ -155,8 +158,8 @@ pub use handle::{AbortOnDropHandle, JobHandle};
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
-    Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
-    StateStream,
+    AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,
+    SendError, StartError, StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
