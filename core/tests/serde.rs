@@ -259,6 +259,8 @@ fn event_views_of_a_real_job_write_what_each_event_says() {
     assert!(views[..5].iter().all(|v| v["id"] == json!(id.to_string())));
 
     assert_eq!(views[1]["progress"], json!({ "progress": 0.5, "message": "downloading", "step": 1, "total": 2 }));
+    // The retry came a second (the back-off) after the first attempt, on the virtual clock.
+    assert_eq!(views[3]["time"]["secs"].as_u64(), views[2]["time"]["secs"].as_u64().map(|s| s + 1));
     assert_eq!(views[2]["retrying"]["attempt"], 1);
     assert_eq!(views[2]["retrying"]["error"], json!({ "kind": "Failed", "message": "flaky" }));
     assert_eq!(views[2]["retrying"]["delay"], json!({ "secs": 1, "nanos": 0 }));

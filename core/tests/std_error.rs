@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::Harness;
 use orchestrator_core::{
-    BusCapacityError, CacheError, DispatchError, EmitError, Job, JobBuilder, JobContext, JobError, JobErrorKind,
-    JobResult, ProgressError, RetryBudget, RetryPolicy, SendError, StartError, WaitError, executor_fn,
+    AskError, BusCapacityError, CacheError, DispatchError, EmitError, Job, JobBuilder, JobContext, JobError,
+    JobErrorKind, JobResult, ProgressError, RetryBudget, RetryPolicy, SendError, StartError, WaitError, executor_fn,
 };
 
 /// A low-level error (the root of the chain).
@@ -208,6 +208,7 @@ fn every_public_error_type_is_an_error_and_converts_into_a_job_error() {
     check(ProgressError::NotANumber);
     check(WaitError::BusClosed);
     check(StartError::BusClosed);
+    check(AskError::NoReply);
     check(BusCapacityError::OutOfMemory { requested: 9 });
     check(orchestrator_core::BusClosed);
     check(orchestrator_core::Lagged(3));

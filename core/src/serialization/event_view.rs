@@ -42,6 +42,8 @@ pub struct EventView<'a, T> {
     kind: EventTag,
     /// The event's causal depth ([`Event::causal_depth`]).
     causal_depth: u32,
+    /// When it happened, on its dispatcher's clock ([`Event::time`]).
+    time: Duration,
     /// The payload of a `Success`, `Placeholder`, `CacheHit` or `Custom` event, if it is a `T`.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a T>,
@@ -95,6 +97,7 @@ impl Event {
             job_type: self.job_type(),
             kind: self.tag(),
             causal_depth: self.causal_depth(),
+            time: self.time(),
             data,
             payload_not_shown: payload.is_some() && data.is_none(),
             progress: None,
