@@ -173,12 +173,13 @@ impl Bus {
     /// [`BusClosed`] when the bus is closed.
     pub fn emit_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
         let Some(route) = &self.route else {
-            return self.tx.send_with(|| {
-                let mut event = make();
-                event.deepen(self.cause);
-                Arc::new(event)
-            });
+            return self.send_with(make);
         };
+        let emitting = route.begin_emit();
+        if !emitting.direct {
+            // Its host reads the bus: it finds the event there.
+            return self.send_with(make);
+        }
         if self.tx.is_closed() {
             return Err(BusClosed);
         }
@@ -188,6 +189,14 @@ impl Bus {
         let event = Arc::new(event);
         route.deliver(event.clone());
         Ok(self.tx.send_with(|| event).unwrap_or(0).saturating_add(1))
+    }
+
+    fn send_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
+        self.tx.send_with(|| {
+            let mut event = make();
+            event.deepen(self.cause);
+            Arc::new(event)
+        })
     }
 
     /// Sends an already shared event.

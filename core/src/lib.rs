@@ -87,10 +87,10 @@
 //! * `std` (default): std mutexes; executor and hook panics are caught and become
 //!   `Failure`s, a logger's panics are swallowed; [`log::StderrLogger`], the default
 //!   logger's choice when neither `tracing` nor `log` is on (warnings and errors on stderr).
-//! * `tracing`, `log`: [`log::TracingLogger`], [`log::LogLogger`], bridges to those
+//! * `tracing`, `log`: `log::TracingLogger`, `log::LogLogger`, bridges to those
 //!   facades (both build without `std`); the first one on is the default logger
 //!   ([`log::DefaultLogger`]). Turn logging off with `.logger(NoopLogger)`.
-//! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
+//! * `test-util`: `runtime::VirtualClock` and `runtime::run_virtual` for deterministic
 //!   tests of time-dependent behaviour.
 //! * `serde`: `Serialize` / `Deserialize` for [`JobId`] (as its text), [`EventTag`],
 //!   [`JobError`] (kind and message), [`JobResult`], [`AsyncState`], [`RetryPolicy`],

@@ -4,10 +4,16 @@
 //! table of jobs, so each event would cost one wake-up and one lookup per orchestrator on
 //! the bus: a UI with an orchestrator per screen or per row would pay for all of them on
 //! every event. With a route, a job dispatched through a host's context carries the host's
-//! route on its bus handle: each of its events is marked with the route's id and pushed
-//! into the route as well as sent on the bus. The host reads its route, and reads the bus
-//! only if it handles other jobs' events (skipping there the events marked for it, which
-//! it got from its route). An event costs one push per route it is marked for, whatever
+//! route on its bus handle.
+//!
+//! A host starts out reading the whole bus, where it finds its own jobs' events too: its
+//! route is *off* and costs an emit two atomic counts. Once the host no longer needs the
+//! bus (its orchestrator ignores other jobs' events), it turns its route *direct*: from
+//! then on each of its jobs' events is marked with the route's id and pushed into the
+//! route as well as sent on the bus. The switch loses nothing: the host waits for the
+//! emits that saw the route off (each is a few instructions between its check and its
+//! send, never an `await`), reads the bus until it is drained of them, and only then
+//! stops reading it. An event then costs one push per route it is marked for, whatever
 //! the number of orchestrators.
 //!
 //! A route holds at most `capacity` events (the bus's capacity): a host that falls
@@ -16,7 +22,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::channel::ring::Lagged;
@@ -40,6 +46,24 @@ pub(crate) struct Route {
     id: usize,
     capacity: usize,
     inbox: Mutex<Inbox>,
+    /// The host takes its jobs' events from here, not from the bus.
+    direct: AtomicBool,
+    /// Emits between their check of `direct` and their send on the bus.
+    emitting: AtomicUsize,
+}
+
+/// An emit through a route, from its check of [`Route::direct`] to the end of its send
+/// (see [`Route::begin_emit`]).
+pub(crate) struct Emitting<'a> {
+    route: &'a Route,
+    /// The route was direct: the event must be marked and delivered.
+    pub(crate) direct: bool,
+}
+
+impl Drop for Emitting<'_> {
+    fn drop(&mut self) {
+        self.route.emitting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl core::fmt::Debug for Route {
@@ -56,7 +80,33 @@ impl Route {
             id,
             capacity: capacity.max(1),
             inbox: Mutex::new(Inbox { events: VecDeque::new(), missed: 0, waker: None, closed: false }),
+            direct: AtomicBool::new(false),
+            emitting: AtomicUsize::new(0),
         })
+    }
+
+    /// Starts an emit: says whether the route is direct, and holds the host's switch to
+    /// direct until the emit's send is done (the guard's drop).
+    pub(crate) fn begin_emit(&self) -> Emitting<'_> {
+        self.emitting.fetch_add(1, Ordering::SeqCst);
+        Emitting { route: self, direct: self.direct.load(Ordering::SeqCst) }
+    }
+
+    /// The host takes its jobs' events from the route from now on. Returns once every
+    /// emit that saw the route off has sent its event on the bus: the host then drains
+    /// the bus of them before it stops reading it.
+    pub(crate) fn go_direct(&self) {
+        self.direct.store(true, Ordering::SeqCst);
+        let mut spins = 0_u32;
+        while self.emitting.load(Ordering::SeqCst) != 0 {
+            // Another thread is between its check and its send (no `await` in between).
+            spins = spins.wrapping_add(1);
+            core::hint::spin_loop();
+            #[cfg(feature = "std")]
+            if spins % 64 == 0 {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// The id the events of this route are marked with.

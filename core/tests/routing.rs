@@ -131,3 +131,41 @@ fn an_event_marked_for_one_host_is_still_seen_by_the_others_that_read_the_bus() 
     assert_eq!(seen, [orchestrator_core::EventTag::Started, orchestrator_core::EventTag::Success]);
     assert_eq!(counted.stats().active_events, 2);
 }
+
+/// Polls a future once with a no-op waker.
+fn poll_once<F: core::future::Future + Unpin>(f: &mut F) -> core::task::Poll<F::Output> {
+    core::pin::Pin::new(f).poll(&mut core::task::Context::from_waker(core::task::Waker::noop()))
+}
+
+#[test]
+fn a_host_reading_only_its_route_loses_nothing_to_foreign_events() {
+    let clock = VirtualClock::new();
+    let bus = orchestrator_core::Bus::with_capacity(core::num::NonZeroUsize::new(4).unwrap()).unwrap();
+    let dispatcher = Dispatcher::builder().timer(clock.clone()).bus(bus.clone()).build().unwrap();
+    dispatcher.register(executor_fn(|_: Tick, _: JobContext| async { Ok::<_, JobError>(7) }));
+    let (mut host, handle) = Counter.start(0, &dispatcher).unwrap();
+    let mut runner = Box::pin(dispatcher.runner());
+
+    // One foreign event: the orchestrator ignores it (the default), so its host stops
+    // reading the bus.
+    bus.emit(Event::custom("hello", ())).unwrap();
+    assert!(poll_once(&mut host).is_pending());
+    assert_eq!(bus.subscriber_count(), 0);
+
+    // Its job runs to its end, then 10 foreign events would overflow a subscription of
+    // the bus (capacity 4): the host gets its job's events all the same.
+    handle.try_send(()).unwrap();
+    assert!(poll_once(&mut host).is_pending());
+    assert!(poll_once(&mut runner).is_pending());
+    for _ in 0..10 {
+        bus.emit(Event::custom("noise", ())).unwrap();
+    }
+    assert!(poll_once(&mut host).is_pending());
+    assert_eq!(handle.state(), 1);
+    let stats = handle.stats();
+    assert_eq!((stats.active_events, stats.lagged_events, stats.recovered_jobs), (2, 0, 0), "{stats:?}");
+
+    // And it still ends when the bus closes.
+    bus.close();
+    assert!(poll_once(&mut host).is_ready());
+}

@@ -282,7 +282,7 @@ impl<O: Orchestrator> Context<'_, O> {
 
     /// The last progress (0.0 ..= 1.0) reported by an active job of this orchestrator:
     /// `Some(0.0)` right after dispatch, `None` for other jobs and once the job ended.
-    /// Progress of other orchestrators' jobs is never recorded (fixes D9).
+    /// Progress of other orchestrators' jobs is never recorded.
     pub fn job_progress(&self, id: JobId) -> Option<f64> {
         self.core.tracking.get(id).map(|job| job.progress)
     }

@@ -44,7 +44,7 @@ use crate::unwind;
 /// | `HooksSuppressed` | — | — (for observers of the bus) |
 ///
 /// * Inside the hooks of a terminal event the job still counts as running.
-/// * Loop protection (below), then the [`CircuitBreaker`] if one was given, are asked
+/// * Loop protection (below), then the [`CircuitBreaker`](crate::breaker::CircuitBreaker) if one was given, are asked
 ///   before the hooks of every event that would reach a hook. When either refuses, no
 ///   hook runs, but the bookkeeping does: progress is recorded and a terminal event still
 ///   ends the job's tracking.

@@ -59,8 +59,12 @@ pub(crate) enum End {
 
 /// How a host follows its bus.
 enum BusInput {
-    /// Reading every event (the orchestrator handles other jobs' events).
+    /// Reading every event (the orchestrator handles other jobs' events, or has not said
+    /// it does not): its own jobs' events are among them.
     Reading(Subscription),
+    /// Its route is direct: reading the bus only until it is drained of the own jobs'
+    /// events emitted before the switch (those after it are marked, and skipped).
+    Draining(Subscription),
     /// Only waiting for the bus to close.
     Watching(BusCloseWatch),
     /// The host ended.
@@ -79,6 +83,8 @@ pub(crate) struct Inputs<C> {
     /// Which of the bus and the route is asked first for the next event (they take
     /// turns, so that neither starves the other).
     bus_first: bool,
+    /// The watch of the bus's close, made when the host stops reading it.
+    close_watch: Option<BusCloseWatch>,
 }
 
 impl<C> Inputs<C> {
@@ -90,6 +96,7 @@ impl<C> Inputs<C> {
             streak: 0,
             budget: INPUTS_PER_TURN,
             bus_first: false,
+            close_watch: None,
         }
     }
 
@@ -157,25 +164,40 @@ impl<C> Inputs<C> {
     /// bus keeps up with it however many of its events are its own.
     fn next_on_bus(&mut self, cx: &mut Context<'_>) -> Option<Next<C>> {
         match &mut self.bus {
-            BusInput::Reading(events) => loop {
+            BusInput::Reading(events) | BusInput::Draining(events) => loop {
                 match Pin::new(&mut *events).poll_next(cx) {
                     Poll::Ready(Some(Ok(event))) if event.route() == self.route.id() => {}
                     Poll::Ready(Some(Ok(event))) => return Some(Next::Event(event)),
-                    Poll::Ready(Some(Err(Lagged(missed)))) => return Some(Next::Lagged { missed, own: false }),
+                    // Own events may be among those lost: the route's recovery covers them.
+                    Poll::Ready(Some(Err(Lagged(missed)))) => return Some(Next::Lagged { missed, own: true }),
                     Poll::Ready(None) => return Some(Next::End(End::BusClosed)),
-                    Poll::Pending => return None,
+                    Poll::Pending => break,
                 }
             },
-            BusInput::Watching(watch) => watch.poll_closed(cx).is_ready().then_some(Next::End(End::BusClosed)),
-            BusInput::Gone => None,
+            BusInput::Watching(watch) => return watch.poll_closed(cx).is_ready().then_some(Next::End(End::BusClosed)),
+            BusInput::Gone => return None,
         }
+        // Drained: a draining host is done with the bus.
+        if let BusInput::Draining(_) = &self.bus {
+            if let Some(watch) = self.close_watch.take() {
+                self.bus = BusInput::Watching(watch);
+                return self.next_on_bus(cx);
+            }
+        }
+        None
     }
 
     /// The orchestrator does not handle other jobs' events: stop reading the bus, only
     /// watch for its close.
     pub(crate) fn stop_reading(&mut self, bus: &Bus) {
-        if matches!(self.bus, BusInput::Reading(_)) {
-            self.bus = BusInput::Watching(bus.watch_close());
+        if !matches!(self.bus, BusInput::Reading(_)) {
+            return;
+        }
+        if let BusInput::Reading(events) = core::mem::replace(&mut self.bus, BusInput::Gone) {
+            self.route.go_direct();
+            // Made now, so that a close between here and the end of the drain is seen.
+            self.close_watch = Some(bus.watch_close());
+            self.bus = BusInput::Draining(events);
         }
     }
 
@@ -188,6 +210,7 @@ impl<C> Inputs<C> {
     pub(crate) fn close(&mut self) {
         self.commands.close();
         self.bus = BusInput::Gone;
+        self.close_watch = None;
         self.route.close();
     }
 }

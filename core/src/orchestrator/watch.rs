@@ -3,7 +3,7 @@
 //! Watch semantics (like `tokio::sync::watch`): the cell holds only the latest state and a
 //! version number. A stream remembers the version it yielded last; when polled it yields
 //! the current state if the version moved, else it waits. A new stream has seen nothing,
-//! so it yields the current state at once (fixes D12). A slow stream skips intermediate
+//! so it yields the current state at once. A slow stream skips intermediate
 //! states but always ends up on the latest one. Memory does not grow with slow watchers.
 //!
 //! Each stream owns one waker slot in the cell, registered under the same lock that found
