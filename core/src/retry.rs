@@ -22,6 +22,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// How the delay grows from one retry to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Backoff {
     /// `base_delay * 2^attempt`, capped by the maximum delay.
     #[default]

@@ -120,6 +120,8 @@ impl fmt::Debug for CacheError {
 
 impl core::error::Error for CacheError {}
 
+crate::error::job_error_from!(CacheError);
+
 /// A key/value store for job results. Asynchronous and object-safe, so a user can back it
 /// with a database, a file or a remote service; [`InMemoryCache`] is the bundled one.
 ///

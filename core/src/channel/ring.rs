@@ -662,6 +662,14 @@ impl<T> fmt::Display for SendError<T> {
 
 impl<T> core::error::Error for SendError<T> {}
 
+crate::error::job_error_from!(AllocError, Lagged, Closed, TryRecvError);
+
+impl<T: crate::MaybeSend + crate::MaybeSync + 'static> From<SendError<T>> for crate::error::JobError {
+    fn from(error: SendError<T>) -> Self {
+        Self::new(error)
+    }
+}
+
 /// Why [`RingReceiver::try_recv`] returned no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
