@@ -142,7 +142,7 @@ fn no_event_is_built_when_nobody_listens() {
 fn an_idle_subscription_costs_at_most_64_bytes() {
     use std::mem::size_of;
     let slot = size_of::<Option<std::task::Waker>>();
-    assert!(size_of::<orchestrator_core::bus::Subscription>() + 2 * slot <= 64);
+    assert!(size_of::<orchestrator_core::Subscription>() + 2 * slot <= 64);
 }
 
 #[test]
