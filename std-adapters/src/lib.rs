@@ -54,6 +54,7 @@
 //! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `browser` (`wasm32` only) | `orchestrator_std::browser` | `BrowserRuntime` (`performance.now`, `setTimeout`, `spawn_local`), `dispatcher()`, `dispatcher_builder()` |
 //! | `tracing` | `orchestrator_std::logging` | `TracingLogger` (from `orchestrator-core/tracing`), the default logger |
 //! | `log` | `orchestrator_std::logging` | `LogLogger` (from `orchestrator-core/log`), the default logger unless `tracing` is on |
 //!
@@ -75,9 +76,13 @@
 //! executor panics ends as [`JobResult::Failure`] with [`JobError::is_panic`], and the
 //! dispatcher keeps running.
 //!
-//! The runtime adapters spawn `Send` futures: they are not available on `wasm32` nor with
-//! `--cfg orchestrator_unsync` (where the core drops its `Send` bounds), and enabling one
-//! of their features there is a compile error. The loggers and [`global_bus`] are.
+//! The tokio, async-std and smol adapters spawn `Send` futures: they are not available on
+//! `wasm32` nor with `--cfg orchestrator_unsync` (where the core drops its `Send` bounds),
+//! and enabling one of their features there is a compile error. The loggers and
+//! [`global_bus`] are. In the browser, use the `browser` feature
+//! (`default-features = false, features = ["browser"]`): its executors and tasks need not
+//! be `Send`. On other targets that feature compiles to nothing, so `--all-features`
+//! builds everywhere.
 //!
 //! ## Guide
 //!
@@ -106,8 +111,17 @@ compile_error!(
 
 mod global;
 pub mod logging;
-#[cfg(any(feature = "tokio", feature = "async-std", feature = "smol"))]
+#[cfg(any(
+    feature = "tokio",
+    feature = "async-std",
+    feature = "smol",
+    all(feature = "browser", target_arch = "wasm32")
+))]
 mod time;
+
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "browser", target_arch = "wasm32"))))]
+pub mod browser;
 
 #[cfg(feature = "async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
@@ -131,6 +145,9 @@ pub use logging::TracingLogger;
 #[cfg(feature = "async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
 pub use crate::async_std::AsyncStdRuntime;
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "browser", target_arch = "wasm32"))))]
+pub use crate::browser::BrowserRuntime;
 #[cfg(feature = "smol")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smol")))]
 pub use crate::smol::SmolRuntime;
