@@ -6,7 +6,7 @@ use embassy_time::{Instant, TICK_HZ};
 use orchestrator_core::BoxFuture;
 use orchestrator_core::runtime::{Clock, Timer};
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// [`Clock`] and [`Timer`] on `embassy-time`.
 ///
@@ -46,20 +46,21 @@ impl Timer for EmbassyTime {
     }
 }
 
-/// `ticks` of the driver as a `Duration` (exact to the nanosecond; cannot overflow, as a
-/// tick is at least a nanosecond long).
+/// `ticks` of the driver as a `Duration`, exact to the nanosecond. Only `u64` arithmetic
+/// by constants (a `u128` division costs kilobytes of flash on a Cortex-M): a remainder
+/// below `TICK_HZ` times 10^9 fits in a `u64` for any tick rate up to 18 GHz.
 fn ticks_to_duration(ticks: u64) -> Duration {
-    let nanos = u128::from(ticks) * NANOS_PER_SEC / u128::from(TICK_HZ);
-    let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
-    // The remainder of a division by 10^9 always fits.
-    let subsec = u32::try_from(nanos % NANOS_PER_SEC).unwrap_or(0);
-    Duration::new(secs, subsec)
+    let secs = ticks / TICK_HZ;
+    let subsec_nanos = (ticks % TICK_HZ) * NANOS_PER_SEC / TICK_HZ;
+    // Below 10^9, so it fits.
+    Duration::new(secs, u32::try_from(subsec_nanos).unwrap_or(0))
 }
 
 /// `duration` in driver ticks, rounded up; `None` if it does not fit in a `u64`.
 fn duration_to_ticks(duration: Duration) -> Option<u64> {
-    let scaled = duration.as_nanos().checked_mul(u128::from(TICK_HZ))?;
-    u64::try_from(scaled.div_ceil(NANOS_PER_SEC)).ok()
+    let whole = duration.as_secs().checked_mul(TICK_HZ)?;
+    let part = (u64::from(duration.subsec_nanos()) * TICK_HZ).div_ceil(NANOS_PER_SEC);
+    whole.checked_add(part)
 }
 
 #[cfg(test)]
