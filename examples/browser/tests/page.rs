@@ -74,7 +74,7 @@ async fn start_then_cancel_stops_the_upload() {
     let sent = page.sent.get();
     let shown = text(&root, "sent");
     let at = bar(&root);
-    assert!(at >= 2.0 && at < 100.0, "the bar stopped part-way: {at}");
+    assert!((2.0..100.0).contains(&at), "the bar stopped part-way: {at}");
     assert_eq!(text(&root, "status"), format!("Cancelled at {at} %"));
     assert!(!disabled(&root, "start") && disabled(&root, "cancel"));
 
