@@ -1,5 +1,6 @@
 //! Browser adapters (`wasm32-unknown-unknown` with wasm-bindgen): [`BrowserRuntime`]
-//! (clock, timer, spawner) and ready-made dispatchers.
+//! (clock, timer, spawner), [`ConsoleLogger`] (the developer console) and ready-made
+//! dispatchers.
 //!
 //! On `wasm32` the core's `MaybeSend` / `MaybeSync` bounds are empty, so executors may
 //! hold `Rc`s, `RefCell`s and JavaScript values (a `JsFuture`) across `.await`, and
@@ -41,6 +42,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::future::TimeoutFuture;
+use orchestrator_core::log::{Level, Logger, level_name};
 use orchestrator_core::runtime::{Clock, Spawn, SpawnError, Timer};
 use orchestrator_core::{BoxFuture, Dispatcher, DispatcherBuilder};
 use wasm_bindgen::{JsCast, JsValue};
@@ -134,10 +136,14 @@ impl BrowserRuntime {
         1
     }
 
-    /// A [`DispatcherBuilder`] with this adapter as timer and spawner and one runner. Add
-    /// a bus, a logger or limits, then `build()` it.
+    /// A [`DispatcherBuilder`] with this adapter as timer and spawner, one runner, and
+    /// (unless the `tracing` or `log` feature provides the default logger) a
+    /// [`ConsoleLogger`] at [`Level::Warning`]: `std`'s standard error, where the default
+    /// logger writes elsewhere, goes nowhere in a browser. Add a bus, a logger or limits,
+    /// then `build()` it.
     pub fn dispatcher_builder(&self) -> DispatcherBuilder {
-        Dispatcher::builder().timer(self.clone()).spawner(self.clone()).runners(self.default_runners())
+        let builder = Dispatcher::builder().timer(self.clone()).spawner(self.clone()).runners(self.default_runners());
+        if cfg!(any(feature = "tracing", feature = "log")) { builder } else { builder.logger(ConsoleLogger::default()) }
     }
 }
 
@@ -175,6 +181,59 @@ impl Timer for BrowserRuntime {
 fn timeout_ms(remaining: Duration) -> u32 {
     let ms = remaining.as_micros().div_ceil(1000).max(1);
     u32::try_from(ms).map_or(MAX_TIMEOUT_MS, |ms| ms.min(MAX_TIMEOUT_MS))
+}
+
+/// A [`Logger`] for the browser: `[LEVEL] message` lines on the developer console
+/// (`console.error` for errors, `console.warn` for warnings, `console.info`, `console.debug`),
+/// for levels at or above a minimum. `std`'s standard error goes nowhere in the browser, so
+/// [`dispatcher_builder`](BrowserRuntime::dispatcher_builder) gives dispatchers this logger at
+/// [`Level::Warning`] (the level of `StderrLogger`, the default logger elsewhere), unless the
+/// `tracing` or `log` feature makes theirs the default.
+///
+/// ```no_run
+/// use orchestrator_std::browser::ConsoleLogger;
+/// use orchestrator_std::log::{Level, Logger};
+///
+/// let logger = ConsoleLogger::new(Level::Info);
+/// assert!(logger.enabled(Level::Warning) && !logger.enabled(Level::Debug));
+/// let dispatcher = orchestrator_std::browser::dispatcher_builder().logger(logger).build();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleLogger {
+    min_level: Level,
+}
+
+impl Default for ConsoleLogger {
+    /// Logs [`Level::Warning`] and above.
+    fn default() -> Self {
+        Self::new(Level::Warning)
+    }
+}
+
+impl ConsoleLogger {
+    /// Logs `min_level` and above.
+    pub const fn new(min_level: Level) -> Self {
+        Self { min_level }
+    }
+}
+
+impl Logger for ConsoleLogger {
+    fn enabled(&self, level: Level) -> bool {
+        level >= self.min_level
+    }
+
+    fn log(&self, level: Level, message: fmt::Arguments<'_>) {
+        if !self.enabled(level) {
+            return;
+        }
+        let line = JsValue::from_str(&format!("[{}] {message}", level_name(level)));
+        match level {
+            Level::Error => web_sys::console::error_1(&line),
+            Level::Warning => web_sys::console::warn_1(&line),
+            Level::Info => web_sys::console::info_1(&line),
+            Level::Debug => web_sys::console::debug_1(&line),
+        }
+    }
 }
 
 impl Spawn for BrowserRuntime {

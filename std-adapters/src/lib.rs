@@ -54,7 +54,7 @@
 //! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
-//! | `browser` (`wasm32` only) | `orchestrator_std::browser` | `BrowserRuntime` (`performance.now`, `setTimeout`, `spawn_local`), `dispatcher()`, `dispatcher_builder()` |
+//! | `browser` (`wasm32` only) | `orchestrator_std::browser` | `BrowserRuntime` (`performance.now`, `setTimeout`, `spawn_local`), `ConsoleLogger`, `dispatcher()`, `dispatcher_builder()` |
 //! | `tracing` | `orchestrator_std::logging` | `TracingLogger` (from `orchestrator-core/tracing`), the default logger |
 //! | `log` | `orchestrator_std::logging` | `LogLogger` (from `orchestrator-core/log`), the default logger unless `tracing` is on |
 //!

@@ -14,7 +14,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use orchestrator_std::browser::{self, BrowserRuntime};
+use orchestrator_std::browser::{self, BrowserRuntime, ConsoleLogger};
+use orchestrator_std::log::{Level, Logger};
 use orchestrator_std::runtime::{Clock, Spawn, Timer};
 use orchestrator_std::{EventTag, Executor, Job, JobBuilder, JobContext, JobError, JobResult, RetryPolicy};
 use wasm_bindgen::JsValue;
@@ -162,4 +163,38 @@ async fn a_dispatcher_runs_retries_times_out_and_cancels() {
     assert!(steps_at_cancel < 10_000);
 
     dispatcher.shutdown();
+}
+
+/// Runs `body` with `console.warn` replaced by a recorder, and returns what was recorded.
+async fn recording_console_warnings(body: impl Future<Output = ()>) -> Vec<String> {
+    let run = |code: &str| js_sys::Function::new_no_args(code).call0(&JsValue::NULL).unwrap();
+    run("globalThis.__warnings = []; globalThis.__warn = console.warn; \
+         console.warn = (line) => globalThis.__warnings.push(String(line));");
+    body.await;
+    run("console.warn = globalThis.__warn;");
+    let recorded = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("__warnings")).unwrap();
+    js_sys::Array::from(&recorded).iter().filter_map(|line| line.as_string()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn warnings_reach_the_console_by_default() {
+    let logger = ConsoleLogger::default();
+    assert!(logger.enabled(Level::Warning) && logger.enabled(Level::Error) && !logger.enabled(Level::Info));
+    assert!(ConsoleLogger::new(Level::Debug).enabled(Level::Debug));
+
+    // std's stderr goes nowhere in a browser: the dispatcher's default logger is the console.
+    let warnings = recording_console_warnings(async {
+        let dispatcher = browser::dispatcher().unwrap();
+        assert!(!dispatcher.logger().enabled(Level::Info));
+        dispatcher.register(Worker { timer: BrowserRuntime::new(), log: Rc::default() });
+        let job = JobBuilder::new(Work { steps: 10_000, fail_first: false }).timeout(Duration::from_millis(10));
+        let result = watchdog(dispatcher.dispatch(job).unwrap()).await;
+        assert!(matches!(result, JobResult::TimedOut(_)), "{result:?}");
+        dispatcher.shutdown();
+    })
+    .await;
+    assert!(
+        warnings.iter().any(|line| line.starts_with("[WARNING] job") && line.contains("(Work) timed out after 10ms")),
+        "{warnings:?}"
+    );
 }
