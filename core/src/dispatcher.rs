@@ -16,15 +16,19 @@ use crate::error::DispatchError;
 use crate::executor::{ContextExtras, Executor, JobContext};
 use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobOptions};
+use crate::job_box::Task;
 use crate::job_env::JobEnv;
 use crate::job_id::JobId;
 use crate::log::{Logger, default_logger, shielded};
-use crate::pipeline::{CacheStage, Core, Extras, Plan};
-use crate::registry::{Input, Planned, Registry, Starter};
+use crate::pipeline::{CacheStage, Extras, JobCore, Plan};
+use crate::registry::{JobKind, Pipeline, Registry};
 use crate::retry_budget::RetryBudget;
+use crate::route::Route;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
-use crate::task::Variant;
+
+/// A new job's core, its handle, and its result slot as its box keeps it.
+type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
@@ -127,6 +131,9 @@ pub struct Dispatcher {
     /// (see [`Event::causal_depth`](crate::Event::causal_depth)): non-zero only for the
     /// handle an orchestrator's hook gets from its [`Context`](crate::Context).
     cause: u32,
+    /// The orchestrator host the events of the jobs dispatched through this handle are
+    /// delivered to directly: set only on the handle of a host's [`Context`](crate::Context).
+    route: Option<Arc<Route>>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -174,6 +181,7 @@ impl Dispatcher {
                 spawned,
             }),
             cause: 0,
+            route: None,
         }
     }
 
@@ -213,7 +221,8 @@ impl Dispatcher {
     /// before the bus closed still runs to its end and its handle gets the result; its
     /// later events go nowhere.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        let stamped = (self.cause > 0).then(|| self.inner.env.bus.with_cause(self.cause));
+        let stamped = (self.cause > 0 || self.route.is_some())
+            .then(|| self.inner.env.bus.with_route(self.cause, self.route.clone()));
         self.dispatch_to(stamped, job)
     }
 
@@ -249,67 +258,29 @@ impl Dispatcher {
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         // The job's events carry the deeper of the two handles' causal depths.
         let cause = bus.causal_depth().max(self.cause);
-        let scoped = (cause > 0 || !bus.same_bus(&self.inner.env.bus)).then(|| bus.with_cause(cause));
+        let scoped = (cause > 0 || self.route.is_some() || !bus.same_bus(&self.inner.env.bus))
+            .then(|| bus.with_route(cause, self.route.clone()));
         self.dispatch_to(scoped, job)
     }
 
-    /// Dispatches a job whose events go to `scoped`, else to the dispatcher's own bus.
+    /// Dispatches a job whose events go to `scoped`, else to the dispatcher's own bus:
+    /// finds its executor, checks its options, admits it, starts it and enqueues it.
     fn dispatch_to<T: IntoJob>(
         &self,
         scoped: Option<Bus>,
         job: T,
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        let (job, options) = job.into_job();
-        // The job and its plan (a few hundred bytes) are built once, in place, and taken
-        // from here by the task: every move of them is a copy.
+        let (job, mut options) = job.into_job();
+        let kind = self.inner.registry.kind::<T::Job>()?;
         if options.is_plain() {
-            let (name, mut starter) = self.inner.registry.starter::<T::Job>(Variant::Plain)?;
-            let mut input = None;
-            let reuse = starter.kept_slot();
-            let handle = self.core(name, scoped, job, options, reuse, &mut input, |core| core)?;
-            self.start(starter, &mut input, &handle)?;
-            Ok(handle)
+            self.admit(scoped.as_ref())?;
+            self.start(&kind, scoped, job, options, |core| core)
         } else {
-            let (name, mut starter) = self.inner.registry.starter::<T::Job>(Variant::Full)?;
-            let mut options = options;
-            let (timeout, cache) = self.check(name, &mut options)?;
+            let (timeout, cache) = self.check(kind.name, &mut options)?;
+            self.admit(scoped.as_ref())?;
             let (retry, extras) = (options.retry.take(), Extras::new(options.placeholder.take(), cache));
-            let mut input = None;
-            let reuse = starter.kept_slot();
-            let handle =
-                self.core(name, scoped, job, options, reuse, &mut input, |core| Plan { core, timeout, retry, extras })?;
-            self.start(starter, &mut input, &handle)?;
-            Ok(handle)
+            self.start(&kind, scoped, job, options, |core| Plan { core, timeout, retry, extras })
         }
-    }
-
-    /// Puts the job's task into the queue. From here on the job owes exactly one terminal
-    /// event; if it is refused after all, it owes none (its caller gets the error) and is
-    /// dropped as such.
-    fn start<J: Job, P: Planned<J>>(
-        &self,
-        starter: Starter<J>,
-        input: &mut Option<Input<J, P>>,
-        handle: &JobHandle<J::Output>,
-    ) -> Result<(), DispatchError> {
-        let refused = match starter.start(&self.inner.registry, input) {
-            Ok(task) => match self.inner.queue.push(task) {
-                Ok(()) => return Ok(()),
-                Err((task, why)) => {
-                    let error = match why {
-                        PushError::Closed => DispatchError::ShutDown,
-                        PushError::Unserved => DispatchError::NoRunners,
-                    };
-                    (Some(task), error)
-                }
-            },
-            Err(error) => (None, error),
-        };
-        handle.gate().refuse();
-        let (task, error) = refused;
-        drop(task);
-        drop(input.take());
-        Err(error)
     }
 
     /// Checks the options of a job that has some: its timeout (`None` for
@@ -344,20 +315,8 @@ impl Dispatcher {
         Ok((timeout, cache))
     }
 
-    /// Checks that a job may be dispatched now, builds its context and handle (in the
-    /// `reuse` slot if it is free), and puts the job with `plan(core)` into `input`.
-    /// Returns the job's handle.
-    #[allow(clippy::too_many_arguments)] // internal: the parts of one dispatch
-    fn core<J: Job, P>(
-        &self,
-        name: &'static str,
-        scoped: Option<Bus>,
-        job: J,
-        options: JobOptions<J::Output>,
-        reuse: Option<SlotRef<J::Output>>,
-        input: &mut Option<Input<J, P>>,
-        plan: impl FnOnce(Core<J::Output>) -> P,
-    ) -> Result<JobHandle<J::Output>, DispatchError> {
+    /// Refuses a job the dispatcher cannot take now.
+    fn admit(&self, scoped: Option<&Bus>) -> Result<(), DispatchError> {
         let inner = &*self.inner;
         let env = &inner.env;
         if inner.queue.is_closed() {
@@ -365,7 +324,7 @@ impl Dispatcher {
         }
         // A job is there to be seen: with its bus closed, it would run with nowhere to
         // report, so refuse it as an orchestrator on a closed bus is refused.
-        if scoped.as_ref().unwrap_or(&env.bus).is_closed() {
+        if scoped.unwrap_or(&env.bus).is_closed() {
             return Err(DispatchError::BusClosed);
         }
         if env.counters.pending() >= inner.max_pending {
@@ -374,11 +333,41 @@ impl Dispatcher {
         if inner.spawned && env.counters.runners.load(Ordering::Acquire) == 0 {
             return Err(DispatchError::NoRunners);
         }
+        Ok(())
+    }
+
+    /// Starts an admitted job: its context and handle, then its task (a kept box
+    /// refilled, whose result slot is reused if it is free, or a new box), then the queue.
+    fn start<J: Job, P: Pipeline<J>>(
+        &self,
+        kind: &JobKind<J>,
+        scoped: Option<Bus>,
+        job: J,
+        options: JobOptions<J::Output>,
+        plan: impl FnOnce(JobCore<J::Output>) -> P,
+    ) -> Result<JobHandle<J::Output>, DispatchError> {
+        let mut empty = P::boxes(kind).take();
+        let kept = empty.as_mut().and_then(|empty| empty.as_mut().take_slot());
+        let (core, handle, slot) = self.new_core::<J>(kind.name, scoped, options, kept);
+        let task = plan(core).task(kind, empty, job, slot);
+        self.enqueue(task, &handle)?;
+        Ok(handle)
+    }
+
+    /// A new job's context and the two ends of its result slot (`kept`, if it is free).
+    fn new_core<J: Job>(
+        &self,
+        name: &'static str,
+        scoped: Option<Bus>,
+        options: JobOptions<J::Output>,
+        kept: Option<SlotRef<J::Output>>,
+    ) -> NewJob<J::Output> {
+        let env = &self.inner.env;
         // A job with a parent token gets its child now, so cancelling the parent reaches
         // it; any other job creates its token only if somebody asks for it.
         let token = options.token.as_ref().map(CancellationToken::child_token);
         let id = JobId::next(options.id_prefix.unwrap_or(name));
-        let (completer, handle, cancel, slot) = handle::pair(id, token, &env.counters, reuse);
+        let (completer, handle, cancel, slot) = handle::pair(id, token, &env.counters, kept);
         let ctx = JobContext {
             id,
             job_type: name,
@@ -389,25 +378,34 @@ impl Dispatcher {
             extras: ContextExtras::new(options.metadata, options.cache_provider),
             attempt: AtomicU32::new(0),
         };
-        *input = Some((job, plan(Core { ctx, completer }), slot));
-        Ok(handle)
+        (JobCore { ctx, completer }, handle, slot)
+    }
+
+    /// Puts the job's task into the queue. From here on the job owes exactly one terminal
+    /// event; if it is refused after all, it owes none (its caller gets the error) and is
+    /// dropped as such.
+    fn enqueue<T>(&self, task: Task, handle: &JobHandle<T>) -> Result<(), DispatchError> {
+        let Err((task, why)) = self.inner.queue.push(task) else { return Ok(()) };
+        handle.gate().refuse();
+        drop(task);
+        Err(match why {
+            PushError::Closed => DispatchError::ShutDown,
+            PushError::Unserved => DispatchError::NoRunners,
+        })
     }
 
     /// A job of type `J` with default options, and its core (for size tests).
     #[cfg(test)]
-    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, Core<J::Output>) {
-        let mut input = None;
-        match self.core("test", None, job, JobOptions::new(), None, &mut input, |core| core).map(|_| input) {
-            Ok(Some((job, core, _))) => (job, core),
-            _ => panic!("no core"),
-        }
+    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, JobCore<J::Output>) {
+        let (core, _, _) = self.new_core::<J>("test", None, JobOptions::new(), None);
+        (job, core)
     }
 
     /// A runner for this dispatcher's jobs. Await it (or spawn it) once or several times;
     /// it ends after [`shutdown`](Self::shutdown) (or when every dispatcher handle is
     /// dropped) once the jobs it took have finished.
     pub fn runner(&self) -> Runner {
-        Runner::new(self.inner.queue.clone(), self.inner.registry.clone(), self.inner.env.counters.clone())
+        Runner::new(self.inner.queue.clone(), self.inner.env.counters.clone())
     }
 
     /// Stops accepting jobs. Jobs already dispatched still run to their end; runners then
@@ -429,6 +427,11 @@ impl Dispatcher {
     /// Sets the causal depth this handle stamps on the jobs it dispatches.
     pub(crate) fn set_cause(&mut self, depth: u32) {
         self.cause = depth;
+    }
+
+    /// Delivers the events of the jobs dispatched through this handle to `route` too.
+    pub(crate) fn set_route(&mut self, route: Arc<Route>) {
+        self.route = Some(route);
     }
 
     /// The dispatcher's timer, if it has one.

@@ -13,14 +13,13 @@ use core::task::{Context, Poll, Waker};
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 
 use crate::handle::Counters;
-use crate::registry::Registry;
+use crate::job_box::Task;
 use crate::sync::Mutex;
-use crate::task::Task;
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
 /// How many queued jobs a runner moves out of the shared queue per lock acquisition.
 const TAKE_BATCH: usize = 32;
@@ -46,9 +45,8 @@ pub(crate) struct JobQueue {
 struct QueueState {
     jobs: VecDeque<Task>,
     closed: bool,
-    /// Runners waiting for a job: (runner id, waker), at most one entry per runner.
-    waiting: Vec<(usize, Waker)>,
-    next_id: usize,
+    /// One waker slot per runner, registered while it finds no job.
+    waiting: WakerSlots,
     /// Runners alive (registered by `new_runner_id`, gone in `leave`).
     runners: usize,
     /// The last runner of a spawned dispatcher is gone: jobs are refused until a runner
@@ -80,8 +78,7 @@ impl JobQueue {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
                 closed: false,
-                waiting: Vec::new(),
-                next_id: 0,
+                waiting: WakerSlots::new(),
                 runners: 0,
                 unserved: false,
             }),
@@ -102,9 +99,9 @@ impl JobQueue {
                 return Err((job, PushError::Unserved));
             }
             st.jobs.push_back(job);
-            st.waiting.pop()
+            st.waiting.take_one()
         };
-        if let Some((_, waker)) = waker {
+        if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
@@ -113,16 +110,17 @@ impl JobQueue {
     /// Closes the queue (jobs already queued are still run) and wakes every waiting runner.
     /// Returns `true` if this call closed it.
     pub(crate) fn close(&self) -> bool {
-        let waiting = {
+        let mut waiting = WakeBatch::new();
+        {
             let mut st = self.state.lock();
             if st.closed {
                 return false;
             }
             st.closed = true;
             self.closed.store(true, Ordering::Release);
-            core::mem::take(&mut st.waiting)
-        };
-        waiting.into_iter().for_each(|(_, waker)| waker.wake());
+            st.waiting.take_all(&mut waiting);
+        }
+        waiting.wake_all();
         true
     }
 
@@ -137,8 +135,7 @@ impl JobQueue {
 
     fn new_runner_id(&self) -> usize {
         let mut st = self.state.lock();
-        let id = st.next_id;
-        st.next_id = st.next_id.wrapping_add(1);
+        let id = st.waiting.add();
         st.runners = st.runners.saturating_add(1);
         st.unserved = false;
         id
@@ -156,14 +153,7 @@ impl JobQueue {
         if st.closed {
             return Take::Closed;
         }
-        match st.waiting.iter_mut().find(|(runner, _)| *runner == id) {
-            Some((_, registered)) => {
-                if !registered.will_wake(waker) {
-                    registered.clone_from(waker);
-                }
-            }
-            None => st.waiting.push((id, waker.clone())),
-        }
+        st.waiting.register(id, waker);
         Take::Empty
     }
 
@@ -181,7 +171,7 @@ impl JobQueue {
             while let Some(job) = batch.pop_back() {
                 st.jobs.push_front(job);
             }
-            st.waiting.retain(|(runner, _)| *runner != id);
+            st.waiting.remove(id);
             st.runners = st.runners.saturating_sub(1);
             if self.spawned && st.runners == 0 && !st.closed {
                 st.unserved = true;
@@ -189,12 +179,12 @@ impl JobQueue {
             } else if st.jobs.is_empty() {
                 (None, VecDeque::new())
             } else {
-                (st.waiting.pop(), VecDeque::new())
+                (st.waiting.take_one(), VecDeque::new())
             }
         };
         // Outside the lock: dropping a job emits its terminal event and wakes its handle.
         drop(orphans);
-        if let Some((_, waker)) = waker {
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -218,10 +208,8 @@ pub struct Runner {
     /// Jobs taken from the queue and not polled yet.
     batch: VecDeque<Task>,
     jobs: FuturesUnordered<Running>,
-    /// Empty boxes of the jobs finished in this poll (so also their count), given back to
-    /// the registry at its end (one lock for all).
-    finished: Vec<Task>,
-    registry: Arc<Registry>,
+    /// Jobs finished in this poll: `running` is updated once, at its end.
+    finished: usize,
     queue_closed: bool,
     counters: Arc<Counters>,
     _registered: RunnerToken,
@@ -243,15 +231,14 @@ impl fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub(crate) fn new(queue: Arc<JobQueue>, registry: Arc<Registry>, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(queue: Arc<JobQueue>, counters: Arc<Counters>) -> Self {
         counters.runners.fetch_add(1, Ordering::AcqRel);
         Self {
             id: queue.new_runner_id(),
             queue,
             batch: VecDeque::new(),
             jobs: FuturesUnordered::new(),
-            finished: Vec::new(),
-            registry,
+            finished: 0,
             queue_closed: false,
             _registered: RunnerToken(counters.clone()),
             counters,
@@ -270,13 +257,13 @@ impl Future for Runner {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let poll = this.run(cx);
-        // The boxes first (those not kept are freed, and with them their hold on the
-        // executor), then one update of the shared counter per poll, not two per job.
-        // Until it is made, `running` over-counts the jobs finished in this poll, never
-        // under-counts: whoever sees it at 0 knows nothing of those jobs is left.
-        let finished = this.finished.len();
+        // One update of the shared counter per poll, not one per job. Until it is made,
+        // `running` over-counts the jobs finished in this poll, never under-counts: their
+        // boxes went back to their pools (or were freed, and with them their hold on the
+        // executor) as each finished, so whoever sees it at 0 knows nothing of those jobs
+        // is left.
+        let finished = core::mem::take(&mut this.finished);
         if finished > 0 {
-            this.registry.give_back(&mut this.finished);
             this.counters.running.fetch_sub(finished, Ordering::AcqRel);
         }
         poll
@@ -284,7 +271,8 @@ impl Future for Runner {
 }
 
 impl Runner {
-    /// Polls the jobs; those that finish go to `self.finished`.
+    /// Polls the jobs; those that finish give their boxes back and are counted in
+    /// `self.finished`.
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             // Take every queued job first, so a job dispatched by a finishing job is
@@ -313,8 +301,9 @@ impl Runner {
                     // cause a spurious wake-up of the runner.
                     // A job that finished has emptied its box itself (see `Task`).
                     if job.as_mut().poll(cx).is_ready() {
-                        self.finished.push(job);
-                        if self.finished.len() >= COMPLETIONS_PER_POLL {
+                        job.recycle();
+                        self.finished += 1;
+                        if self.finished >= COMPLETIONS_PER_POLL {
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
@@ -325,8 +314,9 @@ impl Runner {
             }
             match Pin::new(&mut self.jobs).poll_next(cx) {
                 Poll::Ready(Some(job)) => {
-                    self.finished.push(job);
-                    if self.finished.len() >= COMPLETIONS_PER_POLL {
+                    job.recycle();
+                    self.finished += 1;
+                    if self.finished >= COMPLETIONS_PER_POLL {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }

@@ -50,6 +50,7 @@ use core::task::{Context, Poll, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::sync::Mutex;
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
 /// How many values a receiver moves into its local batch per lock acquisition (besides
 /// the one it returns at once).
@@ -61,8 +62,6 @@ const RELEASE_CHUNK: usize = 8;
 /// [`RingReceiver::next`] of a receiver that returned the end of the stream. No value
 /// gets this sequence number: `tail` would first have to count 2^64 sends.
 const TERMINATED: u64 = u64::MAX;
-/// How many wakers `send`/`close` can collect without allocating.
-const INLINE_WAKERS: usize = 8;
 
 /// Creates a broadcast channel that retains the last `capacity` values.
 ///
@@ -109,9 +108,8 @@ fn from_slots<T>(slots: Box<[Slot<T>]>) -> RingSender<T> {
                 tail_idx: 0,
                 receivers: 0,
                 closed: false,
-                wakers: Vec::new(),
-                free_ids: Vec::new(),
-                waiting: 0,
+                waiters: WakerSlots::new(),
+                close_waiters: WakerSlots::new(),
             }),
             capacity,
             receivers: AtomicUsize::new(0),
@@ -164,12 +162,10 @@ struct State<T> {
     tail_idx: usize,
     receivers: usize,
     closed: bool,
-    /// Registered wakers, indexed by receiver id.
-    wakers: Vec<Option<Waker>>,
-    /// Receiver ids free for reuse.
-    free_ids: Vec<usize>,
-    /// Number of `Some` entries in `wakers`.
-    waiting: usize,
+    /// One waker slot per receiver, indexed by its id.
+    waiters: WakerSlots,
+    /// Wakers of [`CloseWatch`]es: woken by `close` only, never by `send`.
+    close_waiters: WakerSlots,
 }
 
 struct Shared<T> {
@@ -238,20 +234,11 @@ impl<T> State<T> {
         slot.rem = slot.rem.saturating_sub(1);
         if slot.rem == 0 { slot.val.take() } else { None }
     }
-
-    /// Moves the registered wakers into `list`, to be woken once the lock is released.
-    /// (`list` lives in the caller's frame: a returned list would be copied around.)
-    fn take_wakers(&mut self, list: &mut WakeList) {
-        for waker in self.wakers.iter_mut().filter_map(Option::take) {
-            list.push(waker);
-        }
-        self.waiting = 0;
-    }
 }
 
 impl<T> Shared<T> {
     fn close(&self) -> bool {
-        let mut wakers = WakeList::new();
+        let mut wakers = WakeBatch::new();
         {
             let mut st = self.state.lock();
             if st.closed {
@@ -259,36 +246,11 @@ impl<T> Shared<T> {
             }
             st.closed = true;
             self.closed.store(true, Ordering::Release);
-            st.take_wakers(&mut wakers);
+            st.waiters.take_all(&mut wakers);
+            st.close_waiters.take_all(&mut wakers);
         }
         wakers.wake_all();
         true
-    }
-}
-
-/// Wakers collected under the lock and woken after it is released.
-struct WakeList {
-    inline: heapless::Vec<Waker, INLINE_WAKERS>,
-    spill: Vec<Waker>,
-}
-
-impl WakeList {
-    fn new() -> Self {
-        Self { inline: heapless::Vec::new(), spill: Vec::new() }
-    }
-
-    fn push(&mut self, waker: Waker) {
-        if let Err(waker) = self.inline.push(waker) {
-            self.spill.push(waker);
-        }
-    }
-
-    fn wake_all(&mut self) {
-        // `pop` rather than `into_iter`: moving the inline array around is not free.
-        while let Some(waker) = self.inline.pop() {
-            waker.wake();
-        }
-        self.spill.drain(..).for_each(Waker::wake);
     }
 }
 
@@ -367,15 +329,15 @@ impl<T> RingSender<T> {
         };
         st.tail = seq.saturating_add(1);
         st.tail_idx = st.succ(idx);
-        if st.waiting == 0 {
+        if st.waiters.waiting() == 0 {
             // The common case in a burst: nobody to wake, no wake list built (moving one
             // around cost more than the rest of a send).
             drop(st);
             drop(old); // outside the lock: `T`'s destructor may touch this channel
             return Ok(receivers);
         }
-        let mut wakers = WakeList::new();
-        st.take_wakers(&mut wakers);
+        let mut wakers = WakeBatch::new();
+        st.waiters.take_all(&mut wakers);
         drop(st);
         drop(old);
         wakers.wake_all();
@@ -392,15 +354,18 @@ impl<T> RingSender<T> {
         if st.closed {
             return Err(Closed);
         }
-        let id = if let Some(id) = st.free_ids.pop() {
-            id
-        } else {
-            st.wakers.push(None);
-            st.wakers.len().saturating_sub(1)
-        };
+        let id = st.waiters.add();
         st.receivers = st.receivers.saturating_add(1);
         self.shared.receivers.store(st.receivers, Ordering::Release);
         Ok(RingReceiver { shared: Arc::clone(&self.shared), id, next: st.tail, batch: None })
+    }
+
+    /// A watch that is woken when the channel closes, and never by a send: for a task that
+    /// must end with the channel but receives nothing from it. It is not a receiver: values
+    /// sent are not kept for it.
+    pub(crate) fn watch_close(&self) -> CloseWatch<T> {
+        let id = self.shared.state.lock().close_waiters.add();
+        CloseWatch { shared: Arc::clone(&self.shared), id }
     }
 
     /// Closes the channel and wakes every waiting receiver. Returns `true` if this call
@@ -441,6 +406,30 @@ impl<T> fmt::Debug for RingSender<T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// Woken when its channel closes (see [`RingSender::watch_close`]).
+pub(crate) struct CloseWatch<T> {
+    shared: Arc<Shared<T>>,
+    id: usize,
+}
+
+impl<T> CloseWatch<T> {
+    /// `Ready` once the channel is closed; else registers the waker for the close.
+    pub(crate) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.shared.state.lock();
+        if st.closed {
+            return Poll::Ready(());
+        }
+        st.close_waiters.register(self.id, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for CloseWatch<T> {
+    fn drop(&mut self) {
+        self.shared.state.lock().close_waiters.remove(self.id);
     }
 }
 
@@ -561,20 +550,7 @@ impl<T: Clone> RingReceiver<T> {
             return Recv::Closed;
         }
         if let Some(waker) = waker {
-            let mut newly_waiting = false;
-            if let Some(slot) = st.wakers.get_mut(self.id) {
-                match slot {
-                    Some(old) if old.will_wake(waker) => {}
-                    Some(old) => old.clone_from(waker),
-                    None => {
-                        *slot = Some(waker.clone());
-                        newly_waiting = true;
-                    }
-                }
-            }
-            if newly_waiting {
-                st.waiting = st.waiting.saturating_add(1);
-            }
+            st.waiters.register(self.id, waker);
         }
         Recv::Empty
     }
@@ -608,12 +584,7 @@ impl<T> Drop for RingReceiver<T> {
             let mut st = self.shared.state.lock();
             st.receivers = st.receivers.saturating_sub(1);
             self.shared.receivers.store(st.receivers, Ordering::Release);
-            if let Some(slot) = st.wakers.get_mut(self.id) {
-                if slot.take().is_some() {
-                    st.waiting = st.waiting.saturating_sub(1);
-                }
-                st.free_ids.push(self.id);
-            }
+            st.waiters.remove(self.id);
             st.tail
         };
         // Release the claims on the unread values sent while we were registered, in
@@ -1062,12 +1033,12 @@ mod tests {
         let tx = ring::<u32>(cap(4)).unwrap();
         let count = Arc::new(CountWaker::default());
         let waker = Waker::from(Arc::clone(&count));
-        let mut rxs: Vec<_> = (0..INLINE_WAKERS + 5).map(|_| tx.subscribe().unwrap()).collect();
+        let mut rxs: Vec<_> = (0..crate::waker_slots::INLINE_WAKERS + 5).map(|_| tx.subscribe().unwrap()).collect();
         for rx in &mut rxs {
             assert_eq!(poll(rx, &waker), Poll::Pending);
         }
         tx.send(1).unwrap();
-        assert_eq!(count.0.load(Ordering::SeqCst), INLINE_WAKERS + 5);
+        assert_eq!(count.0.load(Ordering::SeqCst), crate::waker_slots::INLINE_WAKERS + 5);
     }
 
     #[test]
@@ -1077,7 +1048,7 @@ mod tests {
             let rx = tx.subscribe().unwrap();
             drop(rx);
         }
-        assert_eq!(tx.shared.state.lock().wakers.len(), 1);
+        assert_eq!(tx.shared.state.lock().waiters.capacity(), 1);
     }
 
     #[test]

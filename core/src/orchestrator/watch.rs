@@ -3,7 +3,7 @@
 //! Watch semantics (like `tokio::sync::watch`): the cell holds only the latest state and a
 //! version number. A stream remembers the version it yielded last; when polled it yields
 //! the current state if the version moved, else it waits. A new stream has seen nothing,
-//! so it yields the current state at once (fixes D12). A slow stream skips intermediate
+//! so it yields the current state at once. A slow stream skips intermediate
 //! states but always ends up on the latest one. Memory does not grow with slow watchers.
 //!
 //! Each stream owns one waker slot in the cell, registered under the same lock that found
@@ -12,97 +12,35 @@
 //! them after releasing it.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
 use super::stats::OrchestratorStats;
 use crate::sync::Mutex;
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
-/// How many wakers a publish collects without allocating.
-const INLINE_WAKERS: usize = 8;
-
-/// One waker slot per live stream, reused through a free list.
-#[derive(Default)]
-struct Watchers {
-    slots: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Watchers {
-    fn add(&mut self) -> usize {
-        self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        })
-    }
-
-    fn remove(&mut self, index: usize) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            *slot = None;
-            self.free.push(index);
-        }
-    }
-
-    fn register(&mut self, index: usize, waker: &Waker) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            match slot {
-                Some(w) if w.will_wake(waker) => {}
-                _ => *slot = Some(waker.clone()),
-            }
-        }
-    }
-
-    fn take_all(&mut self) -> Wakers {
-        let mut wakers = Wakers::default();
-        for waker in self.slots.iter_mut().filter_map(Option::take) {
-            if let Err(waker) = wakers.inline.push(waker) {
-                wakers.spilled.push(waker);
-            }
-        }
-        wakers
-    }
-}
-
-/// Wakers taken out of the cell, woken once its lock is released.
-#[derive(Default)]
-struct Wakers {
-    inline: heapless::Vec<Waker, INLINE_WAKERS>,
-    spilled: Vec<Waker>,
-}
-
-impl Wakers {
-    fn wake(self) {
-        self.inline.into_iter().chain(self.spilled).for_each(Waker::wake);
-    }
-}
-
-struct Slot<S> {
+struct StateCell<S> {
     state: S,
     version: u64,
     closed: bool,
-    stats: OrchestratorStats,
-    watchers: Watchers,
+    watchers: WakerSlots,
 }
 
-/// What a host shares with its handles.
+/// What a host shares with its handles: the state cell, and the stats beside it (read
+/// and written on their own, without waking the state's watchers).
 pub(crate) struct Shared<S> {
-    slot: Mutex<Slot<S>>,
+    slot: Mutex<StateCell<S>>,
+    stats: Mutex<OrchestratorStats>,
 }
 
 impl<S: Clone> Shared<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
-            slot: Mutex::new(Slot {
-                state,
-                version: 0,
-                closed: false,
-                stats: OrchestratorStats::default(),
-                watchers: Watchers::default(),
-            }),
+            slot: Mutex::new(StateCell { state, version: 0, closed: false, watchers: WakerSlots::new() }),
+            stats: Mutex::new(OrchestratorStats::default()),
         }
     }
 
@@ -111,39 +49,42 @@ impl<S: Clone> Shared<S> {
     }
 
     pub(crate) fn stats(&self) -> OrchestratorStats {
-        self.slot.lock().stats
+        *self.stats.lock()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.slot.lock().closed
     }
 
-    /// Stores a new state (and the stats) and wakes the watchers.
+    /// Stores a new state (and the stats) and wakes the watchers. The stats go first: a
+    /// watcher woken by the state reads stats at least as new.
     pub(crate) fn publish(&self, state: S, stats: OrchestratorStats) {
-        let wakers = {
+        self.publish_stats(stats);
+        let mut wakers = WakeBatch::new();
+        {
             let mut slot = self.slot.lock();
             slot.state = state;
             slot.version = slot.version.wrapping_add(1);
-            slot.stats = stats;
-            slot.watchers.take_all()
-        };
-        wakers.wake();
+            slot.watchers.take_all(&mut wakers);
+        }
+        wakers.wake_all();
     }
 
     /// Stores the stats only (nobody is woken).
     pub(crate) fn publish_stats(&self, stats: OrchestratorStats) {
-        self.slot.lock().stats = stats;
+        *self.stats.lock() = stats;
     }
 
     /// Marks the host as ended: streams end after yielding the latest state.
     pub(crate) fn close(&self, stats: OrchestratorStats) {
-        let wakers = {
+        self.publish_stats(stats);
+        let mut wakers = WakeBatch::new();
+        {
             let mut slot = self.slot.lock();
             slot.closed = true;
-            slot.stats = stats;
-            slot.watchers.take_all()
-        };
-        wakers.wake();
+            slot.watchers.take_all(&mut wakers);
+        }
+        wakers.wake_all();
     }
 }
 
