@@ -28,7 +28,7 @@
 //!
 //! The messages are formatted only when a logger is enabled, but their formatting code is
 //! linked in either way, since the logger is chosen at run time. On a microcontroller
-//! with no logger that is flash spent for nothing: about 26 KB of `core::fmt` and float
+//! with no logger that is flash spent for nothing: about 27 KB of `core::fmt` and float
 //! formatting on a Cortex-M4 (docs/portability.md). Whoever builds the final binary can
 //! set `--cfg orchestrator_no_log` (in its `.cargo/config.toml`: `rustflags = ["--cfg",
 //! "orchestrator_no_log"]`): the core then never calls a logger, and loggers given to
