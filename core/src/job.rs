@@ -362,6 +362,21 @@ impl<J: Job> IntoJob for JobBuilder<J> {
 /// The short name of a type: `my_app::jobs::FetchUser<T>` → `FetchUser`.
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
     let full = core::any::type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
+    // Single-character searches: a `&str` pattern pulls in a substring searcher (about a
+    // kilobyte of flash on a microcontroller) for one call per job type.
+    let base = full.find('<').and_then(|generics| full.get(..generics)).unwrap_or(full);
+    base.rfind(':').and_then(|colon| base.get(colon + 1..)).unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn short_type_names_drop_paths_and_generics() {
+        assert_eq!(short_type_name::<u8>(), "u8");
+        assert_eq!(short_type_name::<alloc::vec::Vec<alloc::string::String>>(), "Vec");
+        assert_eq!(short_type_name::<core::time::Duration>(), "Duration");
+        assert_eq!(short_type_name::<[u8]>(), "[u8]");
+    }
 }

@@ -287,13 +287,27 @@ impl RetryPolicy {
 }
 
 /// `min(base * 2^attempt, max)` without overflow.
+///
+/// With `Duration`'s own checked multiplication (64-bit arithmetic), by at most 2^31 at a
+/// time: 128-bit multiplications and divisions cost about a kilobyte of flash on 32-bit
+/// microcontrollers.
 fn exponential(base: Duration, attempt: u32, max: Duration) -> Duration {
     if base.is_zero() {
         return Duration::ZERO;
     }
-    let max_nanos = max.as_nanos();
-    let nanos = 1u128.checked_shl(attempt).and_then(|factor| base.as_nanos().checked_mul(factor)).unwrap_or(u128::MAX);
-    nanos_to_duration(nanos.min(max_nanos))
+    let mut delay = base;
+    let mut doublings = attempt;
+    // Each round at least doubles a non-zero delay, so past `max` (or an overflow of
+    // `Duration`) within a few rounds, whatever `attempt` is.
+    while doublings > 0 && delay < max {
+        let step = doublings.min(31);
+        match delay.checked_mul(1 << step) {
+            Some(next) => delay = next,
+            None => return max,
+        }
+        doublings -= step;
+    }
+    delay.min(max)
 }
 
 /// Converts nanoseconds to a `Duration`, saturating at `Duration::MAX`.

@@ -135,28 +135,33 @@ impl Account {
     fn roll(&mut self, now: Duration, slot_len: Duration) {
         // A clock behind the window (another clock, or a non-monotonic one) moves nothing.
         let Some(elapsed) = now.checked_sub(self.current_start) else { return };
-        let slot_nanos = slot_len.as_nanos().max(1);
-        let steps = elapsed.as_nanos().checked_div(slot_nanos).unwrap_or(0);
+        // In `u64` nanoseconds (584 years; an elapsed time beyond saturates, which empties
+        // every slot as it should): 128-bit divisions cost a kilobyte of flash on 32-bit
+        // microcontrollers.
+        let slot_nanos = saturating_nanos(slot_len).max(1);
+        let elapsed_nanos = saturating_nanos(elapsed);
+        let steps = elapsed_nanos / slot_nanos;
         if steps == 0 {
             return;
         }
         let len = self.slots.len();
-        if steps >= len as u128 {
-            self.slots.fill(0);
-            self.total = 0;
-        } else {
-            // `steps < len`, so it fits a usize.
-            for _ in 0..usize::try_from(steps).unwrap_or(len) {
-                self.current = self.current.wrapping_add(1).checked_rem(len).unwrap_or(0);
-                if let Some(slot) = self.slots.get_mut(self.current) {
-                    self.total = self.total.saturating_sub(*slot);
-                    *slot = 0;
+        match usize::try_from(steps) {
+            Ok(steps) if steps < len => {
+                for _ in 0..steps {
+                    self.current = self.current.wrapping_add(1).checked_rem(len).unwrap_or(0);
+                    if let Some(slot) = self.slots.get_mut(self.current) {
+                        self.total = self.total.saturating_sub(*slot);
+                        *slot = 0;
+                    }
                 }
+            }
+            _ => {
+                self.slots.fill(0);
+                self.total = 0;
             }
         }
         // The current slot is the one `now` falls in: `now` minus its offset into it.
-        let offset = elapsed.as_nanos().checked_rem(slot_nanos).unwrap_or(0);
-        self.current_start = now.saturating_sub(Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX)));
+        self.current_start = now.saturating_sub(Duration::from_nanos(elapsed_nanos % slot_nanos));
     }
 
     /// Adds `units` (negative: a withdrawal) to the current slot.
@@ -166,6 +171,11 @@ impl Account {
             self.total = self.total.saturating_add(units);
         }
     }
+}
+
+/// `duration` in nanoseconds, saturating at `u64::MAX` (about 584 years).
+fn saturating_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Debug for RetryBudget {

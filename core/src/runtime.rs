@@ -1,9 +1,10 @@
 //! The only doors to the outside world: a monotonic [`Clock`], a [`Timer`] and a
 //! [`Spawn`]er. Everything time-based in the crate takes them as parameters, never a global.
 //!
-//! `orchestrator-std` implements them for tokio, async-std and smol. On embedded targets
-//! or in the browser, implement them yourself (a few lines each), or use no spawner at all
-//! and drive jobs with [`Dispatcher::runner`](crate::Dispatcher::runner).
+//! `orchestrator-std` implements them for tokio, async-std, smol and the browser (feature
+//! `browser`), and `orchestrator-embassy` for embassy (`no_std`). Elsewhere, implement them
+//! yourself (a few lines each), or use no spawner at all and drive jobs with
+//! [`Dispatcher::runner`](crate::Dispatcher::runner).
 
 use core::fmt;
 use core::time::Duration;

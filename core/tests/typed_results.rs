@@ -24,6 +24,8 @@ enum Command {
     Compute(u32, u64),
     Cancel,
     Chain(u32),
+    // Sent only by the panic test, which needs `std` and unwinding.
+    #[cfg_attr(not(all(feature = "std", panic = "unwind")), allow(dead_code))]
     Panic,
     Results(Reply<Vec<String>>),
     Ignore(Reply<()>),

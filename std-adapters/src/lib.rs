@@ -57,6 +57,7 @@
 //! | `tokio-util` | `orchestrator_std::tokio_util` | links to and from `tokio_util::sync::CancellationToken` (turns on `tokio`) |
 //! | `tower` | `orchestrator_std::tower` | `ServiceExecutor`, `DispatchService`, `DispatchLayer` |
 //! | `serde` | the re-exported core | `Serialize` / `Deserialize` (`orchestrator-core/serde`), `Event::to_view` |
+//! | `browser` (`wasm32` only) | `orchestrator_std::browser` | `BrowserRuntime` (`performance.now`, `setTimeout`, `spawn_local`), `ConsoleLogger`, `dispatcher()`, `dispatcher_builder()` |
 //! | `tracing` | `orchestrator_std::logging` | `TracingLogger` (from `orchestrator-core/tracing`), the default logger |
 //! | `log` | `orchestrator_std::logging` | `LogLogger` (from `orchestrator-core/log`), the default logger unless `tracing` is on |
 //!
@@ -82,9 +83,13 @@
 //! executor panics ends as [`JobResult::Failure`] with [`JobError::is_panic`], and the
 //! dispatcher keeps running.
 //!
-//! The runtime adapters spawn `Send` futures: they are not available on `wasm32` nor with
-//! `--cfg orchestrator_unsync` (where the core drops its `Send` bounds), and enabling one
-//! of their features there is a compile error. The loggers and [`global_bus`] are.
+//! The tokio, async-std and smol adapters spawn `Send` futures: they are not available on
+//! `wasm32` nor with `--cfg orchestrator_unsync` (where the core drops its `Send` bounds),
+//! and enabling one of their features there is a compile error. The loggers and
+//! [`global_bus`] are. In the browser, use the `browser` feature
+//! (`default-features = false, features = ["browser"]`): its executors and tasks need not
+//! be `Send`. On other targets that feature compiles to nothing, so `--all-features`
+//! builds everywhere.
 //!
 //! ## Guide
 //!
@@ -113,8 +118,17 @@ compile_error!(
 
 mod global;
 pub mod logging;
-#[cfg(any(feature = "tokio", feature = "async-std", feature = "smol"))]
+#[cfg(any(
+    feature = "tokio",
+    feature = "async-std",
+    feature = "smol",
+    all(feature = "browser", target_arch = "wasm32")
+))]
 mod time;
+
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "browser", target_arch = "wasm32"))))]
+pub mod browser;
 
 #[cfg(feature = "async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
@@ -144,6 +158,9 @@ pub use logging::TracingLogger;
 #[cfg(feature = "async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async-std")))]
 pub use crate::async_std::AsyncStdRuntime;
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "browser", target_arch = "wasm32"))))]
+pub use crate::browser::BrowserRuntime;
 #[cfg(feature = "smol")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smol")))]
 pub use crate::smol::SmolRuntime;

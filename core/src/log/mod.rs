@@ -23,6 +23,19 @@
 //!
 //! With `std`, a logger given to a builder is wrapped so that a panic inside it (or in the
 //! formatting of a message) is caught: a logger never takes a job or an orchestrator down.
+//!
+//! ## `--cfg orchestrator_no_log`: no log messages at all
+//!
+//! The messages are formatted only when a logger is enabled, but their formatting code is
+//! linked in either way, since the logger is chosen at run time. On a microcontroller
+//! with no logger that is flash spent for nothing: about 27 KB of `core::fmt` and float
+//! formatting on a Cortex-M4 (docs/portability.md). Whoever builds the final binary can
+//! set `--cfg orchestrator_no_log` (in its `.cargo/config.toml`: `rustflags = ["--cfg",
+//! "orchestrator_no_log"]`): the core then never calls a logger, and loggers given to
+//! builders receive nothing. Everything a log line reports is still an event, a typed
+//! result or a counter in the stats. It is a cfg rather than a feature for the same reason
+//! as `orchestrator_unsync`: a feature could be turned on by any crate in the graph,
+//! silencing logs that the application relies on.
 
 use core::fmt;
 
@@ -119,7 +132,9 @@ pub fn level_name(level: Level) -> &'static str {
 macro_rules! log_at {
     ($logger:expr, $level:expr, $($arg:tt)+) => {{
         let logger: &dyn $crate::log::Logger = &*$logger;
-        if logger.enabled($level) {
+        // Under `--cfg orchestrator_no_log` the condition is a constant `false`, so the
+        // message's formatting code (and with it most of `core::fmt`) is never linked in.
+        if !cfg!(orchestrator_no_log) && logger.enabled($level) {
             logger.log($level, format_args!($($arg)+));
         }
     }};

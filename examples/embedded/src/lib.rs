@@ -1,34 +1,36 @@
-//! The portable part of the embedded example: everything but the reset handler, the
-//! allocator and the panic handler (in `main.rs`), so the same code runs on the device and
-//! in a host test.
+//! The portable part of the embedded example: everything but the board support (in
+//! [`device`], compiled for the device only), so the same code runs on the device and in
+//! a host test.
 //!
-//! * [`time::TickClock`]: the [`Clock`](orchestrator_core::runtime::Clock) and
-//!   [`Timer`](orchestrator_core::runtime::Timer) the program supplies: a millisecond
-//!   counter that an interrupt advances.
-//! * [`block_on::block_on`]: a hand-written executor that idles between interrupts.
-//! * [`run`]: a bus, a dispatcher with no spawner (its jobs are driven by
-//!   [`Dispatcher::runner`]) and an orchestrator, all polled from one task.
+//! * [`run`]: a bus, a dispatcher whose runner is a task of embassy's executor
+//!   (`orchestrator_embassy::dispatcher_builder`), and an orchestrator host spawned the
+//!   same way; executors sleep with `embassy_time::Timer`, jobs time out and retry on
+//!   [`EmbassyTime`](orchestrator_embassy::EmbassyTime).
+//! * On the device, `device`: the heap, SysTick as embassy's time driver, semihosting
+//!   output and exit, the panic handler. On the host, embassy's std executor and time
+//!   driver (the test below).
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // the board support needs a little; everything else is safe
 
 extern crate alloc;
 
-pub mod block_on;
-pub mod time;
+#[cfg(target_os = "none")]
+pub mod device;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::num::NonZeroUsize;
 use core::time::Duration;
 
+use embassy_executor::Spawner;
+use embassy_time::Timer as EmbassyTimer;
 use futures_util::StreamExt;
-use futures_util::future::join3;
+use orchestrator_core::runtime::{Clock, Timer};
 use orchestrator_core::{
-    AsyncState, Bus, Context, Dispatcher, Event, EventTag, Executor, Job, JobBuilder, JobContext, JobError, JobResult,
+    AsyncState, Bus, Context, Event, EventTag, Executor, Job, JobBuilder, JobContext, JobError, JobResult,
     Orchestrator, RetryPolicy,
 };
-
-use crate::time::TickClock;
+use orchestrator_embassy::{EmbassySpawner, EmbassyTime};
 
 /// Reads the temperature sensor, in tenths of a degree. The bus is flaky: the first attempt
 /// gets a NACK and is retried after a back-off.
@@ -47,7 +49,7 @@ impl Executor<ReadTemperature> for TemperatureSensor {
         // Four samples, 2 ms apart, averaged.
         let mut sum = 0;
         for (i, sample) in [215, 217, 216, 216].into_iter().enumerate() {
-            TickClock.sleep_ms(2).await;
+            EmbassyTimer::after_millis(2).await; // embassy's own timer works inside jobs
             sum += sample;
             let _ = ctx.step(u32::try_from(i).unwrap_or(0) + 1, 4, None);
         }
@@ -65,7 +67,7 @@ impl Job for Upload {
 struct Radio;
 impl Executor<Upload> for Radio {
     async fn process(&self, _: &Upload, _: &JobContext) -> Result<(), JobError> {
-        TickClock.sleep_ms(u64::MAX).await; // no answer, ever
+        EmbassyTime.sleep(Duration::MAX).await; // no answer, ever
         Ok(())
     }
 }
@@ -82,7 +84,7 @@ impl Executor<Blink> for Led {
     async fn process(&self, _: &Blink, ctx: &JobContext) -> Result<u32, JobError> {
         let mut blinks = 0;
         while !ctx.is_cancelled() {
-            TickClock.sleep_ms(100).await;
+            EmbassyTimer::after_millis(100).await;
             blinks += 1;
         }
         Ok(blinks)
@@ -146,8 +148,6 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// Jobs not finished at the end (expected: 0).
     pub pending_jobs: usize,
-    /// Sleeps still registered with the clock at the end (expected: 0).
-    pub pending_sleeps: usize,
 }
 
 impl Report {
@@ -169,19 +169,19 @@ impl Report {
         expect(count(Progress) == 4, "expected 4 Progress events")?;
         let terminal = (count(Success), count(TimedOut), count(Cancelled), count(Failure));
         expect(terminal == (1, 1, 1, 0), "expected one Success, one TimedOut, one Cancelled")?;
-        expect(self.pending_jobs == 0, "jobs left pending")?;
-        expect(self.pending_sleeps == 0, "sleeps left registered")
+        expect(self.pending_jobs == 0, "jobs left pending")
     }
 }
 
-/// Builds a bus, a dispatcher (no spawner) and a thermostat, and runs a measurement, a
-/// timed-out upload and a cancelled blink sequence to completion with `idle` between
-/// interrupts (see [`block_on::block_on`]).
+/// Builds a bus, a dispatcher whose runner runs as an embassy task on `spawner`'s
+/// executor, and a thermostat (its host another task), then runs a measurement, a
+/// timed-out upload and a cancelled blink sequence to completion.
 ///
 /// # Panics
 ///
 /// Never on the expected path; the host test and the device check [`Report::check`].
-pub fn run(idle: impl FnMut()) -> Report {
+pub async fn run(spawner: Spawner) -> Report {
+    let start = EmbassyTime.now();
     // Small buffers: the defaults (1024 events, 256 commands, 1024 reusable job boxes) are
     // sized for servers.
     let bus = match NonZeroUsize::new(32).map(Bus::with_capacity) {
@@ -189,54 +189,52 @@ pub fn run(idle: impl FnMut()) -> Report {
         _ => unreachable!("32 events: not zero, below MAX_BUS_CAPACITY, 768 bytes of heap"),
     };
     let mut events = bus.subscribe().ok();
-    let dispatcher = match Dispatcher::builder().bus(bus).timer(TickClock).reuse_limit(4).build() {
+    // EmbassyTime as the timer, the runner spawned from orchestrator-embassy's task pool.
+    let dispatcher = match orchestrator_embassy::dispatcher_builder(spawner).bus(bus).reuse_limit(4).build() {
         Ok(dispatcher) => dispatcher,
-        Err(_) => unreachable!("no spawner, so building cannot fail"),
+        Err(_) => unreachable!("the task pool has room for the runner"),
     };
     dispatcher.register(TemperatureSensor);
     dispatcher.register(Radio);
     dispatcher.register(Led);
 
-    let (host, thermostat) = match Thermostat.builder(AsyncState::new(), &dispatcher).command_capacity(4).build() {
-        Ok(started) => started,
-        Err(_) => unreachable!("the bus is open and 4 commands are below MAX_COMMAND_CAPACITY"),
+    let thermostat = match Thermostat
+        .builder(AsyncState::new(), &dispatcher)
+        .command_capacity(4)
+        .spawn(&EmbassySpawner::new(spawner))
+    {
+        Ok(thermostat) => thermostat,
+        Err(_) => unreachable!("the bus is open, 4 commands are allowed, the pool has room"),
     };
-    // No spawner: this task drives the jobs.
-    let runner = dispatcher.runner();
 
-    let script = async {
-        let mut states = thermostat.states();
-        let _ = thermostat.send(Command::Measure).await;
-        let mut temperature = AsyncState::new();
-        while let Some(state) = states.next().await {
-            if state.status().is_complete() {
-                temperature = state;
-                break;
-            }
+    let mut states = thermostat.states();
+    let _ = thermostat.send(Command::Measure).await;
+    let mut temperature = AsyncState::new();
+    while let Some(state) = states.next().await {
+        if state.status().is_complete() {
+            temperature = state;
+            break;
         }
+    }
 
-        let upload = dispatcher.dispatch(JobBuilder::new(Upload(216)).timeout(Duration::from_millis(50)));
-        let blink = dispatcher.dispatch(Blink);
-        // Let the blinker run for a while, then cancel it.
-        TickClock.sleep_ms(250).await;
-        let blink = match blink {
-            Ok(handle) => {
-                handle.cancel();
-                handle.await
-            }
-            Err(error) => JobResult::Failure(JobError::msg(error)),
-        };
-        let upload = match upload {
-            Ok(handle) => handle.await,
-            Err(error) => JobResult::Failure(JobError::msg(error)),
-        };
-
-        thermostat.shutdown();
-        dispatcher.shutdown(); // the runner ends once its jobs are done
-        (temperature, upload, blink)
+    let upload = dispatcher.dispatch(JobBuilder::new(Upload(216)).timeout(Duration::from_millis(50)));
+    let blink = dispatcher.dispatch(Blink);
+    // Let the blinker run for a while, then cancel it.
+    EmbassyTimer::after_millis(250).await;
+    let blink = match blink {
+        Ok(handle) => {
+            handle.cancel();
+            handle.await
+        }
+        Err(error) => JobResult::Failure(JobError::msg(error)),
+    };
+    let upload = match upload {
+        Ok(handle) => handle.await,
+        Err(error) => JobResult::Failure(JobError::msg(error)),
     };
 
-    let ((), (), (temperature, upload, blink)) = block_on::block_on(join3(host, runner, script), idle);
+    thermostat.shutdown();
+    dispatcher.shutdown(); // the runner ends once its jobs are done
 
     let mut tags = Vec::new();
     if let Some(events) = events.as_mut() {
@@ -249,17 +247,8 @@ pub fn run(idle: impl FnMut()) -> Report {
         upload,
         blink,
         events: tags,
-        elapsed_ms: time::now_ms(),
+        elapsed_ms: u64::try_from((EmbassyTime.now() - start).as_millis()).unwrap_or(u64::MAX),
         pending_jobs: dispatcher.stats().pending,
-        pending_sleeps: time::pending_sleeps(),
-    }
-}
-
-impl TickClock {
-    /// Sleeps `ms` milliseconds (`u64::MAX`: forever).
-    pub fn sleep_ms(self, ms: u64) -> orchestrator_core::BoxFuture<'static, ()> {
-        use orchestrator_core::runtime::Timer;
-        self.sleep(Duration::from_millis(ms))
     }
 }
 
@@ -267,10 +256,32 @@ impl TickClock {
 mod tests {
     extern crate std;
 
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use embassy_executor::Spawner;
+
+    #[allow(unsafe_code)] // embassy's task macro: a static task pool
+    #[embassy_executor::task]
+    async fn main_task(spawner: Spawner, done: mpsc::Sender<super::Report>) {
+        let _ = done.send(super::run(spawner).await);
+    }
+
+    /// The same `run` as on the device, on embassy's std executor (a thread that never
+    /// returns) and std time driver (real time: about 300 ms).
     #[test]
-    fn runs_on_the_host_with_a_manual_tick() {
-        let report = super::run(|| crate::time::tick(1));
+    fn runs_on_the_host_with_embassy_std() {
+        let (done, report) = mpsc::channel();
+        std::thread::spawn(move || {
+            let executor = std::boxed::Box::leak(std::boxed::Box::new(embassy_executor::Executor::new()));
+            executor.run(move |spawner| match main_task(spawner, done) {
+                Ok(token) => spawner.spawn(token),
+                Err(_) => unreachable!("one main task"),
+            });
+        });
+        let report = report.recv_timeout(Duration::from_secs(30)).expect("run ended");
         std::println!("{report:#?}");
         assert_eq!(report.check(), Ok(()));
+        assert!(report.elapsed_ms >= 250, "the blinker ran 250 ms before its cancellation");
     }
 }

@@ -1,92 +1,47 @@
-//! orchestrator-core on a Cortex-M4F, without `std`: a bus, a dispatcher and an
-//! orchestrator driven from the reset handler by a hand-written executor, on a millisecond
-//! clock that the SysTick interrupt advances.
+//! orchestrator-core on a Cortex-M4F, without `std`, on embassy: a bus, a dispatcher and an
+//! orchestrator whose runner and host are embassy tasks, on embassy-time driven by SysTick.
 //!
-//! What is device-specific lives here: the heap, the panic handler, SysTick, and output
-//! through semihosting (so it runs in QEMU: `cargo run --release`, see
-//! `.cargo/config.toml`). The rest is `embedded_app` (`src/lib.rs`).
+//! The board support is `embedded_app::device`; the program is `embedded_app::run`, which
+//! the host test runs too. Output goes through semihosting, so it runs in QEMU:
+//! `cargo run --release` (see `.cargo/config.toml`).
 #![no_std]
 #![no_main]
 
-use core::panic::PanicInfo;
+extern crate alloc;
 
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
-use embedded_alloc::LlffHeap as Heap;
+use alloc::string::String;
+use core::fmt::Write;
 
-/// The heap the core allocates jobs, events and buffers from.
-#[global_allocator]
-static HEAP: Heap = Heap::empty();
+use embassy_executor::Spawner;
+use embedded_app::device;
 
-/// Heap size: the whole run peaks well below this.
-const HEAP_SIZE: usize = 16 * 1024;
+#[allow(unsafe_code)] // embassy's main macro: the executor's static memory
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    device::init();
+    let report = embedded_app::run(spawner).await;
 
-/// Core clock of the target (QEMU's mps2-an386 runs its Cortex-M4 at 25 MHz).
-const CORE_CLOCK_HZ: u32 = 25_000_000;
-
-#[entry]
-fn main() -> ! {
-    // SAFETY: called once, first thing, before anything allocates.
-    #[allow(unsafe_code)]
-    unsafe {
-        embedded_alloc::init!(HEAP, HEAP_SIZE);
-    }
-
-    let Some(mut peripherals) = cortex_m::Peripherals::take() else { fail("peripherals already taken") };
-    let syst = &mut peripherals.SYST;
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(CORE_CLOCK_HZ / 1_000 - 1); // 1 ms
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
-
-    // Between interrupts the core sleeps; each SysTick wakes it and advances the clock.
-    let mut heap_peak = 0;
-    let report = embedded_app::run(|| {
-        heap_peak = heap_peak.max(HEAP.used()); // sampled whenever the program goes idle
-        cortex_m::asm::wfi();
-    });
-
-    hprintln!("thermostat: {:?}", report.temperature);
-    hprintln!("upload: {:?}, blink: {:?}", report.upload, report.blink);
-    hprintln!("events: {:?}", report.events);
-    hprintln!(
-        "elapsed: {} ms, heap: {} bytes in use when idle at most, {} at the end",
-        report.elapsed_ms,
-        heap_peak,
-        HEAP.used()
+    let mut out = String::new();
+    let _ = writeln!(out, "thermostat: {:?}", report.temperature);
+    let _ = writeln!(out, "upload: {:?}, blink: {:?}", report.upload, report.blink);
+    let _ = writeln!(out, "events: {:?}", report.events);
+    let (peak, now) = device::heap_usage();
+    let _ = writeln!(
+        out,
+        "elapsed: {} ms, heap: {peak} bytes in use at most (sampled every ms), {now} at the end",
+        report.elapsed_ms
     );
+    device::print(&out);
     match report.check() {
         Ok(()) => {
-            hprintln!("embedded example: ok");
-            debug::exit(debug::EXIT_SUCCESS);
+            device::print("embedded example: ok\n");
+            device::exit(true)
         }
-        Err(what) => fail(&what),
-    }
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[exception]
-fn SysTick() {
-    embedded_app::time::tick(1);
-}
-
-fn fail(what: &str) -> ! {
-    hprintln!("embedded example: FAILED: {}", what);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
-    hprintln!("panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
+        Err(what) => {
+            device::print("embedded example: FAILED: ");
+            device::print(&what);
+            device::print("\n");
+            device::exit(false)
+        }
     }
 }
