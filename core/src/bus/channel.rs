@@ -1,0 +1,138 @@
+//! What a [`Bus`](super::Bus) sends through: its own ring, called directly, or any
+//! [`BroadcastChannel`] of events behind a trait object.
+//!
+//! An enum rather than a type parameter, so that `Bus` stays one concrete type for the
+//! dispatcher, the orchestrators and every job context: the ring arm is a direct call
+//! behind a branch that is always taken the same way, and a custom channel costs one
+//! virtual call per operation (its panics are caught there, see [`guarded`](super::guarded)).
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use super::guarded::Guarded;
+use crate::channel::ring::{RingReceiver, RingSender};
+use crate::channel::{BroadcastChannel, Closed, Lagged, TryRecvError};
+use crate::event::Event;
+use crate::sync::{MaybeSend, MaybeSync};
+
+/// The sending side of a bus.
+#[derive(Clone)]
+pub(super) enum BusChannel {
+    Ring(RingSender<Arc<Event>>),
+    Custom(Arc<dyn DynChannel>),
+}
+
+/// The receiving side of one subscription.
+pub(super) enum BusReceiver {
+    Ring(RingReceiver<Arc<Event>>),
+    Custom(Box<dyn DynReceiver>),
+}
+
+/// [`BroadcastChannel`] of events, callable through a trait object.
+pub(super) trait DynChannel: MaybeSend + MaybeSync {
+    /// [`BroadcastChannel::send_with`]; `make` is called at most once.
+    fn send_with(&self, make: &mut dyn FnMut() -> Arc<Event>) -> Result<usize, Closed>;
+    fn subscribe(&self) -> Result<Box<dyn DynReceiver>, Closed>;
+    fn close(&self) -> bool;
+    fn is_closed(&self) -> bool;
+    fn receiver_count(&self) -> usize;
+    fn capacity(&self) -> usize;
+}
+
+/// [`BroadcastReceiver`] of events, callable through a trait object.
+pub(super) trait DynReceiver: MaybeSend + MaybeSync {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Arc<Event>, Lagged>>>;
+    fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError>;
+}
+
+impl BusChannel {
+    /// `channel`, behind the panic guard.
+    pub(super) fn custom<C>(channel: C) -> Self
+    where
+        C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync + 'static,
+        C::Receiver: MaybeSend + MaybeSync + 'static,
+    {
+        Self::Custom(Arc::new(Guarded::new(channel)))
+    }
+
+    #[inline]
+    pub(super) fn send_with(&self, make: impl FnOnce() -> Arc<Event>) -> Result<usize, Closed> {
+        match self {
+            Self::Ring(tx) => tx.send_with(make),
+            Self::Custom(channel) => {
+                // A trait object cannot take an `FnOnce`: an `FnMut` that runs `make` the
+                // first time. The channel gets it as an `FnOnce` (`BroadcastChannel::send_with`),
+                // so there is no second time; were there one, it would send an empty event
+                // rather than panic.
+                let mut make = Some(make);
+                channel.send_with(&mut || make.take().map_or_else(|| Arc::new(Event::custom("", ())), |make| make()))
+            }
+        }
+    }
+
+    pub(super) fn subscribe(&self) -> Result<BusReceiver, Closed> {
+        match self {
+            Self::Ring(tx) => tx.subscribe().map(BusReceiver::Ring),
+            Self::Custom(channel) => channel.subscribe().map(BusReceiver::Custom),
+        }
+    }
+
+    pub(super) fn close(&self) -> bool {
+        match self {
+            Self::Ring(tx) => tx.close(),
+            Self::Custom(channel) => channel.close(),
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            Self::Ring(tx) => tx.is_closed(),
+            Self::Custom(channel) => channel.is_closed(),
+        }
+    }
+
+    pub(super) fn receiver_count(&self) -> usize {
+        match self {
+            Self::Ring(tx) => tx.receiver_count(),
+            Self::Custom(channel) => channel.receiver_count(),
+        }
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        match self {
+            Self::Ring(tx) => tx.capacity(),
+            Self::Custom(channel) => channel.capacity(),
+        }
+    }
+
+    /// Whether both send to the same channel: for a custom one, whether both come from
+    /// the same [`Bus::with_channel`](super::Bus::with_channel).
+    pub(super) fn same_channel(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Ring(a), Self::Ring(b)) => a.same_channel(b),
+            (Self::Custom(a), Self::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl BusReceiver {
+    pub(super) fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+        match self {
+            Self::Ring(rx) => rx.try_recv(),
+            Self::Custom(rx) => rx.try_recv(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Arc<Event>, Lagged>>> {
+        match self {
+            Self::Ring(rx) => Pin::new(rx).poll_next(cx),
+            Self::Custom(rx) => rx.poll_recv(cx),
+        }
+    }
+}

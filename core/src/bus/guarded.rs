@@ -1,0 +1,194 @@
+//! The panic guard around a channel given to [`Bus::with_channel`](super::Bus::with_channel).
+//!
+//! A bus is used from runners and orchestrator hosts, outside the guards of executors and
+//! hooks: a channel that panicked there would end a runner or a host and leave its jobs
+//! unfinished. So with `std` every call into a custom channel is caught. The first panic
+//! breaks the channel for good: it is closed (if its `close` still works), every later
+//! call answers as on a closed channel (emits fail with `BusClosed`, subscribing fails,
+//! subscriptions end once they have nothing ready), and one line on standard error says
+//! what happened. A panic of the closure that builds an event (`Bus::emit_with`'s) is the
+//! caller's, not the channel's: it goes on to the caller, as on the ring.
+//!
+//! Without `std` nothing can be caught and the guard only forwards.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::any::Any;
+use core::cell::Cell;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::{Context, Poll};
+
+use super::channel::{DynChannel, DynReceiver};
+use crate::channel::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, TryRecvError};
+use crate::event::Event;
+use crate::sync::{MaybeSend, MaybeSync, catch_panic, drop_payload, resume_panic};
+
+/// A custom channel and its broken flag.
+pub(super) struct Guarded<C> {
+    channel: C,
+    broken: Arc<Broken>,
+}
+
+/// A receiver of a [`Guarded`] channel.
+struct GuardedReceiver<R> {
+    receiver: R,
+    broken: Arc<Broken>,
+    /// The stream ended: it is not polled again (a stream polled after its end may panic).
+    ended: bool,
+}
+
+/// Set by the first panic inside a channel or one of its receivers.
+#[derive(Default)]
+struct Broken(AtomicBool);
+
+impl Broken {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks the channel broken; reports the first panic on standard error.
+    fn set(&self, payload: Box<dyn Any + Send>) {
+        let first = !self.0.swap(true, Ordering::AcqRel);
+        if first {
+            report(&payload);
+        }
+        drop_payload(payload);
+    }
+}
+
+#[cfg(feature = "std")]
+fn report(payload: &Box<dyn Any + Send>) {
+    let message = crate::error::panic_message(&**payload);
+    std::eprintln!(
+        "[ERROR] orchestrator: the bus's channel panicked ({message}); the bus treats it as closed from now on: \
+         emits fail with BusClosed and subscriptions end"
+    );
+}
+
+#[cfg(not(feature = "std"))]
+fn report(_payload: &Box<dyn Any + Send>) {}
+
+impl<C: BroadcastChannel<Arc<Event>>> Guarded<C> {
+    pub(super) fn new(channel: C) -> Self {
+        Self { channel, broken: Arc::default() }
+    }
+
+    /// Runs `call` on the channel; `None` when it panicked, which breaks the channel.
+    fn guard<R>(&self, call: impl FnOnce(&C) -> R) -> Option<R> {
+        if self.broken.is_set() {
+            return None;
+        }
+        match catch_panic(|| call(&self.channel)) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.broken.set(payload);
+                // Ends the receivers that are waiting, if the channel can still close.
+                let _ = catch_panic(|| self.channel.close()).map_err(drop_payload);
+                None
+            }
+        }
+    }
+}
+
+impl<C> DynChannel for Guarded<C>
+where
+    C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync,
+    C::Receiver: MaybeSend + MaybeSync + 'static,
+{
+    fn send_with(&self, make: &mut dyn FnMut() -> Arc<Event>) -> Result<usize, Closed> {
+        if self.broken.is_set() {
+            return Err(Closed);
+        }
+        let making = Cell::new(false);
+        let sent = catch_panic(|| {
+            self.channel.send_with(|| {
+                making.set(true);
+                let event = make();
+                making.set(false);
+                event
+            })
+        });
+        match sent {
+            Ok(sent) => sent,
+            Err(payload) => {
+                // `make`'s own panic is the caller's: it unwinds on (with `std`; without,
+                // nothing was caught and this is not reached).
+                let payload = if making.get() { resume_panic(payload) } else { payload };
+                self.broken.set(payload);
+                let _ = catch_panic(|| self.channel.close()).map_err(drop_payload);
+                Err(Closed)
+            }
+        }
+    }
+
+    fn subscribe(&self) -> Result<Box<dyn DynReceiver>, Closed> {
+        let receiver = self.guard(BroadcastChannel::subscribe).unwrap_or(Err(Closed))?;
+        Ok(Box::new(GuardedReceiver { receiver, broken: Arc::clone(&self.broken), ended: false }))
+    }
+
+    fn close(&self) -> bool {
+        self.guard(BroadcastChannel::close).unwrap_or(false)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.guard(BroadcastChannel::is_closed).unwrap_or(true)
+    }
+
+    fn receiver_count(&self) -> usize {
+        self.guard(BroadcastChannel::receiver_count).unwrap_or(0)
+    }
+
+    fn capacity(&self) -> usize {
+        self.guard(BroadcastChannel::capacity).unwrap_or(0)
+    }
+}
+
+impl<R: BroadcastReceiver<Arc<Event>>> GuardedReceiver<R> {
+    /// Runs `call` on the receiver and ends the stream if it panicked; a receiver of a
+    /// broken channel also ends once it has nothing ready.
+    fn guard<V>(&mut self, call: impl FnOnce(&mut R) -> V, nothing_ready: impl Fn(&V) -> bool) -> Option<V> {
+        if self.ended {
+            return None;
+        }
+        match catch_panic(|| call(&mut self.receiver)) {
+            Ok(value) if nothing_ready(&value) && self.broken.is_set() => {
+                self.ended = true;
+                None
+            }
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.broken.set(payload);
+                self.ended = true;
+                None
+            }
+        }
+    }
+}
+
+impl<R> DynReceiver for GuardedReceiver<R>
+where
+    R: BroadcastReceiver<Arc<Event>> + MaybeSend + MaybeSync,
+{
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Arc<Event>, Lagged>>> {
+        let polled = self.guard(|receiver| Pin::new(receiver).poll_next(cx), Poll::is_pending);
+        match polled {
+            Some(Poll::Ready(None)) | None => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Some(poll) => poll,
+        }
+    }
+
+    fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+        let received = self.guard(BroadcastReceiver::try_recv, |r| matches!(r, Err(TryRecvError::Empty)));
+        match received {
+            Some(Err(TryRecvError::Closed)) | None => {
+                self.ended = true;
+                Err(TryRecvError::Closed)
+            }
+            Some(received) => received,
+        }
+    }
+}
