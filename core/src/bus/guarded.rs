@@ -192,3 +192,128 @@ where
         }
     }
 }
+
+#[cfg(all(test, feature = "std", panic = "unwind"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use alloc::vec::Vec;
+    use core::sync::atomic::AtomicBool;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use futures_core::Stream;
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::channel::SendError;
+    use crate::{Bus, Subscription};
+
+    /// Where a [`Faulty`] channel panics.
+    #[derive(Default)]
+    struct Faults {
+        send: AtomicBool,
+        poll: AtomicBool,
+    }
+
+    /// A channel over a ring bus that panics where its [`Faults`] say.
+    struct Faulty {
+        inner: Bus,
+        faults: Arc<Faults>,
+    }
+
+    struct FaultyReceiver {
+        inner: Subscription,
+        faults: Arc<Faults>,
+    }
+
+    impl BroadcastChannel<Arc<Event>> for Faulty {
+        type Receiver = FaultyReceiver;
+
+        fn send(&self, event: Arc<Event>) -> Result<usize, SendError<Arc<Event>>> {
+            assert!(!self.faults.send.load(Ordering::SeqCst), "send fault");
+            self.inner.emit_shared(Arc::clone(&event)).map_err(|_| SendError(event))
+        }
+        fn subscribe(&self) -> Result<FaultyReceiver, Closed> {
+            Ok(FaultyReceiver { inner: self.inner.subscribe()?, faults: Arc::clone(&self.faults) })
+        }
+        fn close(&self) -> bool {
+            self.inner.close()
+        }
+        fn is_closed(&self) -> bool {
+            self.inner.is_closed()
+        }
+        fn receiver_count(&self) -> usize {
+            self.inner.subscriber_count()
+        }
+        fn capacity(&self) -> usize {
+            self.inner.capacity()
+        }
+    }
+
+    impl Stream for FaultyReceiver {
+        type Item = Result<Arc<Event>, Lagged>;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            assert!(!self.faults.poll.load(Ordering::SeqCst), "poll fault");
+            self.inner.poll_next_unpin(cx)
+        }
+    }
+
+    impl BroadcastReceiver<Arc<Event>> for FaultyReceiver {
+        fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+            assert!(!self.faults.poll.load(Ordering::SeqCst), "poll fault");
+            self.inner.try_next()
+        }
+    }
+
+    fn faulty() -> (Bus, Arc<Faults>) {
+        let faults = Arc::new(Faults::default());
+        (Bus::with_channel(Faulty { inner: Bus::new(), faults: Arc::clone(&faults) }), faults)
+    }
+
+    fn names(sub: &mut Subscription) -> Vec<&'static str> {
+        core::iter::from_fn(|| sub.try_next().ok()).map(|e| e.job_type()).collect()
+    }
+
+    #[test]
+    fn a_channel_that_panics_on_send_is_closed_from_then_on() {
+        let (bus, faults) = faulty();
+        let mut sub = bus.subscribe().unwrap();
+        assert_eq!(bus.emit(Event::custom("before", ())), Ok(1));
+        faults.send.store(true, Ordering::SeqCst);
+        assert_eq!(bus.emit(Event::custom("lost", ())), Err(Closed), "the emit says it failed");
+        faults.send.store(false, Ordering::SeqCst);
+        assert!(bus.is_closed());
+        assert_eq!(bus.emit(Event::custom("after", ())), Err(Closed), "still broken");
+        assert!(bus.subscribe().is_err());
+        assert_eq!(names(&mut sub), ["before"], "what was sent is still delivered");
+        assert!(futures::executor::block_on(sub.next()).is_none(), "then the subscription ends");
+    }
+
+    #[test]
+    fn a_panic_of_the_event_builder_is_the_callers() {
+        let (bus, _faults) = faulty();
+        let mut sub = bus.subscribe().unwrap();
+        let caught = catch_unwind(AssertUnwindSafe(|| bus.emit_with(|| panic!("the caller's own"))));
+        let message = crate::error::panic_message(&*caught.unwrap_err());
+        assert_eq!(message, "the caller's own");
+        assert!(!bus.is_closed(), "the channel did not panic");
+        assert_eq!(bus.emit(Event::custom("next", ())), Ok(1));
+        assert_eq!(names(&mut sub), ["next"]);
+    }
+
+    #[test]
+    fn a_receiver_that_panics_ends_and_breaks_the_channel() {
+        let (bus, faults) = faulty();
+        let mut sub = bus.subscribe().unwrap();
+        let mut other = bus.subscribe().unwrap();
+        assert_eq!(bus.emit(Event::custom("first", ())), Ok(2));
+        faults.poll.store(true, Ordering::SeqCst);
+        assert!(futures::executor::block_on(sub.next()).is_none(), "the panic ends the stream");
+        faults.poll.store(false, Ordering::SeqCst);
+        assert!(futures::executor::block_on(sub.next()).is_none(), "for good");
+        assert_eq!(sub.try_next().unwrap_err(), TryRecvError::Closed);
+        assert!(bus.is_closed());
+        assert_eq!(names(&mut other), ["first"], "the others drain, then end");
+        assert_eq!(other.try_next().unwrap_err(), TryRecvError::Closed);
+    }
+}
