@@ -197,16 +197,15 @@ enum State<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> TokioBroadcastReceiver<T> {
-    /// The stream's item for what tokio's receive returned; the receiver goes back to
-    /// `Ready` unless the channel ended.
-    fn settle(&mut self, result: Result<T, RecvError>, receiver: broadcast::Receiver<T>) -> Option<Result<T, Lagged>> {
-        let item = match result {
-            Ok(value) => Ok(value),
-            Err(RecvError::Lagged(n)) => Err(Lagged(n)),
-            Err(RecvError::Closed) => return None,
+    /// Moves the receiver into the future that waits for its next value.
+    fn start_waiting(&mut self) {
+        self.state = match std::mem::replace(&mut self.state, State::Ended) {
+            State::Ready(mut receiver) => State::Waiting(Box::pin(async move {
+                let result = receiver.recv().await;
+                (result, receiver)
+            })),
+            other => other,
         };
-        self.state = State::Ready(receiver);
-        Some(item)
     }
 }
 
@@ -216,29 +215,34 @@ impl<T: Clone + Send + Sync + 'static> Stream for TokioBroadcastReceiver<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            match std::mem::replace(&mut this.state, State::Ended) {
-                State::Ready(mut receiver) => match receiver.try_recv() {
-                    Ok(value) => return Poll::Ready(this.settle(Ok(value), receiver)),
-                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                        return Poll::Ready(this.settle(Err(RecvError::Lagged(n)), receiver));
-                    }
-                    Err(broadcast::error::TryRecvError::Closed) => return Poll::Ready(None),
+            let received = match &mut this.state {
+                // Values that are ready are taken in place, without moving the receiver.
+                State::Ready(receiver) => match receiver.try_recv() {
+                    Ok(value) => Ok(value),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                    Err(broadcast::error::TryRecvError::Closed) => Err(RecvError::Closed),
                     Err(broadcast::error::TryRecvError::Empty) => {
-                        this.state = State::Waiting(Box::pin(async move {
-                            let result = receiver.recv().await;
-                            (result, receiver)
-                        }));
+                        this.start_waiting();
+                        continue;
                     }
                 },
-                State::Waiting(mut wait) => match wait.as_mut().poll(cx) {
-                    Poll::Ready((result, receiver)) => return Poll::Ready(this.settle(result, receiver)),
-                    Poll::Pending => {
-                        this.state = State::Waiting(wait);
-                        return Poll::Pending;
+                State::Waiting(wait) => match wait.as_mut().poll(cx) {
+                    Poll::Ready((result, receiver)) => {
+                        this.state = State::Ready(receiver);
+                        result
                     }
+                    Poll::Pending => return Poll::Pending,
                 },
                 State::Ended => return Poll::Ready(None),
-            }
+            };
+            return Poll::Ready(match received {
+                Ok(value) => Some(Ok(value)),
+                Err(RecvError::Lagged(n)) => Some(Err(Lagged(n))),
+                Err(RecvError::Closed) => {
+                    this.state = State::Ended;
+                    None
+                }
+            });
         }
     }
 }
