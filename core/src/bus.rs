@@ -154,8 +154,11 @@ impl Bus {
     /// through `orchestrator_std::tokio::TokioBroadcast`.
     ///
     /// The bus is used exactly as any other: dispatchers, orchestrators and job contexts
-    /// take it unchanged. Each call on it costs one virtual call into `channel` (the
-    /// built-in ring is called directly). [`capacity`](Self::capacity),
+    /// take it unchanged. Each call on it is a virtual call into `channel` (the built-in
+    /// ring is called directly); an emit makes two when somebody listens: it asks
+    /// [`is_closed`](BroadcastChannel::is_closed) and
+    /// [`receiver_count`](BroadcastChannel::receiver_count), builds the event only if
+    /// needed, then [`send`](BroadcastChannel::send)s it. [`capacity`](Self::capacity),
     /// [`subscriber_count`](Self::subscriber_count) and [`close`](Self::close) are the
     /// channel's; clones of the bus share it, and [`same_bus`](Self::same_bus) is true for
     /// them only (two `with_channel` calls make two buses, even over one channel).

@@ -94,7 +94,8 @@ pub trait BroadcastChannel<T> {
     ///
     /// The default asks [`is_closed`](Self::is_closed) and
     /// [`receiver_count`](Self::receiver_count) first; a channel that can answer both in
-    /// one step overrides it.
+    /// one step overrides it. (A [`Bus`](crate::Bus) over a custom channel does the same
+    /// by itself: it asks those two, builds the event, then calls [`send`](Self::send).)
     ///
     /// ```
     /// use orchestrator_core::channel::{BroadcastChannel, Closed};

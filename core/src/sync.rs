@@ -110,24 +110,6 @@ pub(crate) fn drop_payload(payload: alloc::boxed::Box<dyn core::any::Any + Send>
     }
 }
 
-/// Continues a panic that [`catch_panic`] caught but that belongs to the caller (it came
-/// from the caller's own closure): with `std` it unwinds on and never returns.
-#[cfg(feature = "std")]
-pub(crate) fn resume_panic(
-    payload: alloc::boxed::Box<dyn core::any::Any + Send>,
-) -> alloc::boxed::Box<dyn core::any::Any + Send> {
-    std::panic::resume_unwind(payload)
-}
-
-/// Without `std`, [`catch_panic`] catches nothing, so there is nothing to continue: the
-/// payload comes back.
-#[cfg(not(feature = "std"))]
-pub(crate) fn resume_panic(
-    payload: alloc::boxed::Box<dyn core::any::Any + Send>,
-) -> alloc::boxed::Box<dyn core::any::Any + Send> {
-    payload
-}
-
 /// Polls `fut`; with `std`, a panic inside a poll ends it with the panic's payload.
 #[cfg(feature = "std")]
 pub(crate) fn catch_panic_future<F: core::future::Future>(

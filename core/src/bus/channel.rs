@@ -3,8 +3,9 @@
 //!
 //! An enum rather than a type parameter, so that `Bus` stays one concrete type for the
 //! dispatcher, the orchestrators and every job context: the ring arm is a direct call
-//! behind a branch that is always taken the same way, and a custom channel costs one
-//! virtual call per operation (its panics are caught there, see [`guarded`](super::guarded)).
+//! behind a branch that is always taken the same way, and a custom channel costs a
+//! virtual call per operation, two for an emit that somebody listens to (its panics are
+//! caught there, see [`guarded`](super::guarded)).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -34,8 +35,11 @@ pub(super) enum BusReceiver {
 
 /// [`BroadcastChannel`] of events, callable through a trait object.
 pub(super) trait DynChannel: MaybeSend + MaybeSync {
-    /// [`BroadcastChannel::send_with`]; `make` is called at most once.
-    fn send_with(&self, make: &mut dyn FnMut() -> Arc<Event>) -> Result<usize, Closed>;
+    /// `Ok(true)` when a send now would reach a receiver, `Err` when the channel is
+    /// closed ([`BroadcastChannel::is_closed`], [`BroadcastChannel::receiver_count`]).
+    fn listening(&self) -> Result<bool, Closed>;
+    /// [`BroadcastChannel::send`].
+    fn send(&self, event: Arc<Event>) -> Result<usize, Closed>;
     fn subscribe(&self) -> Result<Box<dyn DynReceiver>, Closed>;
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
@@ -59,11 +63,28 @@ impl BusChannel {
         Self::Custom(Arc::new(Guarded::new(channel)))
     }
 
-    #[inline]
+    /// Sends the event `make` builds, if anybody listens. The event is built at one place
+    /// for both kinds of channel: a copy of `make` per kind would double the code of every
+    /// emit site (`make` is inlined). So a custom channel is asked
+    /// ([`DynChannel::listening`]) and then given the event ([`DynChannel::send`]): two
+    /// virtual calls when somebody listens, one when nobody does.
+    ///
+    /// Not inlined into the emit sites: one out-of-line copy per event builder keeps the
+    /// code of the job pipeline (which emits at several places) as small as over the
+    /// ring alone.
+    #[inline(never)]
     pub(super) fn send_with(&self, make: impl FnOnce() -> Arc<Event>) -> Result<usize, Closed> {
+        let listening = match self {
+            Self::Ring(tx) => tx.listening(),
+            Self::Custom(channel) => channel.listening(),
+        };
+        if !listening? {
+            return Ok(0);
+        }
+        let event = make();
         match self {
-            Self::Ring(tx) => tx.send_with(make),
-            Self::Custom(channel) => send_custom(&**channel, make),
+            Self::Ring(tx) => tx.send_built(event),
+            Self::Custom(channel) => channel.send(event),
         }
     }
 
@@ -111,18 +132,6 @@ impl BusChannel {
             _ => false,
         }
     }
-}
-
-/// The custom arm of [`BusChannel::send_with`], out of line: inlined, it would make every
-/// emit on the ring set up a stack frame for it (10 instructions an event, measured).
-#[cold]
-#[inline(never)]
-fn send_custom(channel: &dyn DynChannel, make: impl FnOnce() -> Arc<Event>) -> Result<usize, Closed> {
-    // A trait object cannot take an `FnOnce`: an `FnMut` that runs `make` the first time.
-    // The channel gets it as an `FnOnce` (`BroadcastChannel::send_with`), so there is no
-    // second time; were there one, it would send an empty event rather than panic.
-    let mut make = Some(make);
-    channel.send_with(&mut || make.take().map_or_else(|| Arc::new(Event::custom("", ())), |make| make()))
 }
 
 impl BusReceiver {

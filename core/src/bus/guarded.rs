@@ -6,15 +6,15 @@
 //! breaks the channel for good: it is closed (if its `close` still works), every later
 //! call answers as on a closed channel (emits fail with `BusClosed`, subscribing fails,
 //! subscriptions end once they have nothing ready), and one line on standard error says
-//! what happened. A panic of the closure that builds an event (`Bus::emit_with`'s) is the
-//! caller's, not the channel's: it goes on to the caller, as on the ring.
+//! what happened. The closure that builds an event (`Bus::emit_with`'s) runs outside the
+//! guard, between the two calls of an emit (see `BusChannel::send_with`): its panic is the
+//! caller's, as on the ring.
 //!
 //! Without `std` nothing can be caught and the guard only forwards.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
-use core::cell::Cell;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
@@ -22,7 +22,7 @@ use core::task::{Context, Poll};
 use super::channel::{DynChannel, DynReceiver};
 use crate::channel::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, TryRecvError};
 use crate::event::Event;
-use crate::sync::{MaybeSend, MaybeSync, catch_panic, drop_payload, resume_panic};
+use crate::sync::{MaybeSend, MaybeSync, catch_panic, drop_payload};
 
 /// A custom channel and its broken flag.
 pub(super) struct Guarded<C> {
@@ -96,30 +96,15 @@ where
     C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync,
     C::Receiver: MaybeSend + MaybeSync + 'static,
 {
-    fn send_with(&self, make: &mut dyn FnMut() -> Arc<Event>) -> Result<usize, Closed> {
-        if self.broken.is_set() {
-            return Err(Closed);
+    fn listening(&self) -> Result<bool, Closed> {
+        match self.guard(|channel| (channel.is_closed(), channel.receiver_count())) {
+            Some((false, receivers)) => Ok(receivers > 0),
+            Some((true, _)) | None => Err(Closed),
         }
-        let making = Cell::new(false);
-        let sent = catch_panic(|| {
-            self.channel.send_with(|| {
-                making.set(true);
-                let event = make();
-                making.set(false);
-                event
-            })
-        });
-        match sent {
-            Ok(sent) => sent,
-            Err(payload) => {
-                // `make`'s own panic is the caller's: it unwinds on (with `std`; without,
-                // nothing was caught and this is not reached).
-                let payload = if making.get() { resume_panic(payload) } else { payload };
-                self.broken.set(payload);
-                let _ = catch_panic(|| self.channel.close()).map_err(drop_payload);
-                Err(Closed)
-            }
-        }
+    }
+
+    fn send(&self, event: Arc<Event>) -> Result<usize, Closed> {
+        self.guard(|channel| channel.send(event)).and_then(Result::ok).ok_or(Closed)
     }
 
     fn subscribe(&self) -> Result<Box<dyn DynReceiver>, Closed> {

@@ -277,13 +277,27 @@ impl<T> RingSender<T> {
     ///
     /// [`Closed`] if the channel is closed (`make` is not called then either).
     pub(crate) fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed> {
+        if !self.listening()? {
+            return Ok(0);
+        }
+        self.send_built(make())
+    }
+
+    /// Whether a send now would reach anybody: `Ok(false)` with no receiver, `Err` once
+    /// closed. Two atomic loads, no lock: what [`send_with`](Self::send_with) checks
+    /// before it builds the value, for a caller that builds it itself.
+    #[inline]
+    pub(crate) fn listening(&self) -> Result<bool, Closed> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Closed);
         }
-        if self.shared.receivers.load(Ordering::Acquire) == 0 {
-            return Ok(0);
-        }
-        self.send_value(make()).map_err(|_| Closed)
+        Ok(self.shared.receivers.load(Ordering::Acquire) != 0)
+    }
+
+    /// Sends a value built after [`listening`](Self::listening) said yes (nobody can have
+    /// kept it: with `Err` it is dropped).
+    pub(crate) fn send_built(&self, value: T) -> Result<usize, Closed> {
+        self.send_value(value).map_err(|_| Closed)
     }
 
     fn send_value(&self, value: T) -> Result<usize, T> {
@@ -762,6 +776,29 @@ mod tests {
         fn check<T: MaybeSend + MaybeSync>() {}
         check::<RingSender<Arc<u32>>>();
         check::<RingReceiver<Arc<u32>>>();
+    }
+
+    /// What the bus does through the traits for a custom channel, on the ring, directly
+    /// and behind an `Arc`.
+    #[test]
+    fn the_ring_through_the_channel_traits() {
+        fn exercise<C: BroadcastChannel<u32>>(tx: &C) {
+            assert_eq!(tx.send_with(|| panic!("nobody listens")), Ok(0));
+            let mut rx = tx.subscribe().unwrap();
+            assert_eq!((tx.receiver_count(), tx.capacity()), (1, 4));
+            assert_eq!(tx.send(1), Ok(1));
+            assert_eq!(tx.send_with(|| 2), Ok(1));
+            assert_eq!(BroadcastReceiver::try_recv(&mut rx), Ok(1));
+            assert!(tx.close());
+            assert!(tx.is_closed());
+            assert_eq!(tx.send(3), Err(SendError(3)));
+            assert!(tx.subscribe().is_err());
+            let rest = futures::executor::block_on(futures::StreamExt::collect::<Vec<_>>(&mut rx));
+            assert_eq!(rest, vec![Ok(2)]);
+            assert_eq!(BroadcastReceiver::try_recv(&mut rx), Err(TryRecvError::Closed));
+        }
+        exercise(&ring::<u32>(cap(4)).unwrap());
+        exercise(&Arc::new(ring::<u32>(cap(4)).unwrap()));
     }
 
     #[test]
