@@ -5,6 +5,10 @@
 //! also recorded here (iterations and elapsed time), so the report can compute medians and
 //! spreads, and ratios of ours to the peer's measured in the same run.
 
+mod goals;
+
+pub use goals::{GoalRow, at_least, at_most, profile_table, summary_table};
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
@@ -121,6 +125,32 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// An integer with its digits in groups of three: `1 000 000`.
+pub fn int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// A time given in nanoseconds, in the largest unit that keeps it at least 1.
+pub fn time(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{} s", num(ns / 1e9))
+    } else if ns >= 1e6 {
+        format!("{} ms", num(ns / 1e6))
+    } else if ns >= 1e3 {
+        format!("{} µs", num(ns / 1e3))
+    } else {
+        format!("{} ns", num(ns))
+    }
+}
+
 /// Bytes, human readable.
 pub fn bytes(x: f64) -> String {
     if x.abs() >= 1024.0 * 1024.0 {
@@ -214,6 +244,19 @@ mod tests {
         assert!((s.p25() - 2.0).abs() < 1e-9);
         assert!((s.quantile(1.0) - 5.0).abs() < 1e-9);
         assert!(Stats::new(vec![]).is_none());
+    }
+
+    #[test]
+    fn integers_and_times_read_easily() {
+        assert_eq!(int(0), "0");
+        assert_eq!(int(999), "999");
+        assert_eq!(int(1_000), "1 000");
+        assert_eq!(int(1_000_000), "1 000 000");
+        assert_eq!(int(12_345), "12 345");
+        assert_eq!(time(950.0), "950 ns");
+        assert_eq!(time(1_500.0), "1.50 µs");
+        assert_eq!(time(803e6), "803 ms");
+        assert_eq!(time(2.5e9), "2.50 s");
     }
 
     #[test]

@@ -38,6 +38,7 @@ use crate::channel::ring;
 use crate::channel::{BroadcastChannel, BroadcastReceiver, TryRecvError};
 pub use crate::channel::{Closed as BusClosed, Lagged};
 use crate::event::Event;
+use crate::route::Route;
 use crate::sync::{MaybeSend, MaybeSync};
 
 /// Default number of events a bus retains for slow subscribers.
@@ -96,6 +97,9 @@ pub struct Bus {
     tx: BusChannel,
     /// The least causal depth of the events emitted through this handle.
     cause: u32,
+    /// The orchestrator host this handle's events are also delivered to directly (the
+    /// handle of a job dispatched through the host's context).
+    route: Option<Arc<Route>>,
 }
 
 impl Default for Bus {
@@ -118,7 +122,7 @@ impl Bus {
     /// A new, independent bus with [`DEFAULT_BUS_CAPACITY`].
     pub fn new() -> Self {
         let ring = ring::small_ring(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN));
-        Self { tx: BusChannel::Ring(ring), cause: 0 }
+        Self { tx: BusChannel::Ring(ring), cause: 0, route: None }
     }
 
     /// A new, independent bus that retains up to `capacity` events for slow subscribers,
@@ -145,7 +149,7 @@ impl Bus {
             return Err(BusCapacityError::TooLarge { requested, max: MAX_BUS_CAPACITY });
         }
         let ring = ring::ring(capacity).map_err(|_| BusCapacityError::OutOfMemory { requested })?;
-        Ok(Self { tx: BusChannel::Ring(ring), cause: 0 })
+        Ok(Self { tx: BusChannel::Ring(ring), cause: 0, route: None })
     }
 
     /// A new, independent bus over `channel` instead of the built-in ring: any
@@ -202,7 +206,7 @@ impl Bus {
         C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync + 'static,
         C::Receiver: MaybeSend + MaybeSync + 'static,
     {
-        Self { tx: BusChannel::custom(channel), cause: 0 }
+        Self { tx: BusChannel::custom(channel), cause: 0, route: None }
     }
 
     /// Sends `event` to every current subscriber.
@@ -226,6 +230,26 @@ impl Bus {
     ///
     /// [`BusClosed`] when the bus is closed.
     pub fn emit_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
+        let Some(route) = &self.route else {
+            return self.send_with(make);
+        };
+        let emitting = route.begin_emit();
+        if !emitting.direct {
+            // Its host reads the bus: it finds the event there.
+            return self.send_with(make);
+        }
+        if self.tx.is_closed() {
+            return Err(BusClosed);
+        }
+        let mut event = make();
+        event.deepen(self.cause);
+        event.set_route(route.id());
+        let event = Arc::new(event);
+        route.deliver(event.clone());
+        Ok(self.tx.send_with(|| event).unwrap_or(0).saturating_add(1))
+    }
+
+    fn send_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
         self.tx.send_with(|| {
             let mut event = make();
             event.deepen(self.cause);
@@ -239,6 +263,10 @@ impl Bus {
     ///
     /// [`BusClosed`] when the bus is closed.
     pub fn emit_shared(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
+        if self.route.is_some() {
+            // A routed handle marks what it emits: a copy is a new event.
+            return self.emit_with(|| Event::clone(&event));
+        }
         self.tx.send_with(|| {
             if event.causal_depth() >= self.cause {
                 return event;
@@ -257,9 +285,10 @@ impl Bus {
         self.cause
     }
 
-    /// A handle to the same bus that stamps `depth` on what it emits.
-    pub(crate) fn with_cause(&self, depth: u32) -> Self {
-        Self { tx: self.tx.clone(), cause: depth }
+    /// A handle to the same bus that stamps causal depth `depth` on what it emits, and
+    /// delivers it to `route` too, marked for it (if given).
+    pub(crate) fn with_route(&self, depth: u32, route: Option<Arc<Route>>) -> Self {
+        Self { tx: self.tx.clone(), cause: depth, route }
     }
 
     /// Sets the depth this handle stamps.
@@ -282,6 +311,12 @@ impl Bus {
         self.tx.close()
     }
 
+    /// A watch woken when the bus closes, not by its events (a host that reads only its
+    /// route still ends with its bus).
+    pub(crate) fn watch_close(&self) -> BusCloseWatch {
+        BusCloseWatch(self.tx.watch_close())
+    }
+
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
@@ -300,6 +335,16 @@ impl Bus {
     /// True when both handles refer to the same bus.
     pub fn same_bus(&self, other: &Bus) -> bool {
         self.tx.same_channel(&other.tx)
+    }
+}
+
+/// Woken when its bus closes (see [`Bus::watch_close`]).
+pub(crate) struct BusCloseWatch(channel::CloseWatch);
+
+impl BusCloseWatch {
+    /// `Ready` once the bus is closed.
+    pub(crate) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll_closed(cx)
     }
 }
 

@@ -20,14 +20,15 @@ use crate::job_box::Task;
 use crate::job_env::JobEnv;
 use crate::job_id::JobId;
 use crate::log::{Logger, default_logger, shielded};
-use crate::pipeline::{CacheStage, Core, Extras, Plan};
+use crate::pipeline::{CacheStage, Extras, JobCore, Plan};
 use crate::registry::{JobKind, Pipeline, Registry};
 use crate::retry_budget::RetryBudget;
+use crate::route::Route;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 
 /// A new job's core, its handle, and its result slot as its box keeps it.
-type NewJob<T> = (Core<T>, JobHandle<T>, SlotRef<T>);
+type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
 pub const DEFAULT_MAX_PENDING: usize = 65_536;
@@ -130,6 +131,9 @@ pub struct Dispatcher {
     /// (see [`Event::causal_depth`](crate::Event::causal_depth)): non-zero only for the
     /// handle an orchestrator's hook gets from its [`Context`](crate::Context).
     cause: u32,
+    /// The orchestrator host the events of the jobs dispatched through this handle are
+    /// delivered to directly: set only on the handle of a host's [`Context`](crate::Context).
+    route: Option<Arc<Route>>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -177,6 +181,7 @@ impl Dispatcher {
                 spawned,
             }),
             cause: 0,
+            route: None,
         }
     }
 
@@ -216,7 +221,8 @@ impl Dispatcher {
     /// before the bus closed still runs to its end and its handle gets the result; its
     /// later events go nowhere.
     pub fn dispatch<T: IntoJob>(&self, job: T) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
-        let stamped = (self.cause > 0).then(|| self.inner.env.bus.with_cause(self.cause));
+        let stamped = (self.cause > 0 || self.route.is_some())
+            .then(|| self.inner.env.bus.with_route(self.cause, self.route.clone()));
         self.dispatch_to(stamped, job)
     }
 
@@ -252,7 +258,8 @@ impl Dispatcher {
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         // The job's events carry the deeper of the two handles' causal depths.
         let cause = bus.causal_depth().max(self.cause);
-        let scoped = (cause > 0 || !bus.same_bus(&self.inner.env.bus)).then(|| bus.with_cause(cause));
+        let scoped = (cause > 0 || self.route.is_some() || !bus.same_bus(&self.inner.env.bus))
+            .then(|| bus.with_route(cause, self.route.clone()));
         self.dispatch_to(scoped, job)
     }
 
@@ -337,7 +344,7 @@ impl Dispatcher {
         scoped: Option<Bus>,
         job: J,
         options: JobOptions<J::Output>,
-        plan: impl FnOnce(Core<J::Output>) -> P,
+        plan: impl FnOnce(JobCore<J::Output>) -> P,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
         let mut empty = P::boxes(kind).take();
         let kept = empty.as_mut().and_then(|empty| empty.as_mut().take_slot());
@@ -371,7 +378,7 @@ impl Dispatcher {
             extras: ContextExtras::new(options.metadata, options.cache_provider),
             attempt: AtomicU32::new(0),
         };
-        (Core { ctx, completer }, handle, slot)
+        (JobCore { ctx, completer }, handle, slot)
     }
 
     /// Puts the job's task into the queue. From here on the job owes exactly one terminal
@@ -389,7 +396,7 @@ impl Dispatcher {
 
     /// A job of type `J` with default options, and its core (for size tests).
     #[cfg(test)]
-    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, Core<J::Output>) {
+    pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, JobCore<J::Output>) {
         let (core, _, _) = self.new_core::<J>("test", None, JobOptions::new(), None);
         (job, core)
     }
@@ -420,6 +427,11 @@ impl Dispatcher {
     /// Sets the causal depth this handle stamps on the jobs it dispatches.
     pub(crate) fn set_cause(&mut self, depth: u32) {
         self.cause = depth;
+    }
+
+    /// Delivers the events of the jobs dispatched through this handle to `route` too.
+    pub(crate) fn set_route(&mut self, route: Arc<Route>) {
+        self.route = Some(route);
     }
 
     /// The dispatcher's timer, if it has one.

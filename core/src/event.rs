@@ -240,6 +240,11 @@ pub struct Event {
     /// same `Arc<Event>`.) A plain load and store: a rare double report is harmless, and
     /// targets without compare-and-swap have them.
     stop_reported: AtomicBool,
+    /// The [`Route`](crate::route::Route) this event was delivered to directly (0: none):
+    /// that route's host skips it on the bus.
+    route: usize,
+    /// When it happened, on its dispatcher's clock (see [`time`](Self::time)).
+    at: Duration,
     kind: EventKind,
 }
 
@@ -252,6 +257,8 @@ impl Clone for Event {
             job_type_id: self.job_type_id,
             depth: self.depth,
             stop_reported: AtomicBool::new(false),
+            route: self.route,
+            at: self.at,
             kind: self.kind.clone(),
         }
     }
@@ -260,7 +267,74 @@ impl Clone for Event {
 impl Event {
     /// An event of a job.
     pub fn new(id: JobId, job_type: &'static str, job_type_id: Option<TypeId>, kind: EventKind) -> Self {
-        Self { id, job_type, job_type_id, depth: 0, stop_reported: AtomicBool::new(false), kind }
+        Self {
+            id,
+            job_type,
+            job_type_id,
+            depth: 0,
+            stop_reported: AtomicBool::new(false),
+            route: 0,
+            at: Duration::ZERO,
+            kind,
+        }
+    }
+
+    /// The event stamped with the time it happened (see [`time`](Self::time)).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use orchestrator_core::Event;
+    ///
+    /// let event = Event::custom("tick", ()).at(Duration::from_millis(1500));
+    /// assert_eq!(event.time(), Duration::from_millis(1500));
+    /// ```
+    #[must_use]
+    pub fn at(mut self, time: Duration) -> Self {
+        self.at = time;
+        self
+    }
+
+    /// When the event happened: for a job's events, the time on its dispatcher's clock
+    /// (the clock of its timer: monotonic, from an arbitrary origin; virtual in tests) when
+    /// the event was built. `Duration::ZERO` for an event built without a clock (a
+    /// dispatcher without a timer, or [`Event::new`] without [`at`](Self::at)). Meant for
+    /// timelines, metrics and devtools.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use futures::StreamExt;
+    /// use orchestrator_core::runtime::VirtualClock;
+    /// use orchestrator_core::{Dispatcher, Job, JobError, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Ping;
+    /// impl Job for Ping { type Output = (); }
+    ///
+    /// let clock = VirtualClock::new();
+    /// clock.advance(Duration::from_secs(3));
+    /// let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
+    /// dispatcher.register(executor_fn(|_: Ping, _| async { Ok::<_, JobError>(()) }));
+    /// let mut events = dispatcher.bus().subscribe().unwrap();
+    /// let handle = dispatcher.dispatch(Ping).unwrap();
+    /// futures::executor::block_on(async {
+    ///     dispatcher.shutdown();
+    ///     futures::join!(dispatcher.runner(), handle);
+    ///     let started = events.next().await.unwrap().unwrap();
+    ///     assert_eq!(started.time(), Duration::from_secs(3));
+    /// });
+    /// ```
+    pub fn time(&self) -> Duration {
+        self.at
+    }
+
+    /// The id of the route this event was delivered to directly (0: none).
+    pub(crate) fn route(&self) -> usize {
+        self.route
+    }
+
+    /// Marks the event as delivered directly to route `id`.
+    pub(crate) fn set_route(&mut self, id: usize) {
+        self.route = id;
     }
 
     /// The event with causal depth `depth` (see [`causal_depth`](Self::causal_depth)).

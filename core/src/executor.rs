@@ -254,8 +254,10 @@ impl JobContext {
         self.attempt.load(Ordering::Relaxed)
     }
 
+    /// An event of this job, stamped with the time on the dispatcher's clock.
     fn event(&self, kind: EventKind) -> Event {
-        Event::new(self.id, self.job_type, Some(self.job_type_id), kind)
+        let now = self.env.timer.as_ref().map_or(Duration::ZERO, |timer| timer.now());
+        Event::new(self.id, self.job_type, Some(self.job_type_id), kind).at(now)
     }
 
     pub(crate) fn emit_kind(&self, make: impl FnOnce() -> EventKind) -> Result<usize, BusClosed> {

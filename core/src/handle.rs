@@ -205,7 +205,7 @@ enum State<T> {
 
 /// What a job and its handle share: the result (or the handle's waker) and the job's
 /// cancellation token.
-pub(crate) struct Slot<T> {
+pub(crate) struct ResultSlot<T> {
     state: Mutex<State<T>>,
     cancel: LazyToken,
     gate: EmitGate,
@@ -215,7 +215,7 @@ pub(crate) struct Slot<T> {
 /// job as finished; the pipeline's [`Plan`](crate::pipeline::Plan) resolves it as
 /// abandoned if the job is dropped before it completes.
 pub(crate) struct Completer<T> {
-    slot: Option<Arc<Slot<T>>>,
+    slot: Option<Arc<ResultSlot<T>>>,
 }
 
 impl<T> Completer<T> {
@@ -238,7 +238,7 @@ impl<T> Completer<T> {
     }
 }
 
-impl<T> Slot<T> {
+impl<T> ResultSlot<T> {
     /// Stores the job's result and wakes the handle; counts the job as finished. Called
     /// once per job, by its completer or by the panic boundary.
     #[inline]
@@ -273,7 +273,7 @@ impl<T> Slot<T> {
 
 /// A job's result slot, as the box of its task keeps it for the next job (see `reuse` in
 /// [`pair`]).
-pub(crate) type SlotRef<T> = Arc<Slot<T>>;
+pub(crate) type SlotRef<T> = Arc<ResultSlot<T>>;
 
 /// A new job's ends: its completer, its handle, the slot its context keeps for the token,
 /// and a reference for its task's box to keep. `token` is the job's child of a parent
@@ -311,7 +311,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
 }
 
 fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
-    Arc::new(Slot {
+    Arc::new(ResultSlot {
         state: Mutex::new(State::Waiting(None)),
         cancel: LazyToken::new(token),
         gate: EmitGate::new_accepted(),
@@ -327,7 +327,7 @@ fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
 /// yields a `Failure` saying so (it never panics).
 pub struct JobHandle<T> {
     id: JobId,
-    slot: Arc<Slot<T>>,
+    slot: Arc<ResultSlot<T>>,
     /// The result was returned: nothing is left in the slot for the drop to clear.
     taken: bool,
     /// Turned into an [`ErasedHandle`], which does the drop's work instead.
@@ -345,7 +345,7 @@ impl<T> Drop for JobHandle<T> {
     }
 }
 
-impl<T> Slot<T> {
+impl<T> ResultSlot<T> {
     /// The handle is gone (`taken`: after it returned the result). The job's token goes
     /// when the job has ended and the handle is gone, whichever comes second (the
     /// completer does it if the job ends after this).
@@ -376,7 +376,7 @@ pub(crate) struct ErasedHandle {
     taken: bool,
 }
 
-/// A job's [`Slot`] with its output type erased, as the job's
+/// A job's [`ResultSlot`] with its output type erased, as the job's
 /// [`JobContext`](crate::JobContext) (for the token) and an [`ErasedHandle`] see it: no
 /// extra allocation, the slot's own `Arc` coerced.
 pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
@@ -391,7 +391,7 @@ pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
     fn detach(&self, taken: bool);
 }
 
-impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
+impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for ResultSlot<T> {
     fn token(&self) -> &LazyToken {
         &self.cancel
     }
@@ -430,7 +430,7 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for Slot<T> {
     }
 
     fn detach(&self, taken: bool) {
-        Slot::detach(self, taken);
+        ResultSlot::detach(self, taken);
     }
 }
 

@@ -215,8 +215,7 @@ impl<T> JobOptions<T> {
 }
 
 /// A job together with the options it runs with. Built by [`JobBuilder`]; dispatching it
-/// routes to the executor of the **original** job type `J` (the original library could not
-/// do that, its defect D6).
+/// routes to the executor of the **original** job type `J`, whatever the wrapper.
 pub struct Configured<J: Job> {
     job: J,
     options: JobOptions<J::Output>,

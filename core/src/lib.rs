@@ -85,10 +85,10 @@
 //! * `std` (default): std mutexes; executor and hook panics are caught and become
 //!   `Failure`s, a logger's panics are swallowed; [`log::StderrLogger`], the default
 //!   logger's choice when neither `tracing` nor `log` is on (warnings and errors on stderr).
-//! * `tracing`, `log`: [`log::TracingLogger`], [`log::LogLogger`], bridges to those
+//! * `tracing`, `log`: `log::TracingLogger`, `log::LogLogger`, bridges to those
 //!   facades (both build without `std`); the first one on is the default logger
 //!   ([`log::DefaultLogger`]). Turn logging off with `.logger(NoopLogger)`.
-//! * `test-util`: [`runtime::VirtualClock`] and [`runtime::run_virtual`] for deterministic
+//! * `test-util`: `runtime::VirtualClock` and `runtime::run_virtual` for deterministic
 //!   tests of time-dependent behaviour.
 //! * `portable-atomic`, `critical-section`: forwarded to the channel, future and lock
 //!   crates for targets without compare-and-swap.
@@ -129,6 +129,7 @@ mod registry;
 pub mod result;
 pub mod retry;
 pub mod retry_budget;
+mod route;
 pub mod runner;
 pub mod runtime;
 pub mod state;
@@ -148,8 +149,8 @@ pub use handle::JobHandle;
 pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::JobId;
 pub use orchestrator::{
-    Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, SendError, StartError,
-    StateStream,
+    AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,
+    SendError, StartError, StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;

@@ -14,7 +14,7 @@ use crate::executor::Executor;
 use crate::handle::SlotRef;
 use crate::job::{Job, short_type_name};
 use crate::job_box::{self, JobBoxes, Task};
-use crate::pipeline::{self, Core, Plan};
+use crate::pipeline::{self, JobCore, Plan};
 use crate::sync::{AnyBox, MaybeSend, MaybeSync, Mutex};
 
 /// Makes the first box of a job of type `J`: what a registered executor is to the
@@ -22,9 +22,9 @@ use crate::sync::{AnyBox, MaybeSend, MaybeSync, Mutex};
 trait Start<J: Job>: MaybeSend + MaybeSync {
     fn start_plain(
         &self,
-        boxes: &Arc<JobBoxes<J, Core<J::Output>>>,
+        boxes: &Arc<JobBoxes<J, JobCore<J::Output>>>,
         job: J,
-        core: Core<J::Output>,
+        core: JobCore<J::Output>,
         slot: SlotRef<J::Output>,
     ) -> Task;
     fn start_full(
@@ -42,9 +42,9 @@ struct Registered<E>(Arc<E>);
 impl<J: Job, E: Executor<J>> Start<J> for Registered<E> {
     fn start_plain(
         &self,
-        boxes: &Arc<JobBoxes<J, Core<J::Output>>>,
+        boxes: &Arc<JobBoxes<J, JobCore<J::Output>>>,
         job: J,
-        core: Core<J::Output>,
+        core: JobCore<J::Output>,
         slot: SlotRef<J::Output>,
     ) -> Task {
         job_box::new_task(self.0.clone(), pipeline::run_plain::<J, E>, boxes, job, core, slot)
@@ -68,7 +68,7 @@ impl<J: Job, E: Executor<J>> Start<J> for Registered<E> {
 pub(crate) struct JobKind<J: Job> {
     pub(crate) name: &'static str,
     start: Box<dyn Start<J>>,
-    plain: Arc<JobBoxes<J, Core<J::Output>>>,
+    plain: Arc<JobBoxes<J, JobCore<J::Output>>>,
     full: Arc<JobBoxes<J, Plan<J::Output>>>,
 }
 
@@ -80,7 +80,7 @@ impl<J: Job> Drop for JobKind<J> {
     }
 }
 
-/// What a job of type `J` runs with, its pipeline's input: a [`Core`] (no options) or a
+/// What a job of type `J` runs with, its pipeline's input: a [`JobCore`] (no options) or a
 /// [`Plan`]. Each has its own pool of boxes in a [`JobKind`].
 pub(crate) trait Pipeline<J: Job>: Sized {
     /// A task for `job` with this plan: a kept box refilled, or a new box.
@@ -93,7 +93,7 @@ pub(crate) trait Pipeline<J: Job>: Sized {
 /// An empty box for jobs of type `J` with pipeline input `P`.
 pub(crate) type EmptyBox<J, P> = core::pin::Pin<Box<dyn job_box::Refill<J, P>>>;
 
-impl<J: Job> Pipeline<J> for Core<J::Output> {
+impl<J: Job> Pipeline<J> for JobCore<J::Output> {
     fn task(self, kind: &JobKind<J>, empty: Option<EmptyBox<J, Self>>, job: J, slot: SlotRef<J::Output>) -> Task {
         match empty {
             Some(empty) => empty.refill(job, self, slot),

@@ -1,5 +1,5 @@
 //! [`AsyncState`] and [`AsyncStatus`]: the usual shape of "a value being loaded" in a
-//! state (original-behaviour.md §13).
+//! state.
 //!
 //! An `AsyncState<T, E>` is a status plus the last data and the last error. Its fields are
 //! private so the invariants the original only hoped for always hold:

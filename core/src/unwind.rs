@@ -7,7 +7,7 @@
 //! `Clone`). With `std`, [`poll_job`] wraps the first kind, [`catch`] the second.
 //!
 //! A job's future that panics cannot be resumed, and unwinding drops what it held, the
-//! job's [`Core`](crate::pipeline) among it: the drop hands the job to this module as an
+//! job's [`JobCore`](crate::pipeline) among it: the drop hands the job to this module as an
 //! [`Orphan`] instead of reporting it as abandoned, and once the panic is caught
 //! [`poll_job`] ends it with a `Failure` carrying the panic's message (its terminal event
 //! first, if none went out yet, then its handle). Only panics caught here are handled so:

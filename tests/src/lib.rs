@@ -92,6 +92,7 @@ macro_rules! conformance_suite {
             // Orchestrators.
             orchestrator_routing,
             orchestrator_isolation,
+            orchestrator_ends_with_its_bus,
         ]);
     };
     (@expand [mod $module:ident, $runtime:ty] [$($scenario:ident),* $(,)?]) => {

@@ -14,8 +14,8 @@ use core::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::guarded::Guarded;
-use crate::channel::ring::{RingReceiver, RingSender};
+use super::guarded::{self, Guarded};
+use crate::channel::ring::{self, RingReceiver, RingSender};
 use crate::channel::{BroadcastChannel, Closed, Lagged, TryRecvError};
 use crate::event::Event;
 use crate::sync::{MaybeSend, MaybeSync};
@@ -33,6 +33,12 @@ pub(super) enum BusReceiver {
     Custom(Box<dyn DynReceiver>),
 }
 
+/// Woken when a bus closes, not by its events.
+pub(super) enum CloseWatch {
+    Ring(ring::CloseWatch<Arc<Event>>),
+    Custom(guarded::CloseWatch),
+}
+
 /// [`BroadcastChannel`] of events, callable through a trait object.
 pub(super) trait DynChannel: MaybeSend + MaybeSync {
     /// `Ok(true)` when a send now would reach a receiver, `Err` when the channel is
@@ -45,6 +51,9 @@ pub(super) trait DynChannel: MaybeSend + MaybeSync {
     fn is_closed(&self) -> bool;
     fn receiver_count(&self) -> usize;
     fn capacity(&self) -> usize;
+    /// A watch woken when the channel is closed through the bus (or the bus's last
+    /// handle is dropped, or the channel breaks).
+    fn watch_close(self: Arc<Self>) -> guarded::CloseWatch;
 }
 
 /// [`BroadcastReceiver`] of events, callable through a trait object.
@@ -123,6 +132,13 @@ impl BusChannel {
         }
     }
 
+    pub(super) fn watch_close(&self) -> CloseWatch {
+        match self {
+            Self::Ring(tx) => CloseWatch::Ring(tx.watch_close()),
+            Self::Custom(channel) => CloseWatch::Custom(Arc::clone(channel).watch_close()),
+        }
+    }
+
     /// Whether both send to the same channel: for a custom one, whether both come from
     /// the same [`Bus::with_channel`](super::Bus::with_channel).
     pub(super) fn same_channel(&self, other: &Self) -> bool {
@@ -130,6 +146,16 @@ impl BusChannel {
             (Self::Ring(a), Self::Ring(b)) => a.same_channel(b),
             (Self::Custom(a), Self::Custom(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+}
+
+impl CloseWatch {
+    /// `Ready` once the bus is closed; else registers the waker for the close.
+    pub(super) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Self::Ring(watch) => watch.poll_closed(cx),
+            Self::Custom(watch) => watch.poll_closed(cx),
         }
     }
 }

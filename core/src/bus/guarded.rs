@@ -13,7 +13,7 @@
 //! Without `std` nothing can be caught and the guard only forwards.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use core::any::Any;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -22,12 +22,73 @@ use core::task::{Context, Poll};
 use super::channel::{DynChannel, DynReceiver};
 use crate::channel::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, TryRecvError};
 use crate::event::Event;
-use crate::sync::{MaybeSend, MaybeSync, catch_panic, drop_payload};
+use crate::sync::{MaybeSend, MaybeSync, Mutex, catch_panic, drop_payload};
+use crate::waker_slots::{WakeBatch, WakerSlots};
 
-/// A custom channel and its broken flag.
+/// A custom channel, its broken flag, and the watches of its close.
 pub(super) struct Guarded<C> {
     channel: C,
     broken: Arc<Broken>,
+    closing: Arc<CloseSignal>,
+}
+
+/// What wakes the [`CloseWatch`]es of a custom channel. A channel of the trait has no way
+/// to wake somebody who does not receive from it, so the bus signals the closes it sees:
+/// [`Bus::close`](super::Bus::close), its last handle dropped, the channel broken. A close
+/// of the channel behind the bus's back is seen by a watch only when it is polled (its
+/// subscriptions end as usual).
+#[derive(Default)]
+struct CloseSignal {
+    closed: AtomicBool,
+    watchers: Mutex<WakerSlots>,
+}
+
+/// Woken when a custom channel closes (see [`CloseSignal`]).
+pub(crate) struct CloseWatch {
+    signal: Arc<CloseSignal>,
+    /// The channel, to ask whether it was closed behind the bus's back; not kept alive.
+    channel: Weak<dyn DynChannel>,
+    id: usize,
+}
+
+impl CloseSignal {
+    fn fire(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut wakers = WakeBatch::new();
+        self.watchers.lock().take_all(&mut wakers);
+        wakers.wake_all();
+    }
+}
+
+impl CloseWatch {
+    /// `Ready` once the channel is closed; else registers the waker for the close.
+    pub(super) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let closed = || {
+            self.signal.closed.load(Ordering::Acquire)
+                || self.channel.upgrade().is_none_or(|channel| channel.is_closed())
+        };
+        if closed() {
+            return Poll::Ready(());
+        }
+        self.signal.watchers.lock().register(self.id, cx.waker());
+        // A close between the check and the registration took the wakers without this one.
+        if closed() { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl Drop for CloseWatch {
+    fn drop(&mut self) {
+        self.signal.watchers.lock().remove(self.id);
+    }
+}
+
+impl<C> Drop for Guarded<C> {
+    fn drop(&mut self) {
+        // The bus's last handle is gone, and the channel with it (as far as the bus knows).
+        self.closing.fire();
+    }
 }
 
 /// A receiver of a [`Guarded`] channel.
@@ -71,7 +132,7 @@ fn report(_payload: &Box<dyn Any + Send>) {}
 
 impl<C: BroadcastChannel<Arc<Event>>> Guarded<C> {
     pub(super) fn new(channel: C) -> Self {
-        Self { channel, broken: Arc::default() }
+        Self { channel, broken: Arc::default(), closing: Arc::default() }
     }
 
     /// Runs `call` on the channel; `None` when it panicked, which breaks the channel.
@@ -85,6 +146,7 @@ impl<C: BroadcastChannel<Arc<Event>>> Guarded<C> {
                 self.broken.set(payload);
                 // Ends the receivers that are waiting, if the channel can still close.
                 let _ = catch_panic(|| self.channel.close()).map_err(drop_payload);
+                self.closing.fire();
                 None
             }
         }
@@ -93,7 +155,7 @@ impl<C: BroadcastChannel<Arc<Event>>> Guarded<C> {
 
 impl<C> DynChannel for Guarded<C>
 where
-    C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync,
+    C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync + 'static,
     C::Receiver: MaybeSend + MaybeSync + 'static,
 {
     fn listening(&self) -> Result<bool, Closed> {
@@ -113,7 +175,9 @@ where
     }
 
     fn close(&self) -> bool {
-        self.guard(BroadcastChannel::close).unwrap_or(false)
+        let closed = self.guard(BroadcastChannel::close).unwrap_or(false);
+        self.closing.fire();
+        closed
     }
 
     fn is_closed(&self) -> bool {
@@ -126,6 +190,13 @@ where
 
     fn capacity(&self) -> usize {
         self.guard(BroadcastChannel::capacity).unwrap_or(0)
+    }
+
+    fn watch_close(self: Arc<Self>) -> CloseWatch {
+        let id = self.closing.watchers.lock().add();
+        let signal = Arc::clone(&self.closing);
+        let channel: Arc<dyn DynChannel> = self;
+        CloseWatch { signal, channel: Arc::downgrade(&channel), id }
     }
 }
 
@@ -300,5 +371,48 @@ mod tests {
         assert!(bus.is_closed());
         assert_eq!(names(&mut other), ["first"], "the others drain, then end");
         assert_eq!(other.try_next().unwrap_err(), TryRecvError::Closed);
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct CountWaker(core::sync::atomic::AtomicUsize);
+
+    impl alloc::task::Wake for CountWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_close_watch_is_woken_by_the_close_the_last_handle_and_a_break() {
+        let count = Arc::new(CountWaker::default());
+        let waker = core::task::Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let woken = || count.0.load(Ordering::SeqCst);
+
+        let (bus, _faults) = faulty();
+        let watch = bus.watch_close();
+        assert!(watch.poll_closed(&mut cx).is_pending());
+        assert_eq!(bus.emit(Event::custom("x", ())), Ok(0));
+        assert_eq!(woken(), 0, "an event does not wake it");
+        assert!(bus.close());
+        assert_eq!(woken(), 1, "the close does");
+        assert!(watch.poll_closed(&mut cx).is_ready());
+
+        let (bus, _faults) = faulty();
+        let watch = bus.watch_close();
+        assert!(watch.poll_closed(&mut cx).is_pending());
+        drop(bus);
+        assert_eq!(woken(), 2, "so does dropping the bus's last handle");
+        assert!(watch.poll_closed(&mut cx).is_ready());
+
+        let (bus, faults) = faulty();
+        let _listener = bus.subscribe().unwrap();
+        let watch = bus.watch_close();
+        assert!(watch.poll_closed(&mut cx).is_pending());
+        faults.send.store(true, Ordering::SeqCst);
+        assert_eq!(bus.emit(Event::custom("x", ())), Err(Closed));
+        assert_eq!(woken(), 3, "and the channel breaking");
+        assert!(watch.poll_closed(&mut cx).is_ready());
     }
 }

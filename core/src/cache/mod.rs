@@ -14,8 +14,7 @@
 //! | cache-first (`revalidate = false`) | `CacheHit(cached)`, `Success(cached)`; the worker is not called, nothing is written | run the worker, `Success`, write |
 //! | force refresh (`force_refresh = true`) | no read, no `CacheHit`: run the worker, `Success`, write | same |
 //!
-//! The worker's error leaves the cache untouched. Unlike the original library (its defect
-//! D18), any value can be cached (a miss is `None`, never a special value), and a cache
+//! The worker's error leaves the cache untouched. Any value can be cached (a miss is `None`, never a special value), and a cache
 //! read or write error never turns a good result into a failure: a read error is a miss,
 //! a write error is dropped, and both are logged at
 //! [`Level::Warning`](crate::log::Level::Warning) and counted in

@@ -101,6 +101,7 @@ fn from_slots<T>(slots: Box<[Slot<T>]>) -> RingSender<T> {
                 receivers: 0,
                 closed: false,
                 waiters: WakerSlots::new(),
+                close_waiters: WakerSlots::new(),
             }),
             capacity,
             receivers: AtomicUsize::new(0),
@@ -147,6 +148,8 @@ struct State<T> {
     closed: bool,
     /// One waker slot per receiver, indexed by its id.
     waiters: WakerSlots,
+    /// Wakers of [`CloseWatch`]es: woken by `close` only, never by `send`.
+    close_waiters: WakerSlots,
 }
 
 struct Shared<T> {
@@ -228,6 +231,7 @@ impl<T> Shared<T> {
             st.closed = true;
             self.closed.store(true, Ordering::Release);
             st.waiters.take_all(&mut wakers);
+            st.close_waiters.take_all(&mut wakers);
         }
         wakers.wake_all();
         true
@@ -354,6 +358,14 @@ impl<T> RingSender<T> {
         Ok(RingReceiver { shared: Arc::clone(&self.shared), id, next: st.tail, batch: None })
     }
 
+    /// A watch that is woken when the channel closes, and never by a send: for a task that
+    /// must end with the channel but receives nothing from it. It is not a receiver: values
+    /// sent are not kept for it.
+    pub(crate) fn watch_close(&self) -> CloseWatch<T> {
+        let id = self.shared.state.lock().close_waiters.add();
+        CloseWatch { shared: Arc::clone(&self.shared), id }
+    }
+
     /// Closes the channel and wakes every waiting receiver. Returns `true` if this call
     /// closed it, `false` if it was already closed.
     pub(crate) fn close(&self) -> bool {
@@ -392,6 +404,30 @@ impl<T> fmt::Debug for RingSender<T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// Woken when its channel closes (see [`RingSender::watch_close`]).
+pub(crate) struct CloseWatch<T> {
+    shared: Arc<Shared<T>>,
+    id: usize,
+}
+
+impl<T> CloseWatch<T> {
+    /// `Ready` once the channel is closed; else registers the waker for the close.
+    pub(crate) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.shared.state.lock();
+        if st.closed {
+            return Poll::Ready(());
+        }
+        st.close_waiters.register(self.id, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for CloseWatch<T> {
+    fn drop(&mut self) {
+        self.shared.state.lock().close_waiters.remove(self.id);
     }
 }
 

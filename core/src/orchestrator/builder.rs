@@ -6,9 +6,11 @@ use core::fmt;
 use core::time::Duration;
 
 use super::Orchestrator;
-use super::context::Core;
+use super::admission::Admission;
+use super::context::HostCore;
 use super::handle::OrchestratorHandle;
 use super::host::Host;
+use super::inputs::Inputs;
 use super::stats::OrchestratorStats;
 use super::tracking::Tracking;
 use super::watch::Shared;
@@ -17,6 +19,7 @@ use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::job::short_type_name;
 use crate::log::{Logger, shielded};
+use crate::route::Route;
 use crate::runtime::{Clock, Spawn, SpawnError, Timer};
 
 /// Default capacity of an orchestrator's command queue.
@@ -311,19 +314,31 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
 
         let (tx, rx) = async_channel::bounded(capacity);
         let shared = Arc::new(Shared::new(state.clone()));
-        let core = Core {
+        // The events of the jobs this host dispatches come to it straight, not through
+        // the bus (see `Route`).
+        let route = Route::new(bus.capacity());
+        let mut dispatcher = dispatcher;
+        dispatcher.set_route(route.clone());
+        let core = HostCore {
             state,
             dirty: false,
             dispatcher,
             bus,
+            passive_unused: false,
             tracking: Tracking::default(),
             clock,
             logger,
             name,
-            stop: false,
+            stop: None,
             stats: OrchestratorStats::default(),
         };
-        let host = Host::new(orchestrator, core, events, rx, shared.clone(), breaker, depth_limit);
+        let host = Host::new(
+            orchestrator,
+            core,
+            Inputs::new(route, events, rx),
+            shared.clone(),
+            Admission::new(breaker, depth_limit),
+        );
         Ok((host, OrchestratorHandle { shared, commands: tx }))
     }
 

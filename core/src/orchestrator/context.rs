@@ -1,24 +1,29 @@
 //! [`Context`]: what a command handler or a hook can see and do.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::TypeId;
 use core::fmt;
 use core::time::Duration;
 
 use super::Orchestrator;
+use super::continuation::{Continuations, result_of};
 use super::stats::OrchestratorStats;
 use super::tracking::{ActiveJob, Tracking};
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::error::DispatchError;
+use crate::event::Event;
 use crate::job::{IntoJob, Job, short_type_name};
 use crate::job_id::JobId;
 use crate::log::{Level, Logger, log_at};
+use crate::result::JobResult;
 use crate::runtime::Clock;
+use crate::sync::MaybeSend;
 
 /// Everything of a host except the orchestrator itself, so that a hook can borrow the
 /// orchestrator (`&mut self`) and this (through [`Context`]) at the same time.
-pub(crate) struct Core<S> {
+pub(crate) struct HostCore<S> {
     pub(crate) state: S,
     /// The state was set or updated during the current input and must be published.
     pub(crate) dirty: bool,
@@ -29,9 +34,30 @@ pub(crate) struct Core<S> {
     pub(crate) logger: Arc<dyn Logger>,
     /// The orchestrator type's short name, for log lines.
     pub(crate) name: &'static str,
-    /// [`Context::shutdown`] was called.
-    pub(crate) stop: bool,
+    /// Why the host must end after the current input ([`Context::shutdown`] was called,
+    /// or an input said so).
+    pub(crate) stop: Option<&'static str>,
+    /// The orchestrator's `on_passive_event` is the default one, which does nothing: the
+    /// host need not read the whole bus.
+    pub(crate) passive_unused: bool,
     pub(crate) stats: OrchestratorStats,
+}
+
+impl<S> HostCore<S> {
+    /// Ends the host after the current input (the first reason given wins).
+    pub(crate) fn stop_with(&mut self, why: &'static str) {
+        self.stop.get_or_insert(why);
+    }
+
+    /// Why the host must end, if it must.
+    pub(crate) fn stop_reason(&self) -> Option<&'static str> {
+        self.stop
+    }
+
+    /// The host's clock reading, or zero without a clock.
+    pub(crate) fn now_or_zero(&self) -> Duration {
+        self.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now())
+    }
 }
 
 /// What a command handler or a hook can see and do: read and publish the state,
@@ -80,7 +106,8 @@ pub(crate) struct Core<S> {
 /// # assert!(handle.state().busy);
 /// ```
 pub struct Context<'a, O: Orchestrator> {
-    pub(crate) core: &'a mut Core<O::State>,
+    pub(crate) core: &'a mut HostCore<O::State>,
+    pub(crate) thens: &'a mut Continuations<O>,
 }
 
 impl<O: Orchestrator> fmt::Debug for Context<'_, O> {
@@ -133,6 +160,70 @@ impl<O: Orchestrator> Context<'_, O> {
         core.tracking.insert(
             id,
             ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, depth, handle: handle.erase() },
+        );
+        Ok(id)
+    }
+
+    /// Dispatches `job` like [`dispatch`](Self::dispatch), and calls `then` with its
+    /// typed result when it ends: the compiler checks the result type, no downcast of an
+    /// event. `then` runs right after the job's terminal hooks (`on_active_success`, ...,
+    /// `on_active_event`), with the same context as a hook: it may set the state, dispatch
+    /// more jobs (one step deeper in the causal chain), and so on.
+    ///
+    /// ```
+    /// use orchestrator_core::{Context, Dispatcher, Job, JobError, JobResult, Orchestrator, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Fetch(u32);
+    /// impl Job for Fetch { type Output = String; }
+    ///
+    /// struct Page;
+    /// impl Orchestrator for Page {
+    ///     type State = String;
+    ///     type Command = u32;
+    ///     fn handle(&mut self, id: u32, ctx: &mut Context<'_, Self>) {
+    ///         let _ = ctx.dispatch_then(Fetch(id), |_, result: JobResult<String>, ctx| match result {
+    ///             JobResult::Success(page) => ctx.set_state(page),
+    ///             other => ctx.set_state(format!("failed: {other:?}")),
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(|job: Fetch, _| async move { Ok::<_, JobError>(format!("page {}", job.0)) }));
+    /// let (host, handle) = Page.start(String::new(), &dispatcher).unwrap();
+    /// handle.try_send(7).unwrap();
+    /// futures::executor::block_on(async {
+    ///     let script = async {
+    ///         let mut states = futures::StreamExt::skip(handle.states(), 1);
+    ///         let page = futures::StreamExt::next(&mut states).await;
+    ///         handle.shutdown();
+    ///         dispatcher.shutdown();
+    ///         page
+    ///     };
+    ///     let (_, _, page) = futures::join!(host, dispatcher.runner(), script);
+    ///     assert_eq!(page.as_deref(), Some("page 7"));
+    /// });
+    /// ```
+    ///
+    /// If loop protection suppresses the job's terminal hooks, `then` is not called
+    /// either (the suppression is reported like any other). If the host ends first, `then`
+    /// is dropped with the job's tracking.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError`]: nothing was dispatched, nothing is tracked, `then` is dropped.
+    pub fn dispatch_then<T, F>(&mut self, job: T, then: F) -> Result<JobId, DispatchError>
+    where
+        T: IntoJob,
+        F: FnOnce(&mut O, JobResult<<T::Job as Job>::Output>, &mut Context<'_, O>) + MaybeSend + 'static,
+    {
+        let id = self.dispatch(job)?;
+        self.thens.insert(
+            id,
+            Box::new(move |orchestrator: &mut O, event: &Event, ctx: &mut Context<'_, O>| {
+                then(orchestrator, result_of::<<T::Job as Job>::Output>(event), ctx);
+            }),
         );
         Ok(id)
     }
@@ -191,7 +282,7 @@ impl<O: Orchestrator> Context<'_, O> {
 
     /// The last progress (0.0 ..= 1.0) reported by an active job of this orchestrator:
     /// `Some(0.0)` right after dispatch, `None` for other jobs and once the job ended.
-    /// Progress of other orchestrators' jobs is never recorded (fixes D9).
+    /// Progress of other orchestrators' jobs is never recorded.
     pub fn job_progress(&self, id: JobId) -> Option<f64> {
         self.core.tracking.get(id).map(|job| job.progress)
     }
@@ -222,6 +313,6 @@ impl<O: Orchestrator> Context<'_, O> {
     /// without handling the commands still queued: active jobs are cancelled and the
     /// state streams end.
     pub fn shutdown(&mut self) {
-        self.core.stop = true;
+        self.core.stop_with("shut down by the orchestrator");
     }
 }

@@ -4,6 +4,7 @@ use alloc::sync::Arc;
 use core::fmt;
 
 use super::Orchestrator;
+use super::reply::{AskError, Reply};
 use super::stats::OrchestratorStats;
 use super::watch::{Shared, StateStream};
 
@@ -144,6 +145,51 @@ impl<O: Orchestrator> OrchestratorHandle<O> {
             async_channel::TrySendError::Full(c) => SendError::Full(c),
             async_channel::TrySendError::Closed(c) => SendError::Closed(c),
         })
+    }
+
+    /// Sends a request-reply command and waits for the answer: `make` builds the command
+    /// around a [`Reply`], which the command handler answers with [`Reply::send`].
+    ///
+    /// ```
+    /// use orchestrator_core::{Context, Dispatcher, Orchestrator, Reply};
+    ///
+    /// enum Command { Add(u32), Total(Reply<u32>) }
+    ///
+    /// struct Sum;
+    /// impl Orchestrator for Sum {
+    ///     type State = u32;
+    ///     type Command = Command;
+    ///     fn handle(&mut self, command: Command, ctx: &mut Context<'_, Self>) {
+    ///         match command {
+    ///             Command::Add(n) => ctx.update_state(|total| *total += n),
+    ///             Command::Total(reply) => { reply.send(*ctx.state()); }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let (host, handle) = Sum.start(0, &Dispatcher::new()).unwrap();
+    /// let total = futures::executor::block_on(async {
+    ///     let ask = async {
+    ///         handle.send(Command::Add(2)).await.unwrap();
+    ///         handle.send(Command::Add(3)).await.unwrap();
+    ///         let total = handle.ask(Command::Total).await;
+    ///         handle.shutdown();
+    ///         total
+    ///     };
+    ///     futures::join!(host, ask).1
+    /// });
+    /// assert_eq!(total, Ok(5));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::Closed`] when the host has ended or is shutting down;
+    /// [`AskError::NoReply`] when the command was handled without an answer (its `Reply`
+    /// dropped: forgotten, or the handler panicked).
+    pub async fn ask<R>(&self, make: impl FnOnce(Reply<R>) -> O::Command) -> Result<R, AskError> {
+        let (reply, answer) = Reply::new();
+        self.commands.send(make(reply)).await.map_err(|_| AskError::Closed)?;
+        answer.recv().await.map_err(|_| AskError::NoReply)
     }
 
     /// Asks the host to end: no more commands are accepted, those already queued are

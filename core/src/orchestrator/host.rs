@@ -1,43 +1,24 @@
 //! [`Host`]: the future that owns an orchestrator and feeds it its inputs, one at a time.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context as TaskContext, Poll};
-use core::time::Duration;
 
-use futures_core::Stream;
-
-use super::context::{Context, Core};
+use super::admission::Admission;
+use super::context::{Context, HostCore};
+use super::continuation::Continuations;
+use super::inputs::{End, Inputs, Next};
+use super::lag_recovery::LagRecovery;
+use super::routing::{Hook, hooks};
 use super::stats::OrchestratorStats;
 use super::watch::Shared;
 use super::{Orchestrator, SHUTDOWN_REASON};
-use crate::breaker::{CircuitBreaker, Delivery};
-use crate::bus::{Lagged, Subscription};
-use crate::event::{Event, EventKind, EventTag, Suppression, SuppressionReason};
-use crate::job_id::JobId;
+use crate::breaker::Delivery;
+use crate::event::Event;
 use crate::log::{Level, log_at};
 use crate::unwind;
-
-/// How many inputs (commands or events) a host handles in one poll before it yields to
-/// its executor, so a busy orchestrator cannot starve the other tasks of its thread.
-const INPUTS_PER_TURN: usize = 128;
-
-/// Events a host reads from its bus, at most, for each command it takes.
-const EVENTS_PER_COMMAND: usize = 4;
-
-/// Jobs whose terminal event may have been lost to a lag of the host's subscription.
-#[derive(Default)]
-struct LagRecovery {
-    /// Jobs tracked when a lag was reported, not yet seen finished.
-    suspects: Vec<JobId>,
-    /// Suspects seen finished while the bus was drained; if they are still tracked after
-    /// the bus has been drained once more, their terminal event is lost.
-    candidates: Vec<JobId>,
-}
 
 /// The future that runs an orchestrator: it owns it, and handles its inputs one at a
 /// time, commands from its [`OrchestratorHandle`](crate::OrchestratorHandle)s and events
@@ -63,7 +44,7 @@ struct LagRecovery {
 /// | `HooksSuppressed` | — | — (for observers of the bus) |
 ///
 /// * Inside the hooks of a terminal event the job still counts as running.
-/// * Loop protection (below), then the [`CircuitBreaker`] if one was given, are asked
+/// * Loop protection (below), then the [`CircuitBreaker`](crate::breaker::CircuitBreaker) if one was given, are asked
 ///   before the hooks of every event that would reach a hook. When either refuses, no
 ///   hook runs, but the bookkeeping does: progress is recorded and a terminal event still
 ///   ends the job's tracking.
@@ -88,11 +69,20 @@ struct LagRecovery {
 /// [`OrchestratorStats::loop_trips`], and a warning. Load is never suppressed: any number
 /// of own jobs, and any burst of unrelated events, are at depth 0 or 1.
 ///
+/// # Where events come from
+///
+/// The events of the jobs an orchestrator dispatched through its [`Context`] are
+/// delivered to its host directly (its route), not looked up among every event of the
+/// bus. The host reads the whole bus only while its orchestrator handles other jobs'
+/// events: one that keeps the default [`Orchestrator::on_passive_event`] stops reading
+/// it after the first such event, and from then on costs nothing per event of other
+/// jobs, however many orchestrators share the bus. It still ends when the bus closes.
+///
 /// # Falling behind
 ///
-/// The host's subscription is bounded by the bus capacity. If the host falls more than
-/// that many events behind, it loses events: it logs a warning and counts them in
-/// [`OrchestratorStats::lagged_events`]. Lost progress and custom events are gone, but an
+/// The host's route and its subscription are bounded by the bus capacity. If the host
+/// falls more than that many events behind, it loses events: it logs a warning and
+/// counts them in [`OrchestratorStats::lagged_events`]. Lost progress and custom events are gone, but an
 /// own job never stays "running" forever: once the host has caught up, every tracked job
 /// whose handle says it has ended, and whose terminal event did not arrive, gets that
 /// event rebuilt from its result and routed as usual
@@ -111,17 +101,14 @@ struct LagRecovery {
 #[must_use = "a host does nothing unless awaited or spawned"]
 pub struct Host<O: Orchestrator> {
     orchestrator: O,
-    core: Core<O::State>,
-    events: Option<Subscription>,
-    commands: Pin<Box<async_channel::Receiver<O::Command>>>,
+    core: HostCore<O::State>,
+    inputs: Inputs<O::Command>,
     shared: Arc<Shared<O::State>>,
-    breaker: Box<dyn CircuitBreaker>,
-    /// Events deeper than this causal depth reach no hook (`None`: no limit).
-    depth_limit: Option<u32>,
+    admission: Admission,
+    /// What to do with the typed results of jobs dispatched with `dispatch_then`.
+    thens: Continuations<O>,
     lag: LagRecovery,
     flushed: OrchestratorStats,
-    /// The clock reading of the current turn, taken when first needed.
-    now: Option<Duration>,
     finished: bool,
 }
 
@@ -133,32 +120,79 @@ impl<O: Orchestrator> fmt::Debug for Host<O> {
         f.debug_struct("Host")
             .field("orchestrator", &self.core.name)
             .field("active_jobs", &self.core.tracking.len())
+            .field("reads_bus", &self.inputs.reads_bus())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
+    }
+}
+
+impl<O: Orchestrator> Future for Host<O> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(());
+        }
+        this.admission.new_turn();
+        this.inputs.new_turn();
+        loop {
+            match this.inputs.next(cx) {
+                Next::Event(event) => this.handle_event(&event),
+                Next::Lagged { missed, own } => this.on_lag(missed, own),
+                Next::Command(command) => this.handle_command(command),
+                Next::Idle => {
+                    if this.recover_lost_terminals() {
+                        continue;
+                    }
+                    this.flush_stats();
+                    return Poll::Pending;
+                }
+                Next::Yield => {
+                    this.flush_stats();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Next::End(End::Shutdown) => this.core.stop_with("shut down"),
+                Next::End(End::BusClosed) => {
+                    log_at!(this.core.logger, Level::Warning, "orchestrator {}: its bus was closed", this.core.name);
+                    this.core.stop_with("its bus is closed");
+                }
+            }
+            if let Some(why) = this.core.stop_reason() {
+                this.finish(why);
+                return Poll::Ready(());
+            }
+            if core::mem::take(&mut this.core.passive_unused) {
+                this.inputs.stop_reading(&this.core.bus);
+            }
+        }
+    }
+}
+
+impl<O: Orchestrator> Drop for Host<O> {
+    fn drop(&mut self) {
+        self.finish("the host was dropped");
     }
 }
 
 impl<O: Orchestrator> Host<O> {
     pub(crate) fn new(
         orchestrator: O,
-        core: Core<O::State>,
-        events: Subscription,
-        commands: async_channel::Receiver<O::Command>,
+        core: HostCore<O::State>,
+        inputs: Inputs<O::Command>,
         shared: Arc<Shared<O::State>>,
-        breaker: Box<dyn CircuitBreaker>,
-        depth_limit: Option<u32>,
+        admission: Admission,
     ) -> Self {
         Self {
             orchestrator,
             core,
-            events: Some(events),
-            commands: Box::pin(commands),
+            inputs,
             shared,
-            breaker,
-            depth_limit,
+            admission,
+            thens: Continuations::default(),
             lag: LagRecovery::default(),
             flushed: OrchestratorStats::default(),
-            now: None,
             finished: false,
         }
     }
@@ -177,13 +211,15 @@ impl<O: Orchestrator> Host<O> {
     pub fn stats(&self) -> OrchestratorStats {
         let mut stats = self.core.stats;
         stats.active_jobs = self.core.tracking.len();
-        stats.lag_suspects = self.lag.suspects.len().saturating_add(self.lag.candidates.len());
+        stats.lag_suspects = self.lag.len();
         stats
     }
 
     fn handle_command(&mut self, command: O::Command) {
         self.core.stats.commands = self.core.stats.commands.wrapping_add(1);
-        invoke(&mut self.orchestrator, &mut self.core, "handle", command, |o, c, ctx| o.handle(c, ctx));
+        invoke(&mut self.orchestrator, &mut self.core, &mut self.thens, "handle", command, |o, c, ctx| {
+            o.handle(c, ctx)
+        });
         self.publish_if_dirty();
     }
 
@@ -193,7 +229,7 @@ impl<O: Orchestrator> Host<O> {
         self.publish_if_dirty();
     }
 
-    /// Routes one event (the table in the type's docs).
+    /// Routes one event (the table in the type's docs, `routing::hooks`).
     fn route(&mut self, event: &Event) {
         let id = event.id();
         let tag = event.tag();
@@ -206,227 +242,148 @@ impl<O: Orchestrator> Host<O> {
             }
             None => false,
         };
-
-        if !active {
-            // Loop-protection reports are for observers of the bus, never for hooks: a
-            // hook reacting to one could only start another chain.
-            if matches!(tag, EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed) {
-                self.core.stats.ignored_events = self.core.stats.ignored_events.wrapping_add(1);
-            } else if self.admit(event, Delivery::Passive) {
-                self.core.stats.passive_events = self.core.stats.passive_events.wrapping_add(1);
-                self.hook(event, "on_passive_event", O::on_passive_event);
-            }
-            return;
-        }
-
-        if self.admit(event, Delivery::Active) {
-            self.core.stats.active_events = self.core.stats.active_events.wrapping_add(1);
-            match tag {
-                EventTag::Started => self.hook(event, "on_job_started", O::on_job_started),
-                EventTag::Progress => self.hook(event, "on_progress", O::on_progress),
-                EventTag::Retrying => self.hook(event, "on_job_retrying", O::on_job_retrying),
-                _ => {
-                    match tag {
-                        EventTag::Success => self.hook(event, "on_active_success", O::on_active_success),
-                        EventTag::Failure => self.hook(event, "on_active_failure", O::on_active_failure),
-                        EventTag::Cancelled => self.hook(event, "on_active_cancelled", O::on_active_cancelled),
-                        EventTag::TimedOut => self.hook(event, "on_active_timeout", O::on_active_timeout),
-                        _ => {}
+        let hooks = hooks(tag, active);
+        if hooks.is_empty() {
+            self.core.stats.ignored_events = self.core.stats.ignored_events.wrapping_add(1);
+        } else {
+            let delivery = if active { Delivery::Active } else { Delivery::Passive };
+            if self.admission.admit(event, delivery, &mut self.core) {
+                let stats = &mut self.core.stats;
+                if active {
+                    stats.active_events = stats.active_events.wrapping_add(1);
+                } else {
+                    stats.passive_events = stats.passive_events.wrapping_add(1);
+                }
+                for hook in hooks {
+                    self.call(*hook, event);
+                }
+                if active && tag.is_terminal() {
+                    if let Some(then) = self.thens.remove(id) {
+                        self.call_with_cause(event, "a dispatch_then continuation", |o, event, ctx| {
+                            then(o, event, ctx)
+                        });
                     }
-                    self.hook(event, "on_active_event", O::on_active_event);
                 }
             }
         }
         // Whatever the hooks did (panicked, or were suppressed), a terminal event ends the
-        // job's tracking (fixes D7 and D10).
-        if tag.is_terminal() {
+        // job's tracking.
+        if active && tag.is_terminal() {
             self.core.tracking.remove(id);
+            self.thens.remove(id);
         }
     }
 
     /// Calls one hook. What it emits or dispatches through its context is one step deeper
     /// in the causal chain than `event`.
-    fn hook(&mut self, event: &Event, name: &'static str, hook: fn(&mut O, &Event, &mut Context<'_, O>)) {
+    fn call(&mut self, hook: Hook, event: &Event) {
+        let (name, hook): (&'static str, HookFn<O>) = match hook {
+            Hook::JobStarted => ("on_job_started", O::on_job_started),
+            Hook::Progress => ("on_progress", O::on_progress),
+            Hook::Retrying => ("on_job_retrying", O::on_job_retrying),
+            Hook::ActiveSuccess => ("on_active_success", O::on_active_success),
+            Hook::ActiveFailure => ("on_active_failure", O::on_active_failure),
+            Hook::ActiveCancelled => ("on_active_cancelled", O::on_active_cancelled),
+            Hook::ActiveTimeout => ("on_active_timeout", O::on_active_timeout),
+            Hook::ActiveEvent => ("on_active_event", O::on_active_event),
+            Hook::PassiveEvent => ("on_passive_event", O::on_passive_event),
+        };
+        self.call_with_cause(event, name, hook);
+    }
+
+    /// Calls a reaction to `event`: what it emits or dispatches through its context is
+    /// one step deeper in the causal chain than `event`.
+    fn call_with_cause(
+        &mut self,
+        event: &Event,
+        name: &'static str,
+        call: impl FnOnce(&mut O, &Event, &mut Context<'_, O>),
+    ) {
         let cause = event.causal_depth().saturating_add(1);
         self.core.bus.set_cause(cause);
         self.core.dispatcher.set_cause(cause);
-        invoke(&mut self.orchestrator, &mut self.core, name, event, hook);
+        invoke(&mut self.orchestrator, &mut self.core, &mut self.thens, name, event, call);
         self.core.bus.set_cause(0);
         self.core.dispatcher.set_cause(0);
     }
 
-    /// Loop protection: whether the hooks for `event` may run. Checks its causal depth
-    /// against the limit, then asks the breaker; counts, logs and reports a refusal.
-    fn admit(&mut self, event: &Event, delivery: Delivery) -> bool {
-        if let Some(limit) = self.depth_limit {
-            let depth = event.causal_depth();
-            if depth > limit {
-                self.core.stats.loop_suppressed = self.core.stats.loop_suppressed.wrapping_add(1);
-                // A chain shows in a job's terminal event or in a custom event; its
-                // Started / Progress / Retrying are only counted (one report per link).
-                // The first host to stop it reports it: one report per loop, however many
-                // orchestrators share the bus.
-                if !matches!(
-                    event.tag(),
-                    EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed
-                ) && event.claim_stop_report()
-                {
-                    self.core.stats.loop_trips = self.core.stats.loop_trips.wrapping_add(1);
-                    log_at!(
-                        self.core.logger,
-                        Level::Warning,
-                        "orchestrator {}: loop protection stopped a chain of events: {event} is at causal depth \
-                         {depth}, above the limit of {limit}; its hooks do not run (a hook that keeps dispatching or \
-                         emitting what triggers it?)",
-                        self.core.name
-                    );
-                    self.report_suppression(event, SuppressionReason::CausalDepth { depth, limit });
-                }
-                return false;
-            }
-        }
-        // One clock reading per turn: a turn takes no time on a virtual clock, and a few
-        // microseconds on a real one, far below any sensible breaker window.
-        let now = *self.now.get_or_insert_with(|| self.core.clock.as_ref().map_or(Duration::ZERO, |clock| clock.now()));
-        let breaker = &mut self.breaker;
-        let admitted = match unwind::catch(|| breaker.admit(event, delivery, now)) {
-            Ok(admitted) => admitted,
-            Err(message) => {
-                // A breaker that panics protects nothing: the event goes through.
-                self.core.stats.hook_panics = self.core.stats.hook_panics.wrapping_add(1);
-                log_at!(
-                    self.core.logger,
-                    Level::Error,
-                    "orchestrator {}: its circuit breaker panicked: {message}; the event goes through",
-                    self.core.name
-                );
-                true
-            }
-        };
-        if admitted {
-            return true;
-        }
-        let stats = &mut self.core.stats;
-        stats.breaker_suppressed = stats.breaker_suppressed.wrapping_add(1);
-        let trips = unwind::catch(|| self.breaker.trips()).unwrap_or(stats.breaker_trips);
-        if trips > stats.breaker_trips {
-            stats.breaker_trips = trips;
+    fn on_lag(&mut self, missed: u64, own: bool) {
+        self.core.stats.lagged_events = self.core.stats.lagged_events.saturating_add(missed);
+        if own {
             log_at!(
                 self.core.logger,
                 Level::Warning,
-                "orchestrator {}: circuit breaker tripped on {:?} ({:?}) events at {:?}: their hooks are suppressed \
-                 until the window resets (an event loop?)",
-                self.core.name,
-                event.tag(),
-                delivery,
-                now
+                "orchestrator {} fell behind and lost {missed} events of its own jobs; those that ended meanwhile \
+                 will be recovered from their handles",
+                self.core.name
             );
-            if event.tag() != EventTag::HooksSuppressed {
-                self.report_suppression(event, SuppressionReason::Breaker);
-            }
+            self.lag.on_lag(&self.core.tracking);
+        } else {
+            log_at!(
+                self.core.logger,
+                Level::Warning,
+                "orchestrator {} fell behind its bus and lost {missed} events (of other jobs, or of its own jobs, which \
+                 came to it directly too)",
+                self.core.name
+            );
         }
-        false
     }
 
-    /// Emits [`EventKind::HooksSuppressed`] for `event` on the host's bus. The report is
-    /// one step deeper than the event, so it can never restart the chain it reports.
-    fn report_suppression(&self, event: &Event, reason: SuppressionReason) {
-        let name = self.core.name;
-        let _ = self.core.bus.emit_with(|| {
-            let suppression = Suppression { orchestrator: name, event_id: event.id(), event: event.tag(), reason };
-            Event::new(JobId::next("HooksSuppressed"), name, None, EventKind::HooksSuppressed(suppression))
-                .with_causal_depth(event.causal_depth().saturating_add(1))
-        });
-    }
-
-    fn on_lag(&mut self, missed: u64) {
-        self.core.stats.lagged_events = self.core.stats.lagged_events.saturating_add(missed);
-        log_at!(
-            self.core.logger,
-            Level::Warning,
-            "orchestrator {} fell behind its bus and lost {missed} events; own jobs that ended meanwhile will be \
-             recovered from their handles",
-            self.core.name
-        );
-        // Any job tracked now may have lost its terminal event.
-        self.lag.suspects.clear();
-        self.lag.suspects.extend(self.core.tracking.ids());
-        self.lag.candidates.clear();
-    }
-
-    /// Called when the bus has nothing ready. Returns `true` if it did something (then
-    /// the bus must be drained again before the host may wait).
+    /// Called when no input is ready. Returns `true` if it did something (then the inputs
+    /// must be drained again before the host may wait).
     fn recover_lost_terminals(&mut self) -> bool {
-        if self.lag.suspects.is_empty() && self.lag.candidates.is_empty() {
-            return false;
-        }
-        let mut busy = false;
-        // Seen finished before the last drain of the bus, and still tracked after it:
-        // their terminal events were lost. (A job's handle resolves only after its
-        // terminal event was emitted, so that event would have been received.)
-        for id in core::mem::take(&mut self.lag.candidates) {
-            let Some(job) = self.core.tracking.get_mut(id) else { continue };
-            let Some(kind) = job.handle.take_outcome() else { continue };
-            let event = Event::new(id, (job.job_type)(), Some(job.type_id), kind).with_causal_depth(job.depth);
+        let (rebuilt, busy) = self.lag.on_drained(&mut self.core.tracking);
+        for event in rebuilt {
+            let event = event.at(self.core.now_or_zero());
             self.core.stats.recovered_jobs = self.core.stats.recovered_jobs.wrapping_add(1);
             log_at!(
                 self.core.logger,
                 Level::Warning,
-                "orchestrator {}: the terminal event of job {id} was lost to a lag; routing it rebuilt from the \
+                "orchestrator {}: the terminal event of job {} was lost to a lag; routing it rebuilt from the \
                  job's result",
-                self.core.name
+                self.core.name,
+                event.id()
             );
             self.route(&event);
             self.publish_if_dirty();
-            busy = true;
-        }
-        let finished = self.core.tracking.take_finished(&mut self.lag.suspects);
-        if !finished.is_empty() {
-            self.lag.candidates = finished;
-            busy = true;
         }
         busy
     }
 
-    fn snapshot(&self) -> OrchestratorStats {
-        self.stats()
-    }
-
     fn publish_if_dirty(&mut self) {
-        if self.core.dirty {
-            self.core.dirty = false;
-            // The state's `Clone` is user code.
-            let state = &self.core.state;
-            let state = match unwind::catch(|| state.clone()) {
-                Ok(state) => state,
-                Err(message) => {
-                    self.core.stats.hook_panics = self.core.stats.hook_panics.wrapping_add(1);
-                    log_at!(
-                        self.core.logger,
-                        Level::Error,
-                        "orchestrator {}: cloning its state panicked: {message}; this change is not published",
-                        self.core.name
-                    );
-                    return;
-                }
-            };
-            self.core.stats.states_published = self.core.stats.states_published.wrapping_add(1);
-            let stats = self.snapshot();
-            self.flushed = stats;
-            self.shared.publish(state, stats);
+        if !core::mem::take(&mut self.core.dirty) {
+            return;
         }
+        // The state's `Clone` is user code.
+        let state = &self.core.state;
+        let state = match unwind::catch(|| state.clone()) {
+            Ok(state) => state,
+            Err(message) => {
+                self.core.stats.hook_panics = self.core.stats.hook_panics.wrapping_add(1);
+                log_at!(
+                    self.core.logger,
+                    Level::Error,
+                    "orchestrator {}: cloning its state panicked: {message}; this change is not published",
+                    self.core.name
+                );
+                return;
+            }
+        };
+        self.core.stats.states_published = self.core.stats.states_published.wrapping_add(1);
+        let stats = self.stats();
+        self.flushed = stats;
+        self.shared.publish(state, stats);
     }
 
     fn flush_stats(&mut self) {
-        let stats = self.snapshot();
+        let stats = self.stats();
         if stats != self.flushed {
             self.flushed = stats;
             self.shared.publish_stats(stats);
         }
     }
 
-    /// Ends the host: cancels the active jobs, closes the command queue, ends the state
-    /// streams.
+    /// Ends the host: cancels the active jobs, closes the inputs, ends the state streams.
     fn finish(&mut self, why: &str) {
         if self.finished {
             return;
@@ -435,119 +392,33 @@ impl<O: Orchestrator> Host<O> {
         self.publish_if_dirty();
         let reason: Arc<str> = Arc::from(SHUTDOWN_REASON);
         let cancelled = self.core.tracking.cancel_and_clear(&reason);
+        self.thens.clear();
         log_at!(
             self.core.logger,
             Level::Info,
             "orchestrator {} ended ({why}); cancelled {cancelled} active jobs",
             self.core.name
         );
-        self.commands.close();
-        self.events = None;
+        self.inputs.close();
         self.lag = LagRecovery::default();
-        self.shared.close(self.snapshot());
+        self.shared.close(self.stats());
     }
 }
 
-impl<O: Orchestrator> Future for Host<O> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.finished {
-            return Poll::Ready(());
-        }
-        this.now = None;
-        let mut budget = INPUTS_PER_TURN;
-        loop {
-            // Up to EVENTS_PER_COMMAND events, then one command: neither can starve the
-            // other, and since a command's job emits at least two events (Started and its
-            // end), reading events faster than commands keeps the host's subscription from
-            // falling behind a burst of commands (and losing events to a lag).
-            let mut busy = false;
-            let mut handled = 0;
-            for _ in 0..EVENTS_PER_COMMAND {
-                let Some(events) = this.events.as_mut() else {
-                    this.finish("its bus is closed");
-                    return Poll::Ready(());
-                };
-                match Pin::new(events).poll_next(cx) {
-                    Poll::Ready(Some(Ok(event))) => {
-                        this.handle_event(&event);
-                        busy = true;
-                        handled += 1;
-                    }
-                    Poll::Ready(Some(Err(Lagged(missed)))) => {
-                        this.on_lag(missed);
-                        busy = true;
-                    }
-                    Poll::Ready(None) => {
-                        log_at!(
-                            this.core.logger,
-                            Level::Warning,
-                            "orchestrator {}: its bus was closed",
-                            this.core.name
-                        );
-                        this.finish("its bus is closed");
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending => {
-                        busy |= this.recover_lost_terminals();
-                        break;
-                    }
-                }
-                if this.core.stop {
-                    this.finish("shut down by the orchestrator");
-                    return Poll::Ready(());
-                }
-            }
-
-            match this.commands.as_mut().poll_next(cx) {
-                Poll::Ready(Some(command)) => {
-                    this.handle_command(command);
-                    busy = true;
-                    handled += 1;
-                }
-                Poll::Ready(None) => {
-                    this.finish("shut down");
-                    return Poll::Ready(());
-                }
-                Poll::Pending => {}
-            }
-            if this.core.stop {
-                this.finish("shut down by the orchestrator");
-                return Poll::Ready(());
-            }
-
-            if !busy {
-                this.flush_stats();
-                return Poll::Pending;
-            }
-            budget = budget.saturating_sub(handled.max(1));
-            if budget == 0 {
-                this.flush_stats();
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl<O: Orchestrator> Drop for Host<O> {
-    fn drop(&mut self) {
-        self.finish("the host was dropped");
-    }
-}
+/// An [`Orchestrator`] event hook.
+type HookFn<O> = fn(&mut O, &Event, &mut Context<'_, O>);
 
 /// Calls a command handler or hook with a fresh [`Context`]; with `std`, catches, logs and
 /// counts a panic.
 fn invoke<O: Orchestrator, A>(
     orchestrator: &mut O,
-    core: &mut Core<O::State>,
+    core: &mut HostCore<O::State>,
+    thens: &mut Continuations<O>,
     what: &'static str,
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
-    let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core }));
+    let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core, thens: &mut *thens }));
     if let Err(message) = outcome {
         core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);
         log_at!(

@@ -22,10 +22,16 @@
 //! Hooks are synchronous on purpose: asynchronous work is what jobs are for. A hook that
 //! needs to wait dispatches a job and reacts to its result in another hook.
 
+mod admission;
 mod builder;
 mod context;
+mod continuation;
 mod handle;
 mod host;
+mod inputs;
+mod lag_recovery;
+mod reply;
+mod routing;
 mod stats;
 mod tracking;
 mod watch;
@@ -36,6 +42,7 @@ pub use builder::{
 pub use context::Context;
 pub use handle::{OrchestratorHandle, SendError};
 pub use host::Host;
+pub use reply::{AskError, Reply};
 pub use stats::OrchestratorStats;
 pub use watch::StateStream;
 
@@ -169,8 +176,13 @@ pub trait Orchestrator: Sized + MaybeSend + 'static {
 
     /// Every event that is not an own job's, except other jobs' Started / Progress /
     /// Retrying: other orchestrators' results, placeholders and cache hits, custom events.
+    ///
+    /// An orchestrator that keeps this default (which does nothing) costs nothing per
+    /// event of other jobs: after the first such event its host stops reading the whole
+    /// bus and reads only its own jobs' events, which are delivered to it directly.
     fn on_passive_event(&mut self, event: &Event, ctx: &mut Context<'_, Self>) {
-        let _ = (event, ctx);
+        let _ = event;
+        ctx.core.passive_unused = true;
     }
 
     /// A builder for a host running this orchestrator, starting in `initial_state` and

@@ -41,7 +41,8 @@ pub struct OrchestratorStats {
     /// Times the circuit breaker tripped (as counted by
     /// [`CircuitBreaker::trips`](crate::breaker::CircuitBreaker::trips)).
     pub breaker_trips: u64,
-    /// Events the host's subscription lost because the host fell behind its bus.
+    /// Events lost because the host fell behind: on its route (its own jobs' events) and
+    /// on its subscription of the bus, each counted where it was lost.
     pub lagged_events: u64,
     /// Own jobs that ended while their terminal event was lost to a lag: their outcome was
     /// rebuilt from the job's handle and routed as usual.

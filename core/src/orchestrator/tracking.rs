@@ -1,7 +1,7 @@
 //! The host's record of the jobs its orchestrator dispatched and that have not ended.
 //!
 //! Every entry keeps the job's [`JobHandle`](crate::JobHandle) (type-erased), so the orchestrator can really
-//! cancel the job (D11), and the host can tell a job that ended while its terminal event
+//! cancel the job, and the host can tell a job that ended while its terminal event
 //! was lost to a lag, and rebuild that event from the handle's result.
 //!
 //! Memory is bounded: an entry lives exactly as long as its job (it is removed when the

@@ -3,7 +3,7 @@
 //! Watch semantics (like `tokio::sync::watch`): the cell holds only the latest state and a
 //! version number. A stream remembers the version it yielded last; when polled it yields
 //! the current state if the version moved, else it waits. A new stream has seen nothing,
-//! so it yields the current state at once (fixes D12). A slow stream skips intermediate
+//! so it yields the current state at once. A slow stream skips intermediate
 //! states but always ends up on the latest one. Memory does not grow with slow watchers.
 //!
 //! Each stream owns one waker slot in the cell, registered under the same lock that found
@@ -22,29 +22,25 @@ use super::stats::OrchestratorStats;
 use crate::sync::Mutex;
 use crate::waker_slots::{WakeBatch, WakerSlots};
 
-struct Slot<S> {
+struct StateCell<S> {
     state: S,
     version: u64,
     closed: bool,
-    stats: OrchestratorStats,
     watchers: WakerSlots,
 }
 
-/// What a host shares with its handles.
+/// What a host shares with its handles: the state cell, and the stats beside it (read
+/// and written on their own, without waking the state's watchers).
 pub(crate) struct Shared<S> {
-    slot: Mutex<Slot<S>>,
+    slot: Mutex<StateCell<S>>,
+    stats: Mutex<OrchestratorStats>,
 }
 
 impl<S: Clone> Shared<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
-            slot: Mutex::new(Slot {
-                state,
-                version: 0,
-                closed: false,
-                stats: OrchestratorStats::default(),
-                watchers: WakerSlots::new(),
-            }),
+            slot: Mutex::new(StateCell { state, version: 0, closed: false, watchers: WakerSlots::new() }),
+            stats: Mutex::new(OrchestratorStats::default()),
         }
     }
 
@@ -53,21 +49,22 @@ impl<S: Clone> Shared<S> {
     }
 
     pub(crate) fn stats(&self) -> OrchestratorStats {
-        self.slot.lock().stats
+        *self.stats.lock()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.slot.lock().closed
     }
 
-    /// Stores a new state (and the stats) and wakes the watchers.
+    /// Stores a new state (and the stats) and wakes the watchers. The stats go first: a
+    /// watcher woken by the state reads stats at least as new.
     pub(crate) fn publish(&self, state: S, stats: OrchestratorStats) {
+        self.publish_stats(stats);
         let mut wakers = WakeBatch::new();
         {
             let mut slot = self.slot.lock();
             slot.state = state;
             slot.version = slot.version.wrapping_add(1);
-            slot.stats = stats;
             slot.watchers.take_all(&mut wakers);
         }
         wakers.wake_all();
@@ -75,16 +72,16 @@ impl<S: Clone> Shared<S> {
 
     /// Stores the stats only (nobody is woken).
     pub(crate) fn publish_stats(&self, stats: OrchestratorStats) {
-        self.slot.lock().stats = stats;
+        *self.stats.lock() = stats;
     }
 
     /// Marks the host as ended: streams end after yielding the latest state.
     pub(crate) fn close(&self, stats: OrchestratorStats) {
+        self.publish_stats(stats);
         let mut wakers = WakeBatch::new();
         {
             let mut slot = self.slot.lock();
             slot.closed = true;
-            slot.stats = stats;
             slot.watchers.take_all(&mut wakers);
         }
         wakers.wake_all();

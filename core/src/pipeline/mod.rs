@@ -5,7 +5,7 @@
 //! TimedOut) → the handle's result. What fills it depends on the job's options
 //! ([`Stages`]):
 //!
-//! * without options (its [`Core`] alone): the executor's one attempt, stopped only by
+//! * without options (its [`JobCore`] alone): the executor's one attempt, stopped only by
 //!   cancellation;
 //! * with options (a [`Plan`]): Placeholder (if any) right after Started; as the work, the
 //!   cache read (CacheHit; a cache-first hit ends the job) then the attempts (Retrying
@@ -47,12 +47,12 @@ pub(crate) use plan::{Extras, Plan};
 
 /// What every job's pipeline needs besides the executor and the job: its context (with
 /// the dispatcher's shared bus, timer, logger and counters) and the end of its handle.
-pub(crate) struct Core<T> {
+pub(crate) struct JobCore<T> {
     pub(crate) ctx: JobContext,
     pub(crate) completer: Completer<T>,
 }
 
-impl<T> Drop for Core<T> {
+impl<T> Drop for JobCore<T> {
     /// A job dropped before it completed still ends with exactly one terminal event and
     /// a result. Dropped by a panic of its own user code, it is handed to the panic
     /// boundary, which ends it with a `Failure`; dropped otherwise (its runner stopped, or
@@ -80,16 +80,16 @@ impl<T> Drop for Core<T> {
     }
 }
 
-/// What a job's options put into the [`skeleton`]: a [`Core`] alone (a job without
+/// What a job's options put into the [`skeleton`]: a [`JobCore`] alone (a job without
 /// options) or a [`Plan`]. A trait rather than futures passed in: the skeleton owns the
 /// plan and makes the stages' futures from it when their turn comes (the work only after
 /// the cancellation check), and they borrow from it, living in the job's future like its
 /// own locals, with no extra copy or pointer.
 trait Stages<T> {
     /// The job's context and the end of its handle.
-    fn core(&self) -> &Core<T>;
+    fn core(&self) -> &JobCore<T>;
 
-    fn core_mut(&mut self) -> &mut Core<T>;
+    fn core_mut(&mut self) -> &mut JobCore<T>;
 
     /// Emits what follows `Started` even for a job cancelled before its work began.
     fn announce(&self);
@@ -136,7 +136,7 @@ pub(crate) fn run<J: Job, E: Executor<J> + ?Sized>(
 pub(crate) fn run_plain<J: Job, E: Executor<J> + ?Sized>(
     executor: Arc<E>,
     job: J,
-    core: Core<J::Output>,
+    core: JobCore<J::Output>,
 ) -> impl Future<Output = ()> {
     skeleton(executor, job, core)
 }

@@ -11,14 +11,14 @@ use crate::log::Logger;
 use super::attempts::guarded;
 use super::report::Outcome;
 use super::stop_signal::cancellation;
-use super::{Core, Stages};
+use super::{JobCore, Stages};
 
-impl<T> Stages<T> for Core<T> {
-    fn core(&self) -> &Core<T> {
+impl<T> Stages<T> for JobCore<T> {
+    fn core(&self) -> &JobCore<T> {
         self
     }
 
-    fn core_mut(&mut self) -> &mut Core<T> {
+    fn core_mut(&mut self) -> &mut JobCore<T> {
         self
     }
 

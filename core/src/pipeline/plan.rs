@@ -19,13 +19,13 @@ use super::attempts::attempts;
 use super::cache_stage::CacheStage;
 use super::report::Outcome;
 use super::stop_signal::{Deadline, stop_signal};
-use super::{Core, Stages};
+use super::{JobCore, Stages};
 
 /// The plan of a job with options: a timeout, retry, a placeholder or a cache policy.
 /// (A job with none of them runs the smaller [`run_plain`](super::run_plain) pipeline on
-/// its [`Core`].)
+/// its [`JobCore`].)
 pub(crate) struct Plan<T> {
-    pub(crate) core: Core<T>,
+    pub(crate) core: JobCore<T>,
     /// `None`, or a deadline that can actually expire (`Duration::MAX` is filtered out).
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -56,11 +56,11 @@ impl<T> Plan<T> {
 }
 
 impl<T: Clone + MaybeSend + MaybeSync + 'static> Stages<T> for Plan<T> {
-    fn core(&self) -> &Core<T> {
+    fn core(&self) -> &JobCore<T> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut Core<T> {
+    fn core_mut(&mut self) -> &mut JobCore<T> {
         &mut self.core
     }
 

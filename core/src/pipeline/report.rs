@@ -30,7 +30,7 @@ impl<T> From<Result<T, JobError>> for Outcome<T> {
 }
 
 /// Logs and emits `Started`. (If the job is dropped before its terminal event, its
-/// [`Core`](super::Core) emits one.)
+/// [`JobCore`](super::JobCore) emits one.)
 pub(super) fn started(ctx: &JobContext, logger: &dyn Logger) {
     log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
     let _ = ctx.emit_kind(|| EventKind::Started);
