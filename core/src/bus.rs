@@ -86,6 +86,8 @@ impl fmt::Display for BusCapacityError {
 
 impl core::error::Error for BusCapacityError {}
 
+crate::error::job_error_from!(BusCapacityError);
+
 /// A broadcast bus of [`Event`]s. See the [module docs](self).
 ///
 /// A handle also carries a causal depth, which it stamps on what it emits (see

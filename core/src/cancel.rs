@@ -51,8 +51,12 @@ use event_listener::{Event, EventListener};
 
 use crate::sync::{MaybeSend, Mutex};
 
+mod drop_guard;
 mod listeners;
+mod run_until_cancelled;
+pub use drop_guard::DropGuard;
 use listeners::{Drain, Key, Listeners};
+pub use run_until_cancelled::{RunUntilCancelled, RunUntilCancelledOwned};
 
 /// A boxed cancellation callback; `Send` where [`MaybeSend`] means `Send`.
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]

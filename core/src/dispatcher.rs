@@ -211,7 +211,7 @@ impl Dispatcher {
         self.inner.registry.names()
     }
 
-    /// Dispatches a job (or a [`Configured`](crate::Configured) one) on the dispatcher's
+    /// Dispatches a job (or a [`JobBuilder`](crate::JobBuilder)) on the dispatcher's
     /// own bus. The returned handle resolves to its result.
     ///
     /// # Errors
@@ -297,7 +297,7 @@ impl Dispatcher {
             Some(t) => Some(t),
         };
         let needs_timer = timeout.is_some()
-            || options.retry.as_ref().is_some_and(|p| p.get_max_retries() > 0 && !p.get_base_delay().is_zero());
+            || options.retry.as_ref().is_some_and(|p| p.max_retries() > 0 && !p.base_delay().is_zero());
         if needs_timer && env.timer.is_none() {
             return Err(DispatchError::NoTimer { job_type: name });
         }
@@ -306,7 +306,7 @@ impl Dispatcher {
             (Some(policy), _) if policy.key().is_empty() => {
                 return Err(DispatchError::EmptyCacheKey { job_type: name });
             }
-            (Some(policy), _) if policy.get_ttl() == Some(Duration::ZERO) => {
+            (Some(policy), _) if policy.ttl() == Some(Duration::ZERO) => {
                 return Err(DispatchError::ZeroCacheTtl { job_type: name });
             }
             (Some(_), None) => return Err(DispatchError::NoCacheProvider { job_type: name }),

@@ -10,6 +10,7 @@ pub use crate::sync::DynError;
 
 /// What kind of failure a [`JobError`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum JobErrorKind {
     /// The executor returned an error.
@@ -26,9 +27,21 @@ pub enum JobErrorKind {
 /// The error of a failed job: cheap to clone (shared), carries a message and optionally
 /// the original error, which can be downcast.
 ///
-/// Any `core::error::Error + Send + Sync + 'static` converts into it with `?`, so an
-/// executor can use `?` on its own errors. Like `anyhow::Error`, `JobError` does not
-/// implement `Error` itself (that would conflict with the blanket `From`).
+/// It is a [`core::error::Error`], so the outcome of a job goes into any error type with
+/// `?`: `result.into_result()?` works in a function returning
+/// `Result<_, Box<dyn Error + Send + Sync>>`, `anyhow::Result` or your own error enum
+/// (with a `#[from] JobError` field, say). Its [`source`](core::error::Error::source)
+/// chain holds what it wraps: for [`JobErrorKind::RetryBudgetExhausted`] the last
+/// attempt's error (its [`cause`](Self::cause)), else the error given to
+/// [`new`](Self::new), then that error's own sources. (The message of a wrapped error is
+/// also the `JobError`'s message, so a printer of the whole chain shows it twice.)
+///
+/// Inside an executor, `?` converts the crate's own errors (a [`CacheError`](crate::CacheError),
+/// an [`EmitError`](crate::EmitError), a [`DispatchError`], ...), boxed errors, strings
+/// and other `JobError`s. Wrap any other error with [`JobError::new`]
+/// (`.map_err(JobError::new)?`), or implement `From<YourError> for JobError` once for
+/// your own error type. (A blanket `From` for every error type cannot exist next to
+/// `impl Error for JobError`: it would include `From<JobError> for JobError`.)
 ///
 /// ```
 /// use orchestrator_core::JobError;
@@ -40,10 +53,19 @@ pub enum JobErrorKind {
 /// }
 /// impl core::error::Error for NotFound {}
 ///
-/// let e = JobError::from(NotFound);
+/// let e = JobError::new(NotFound);
 /// assert!(e.is::<NotFound>());
 /// assert_eq!(e.to_string(), "not found");
 /// assert_eq!(JobError::msg("boom").to_string(), "boom");
+///
+/// // A job's outcome goes into any error type with `?`.
+/// fn outcome(e: JobError) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     Err(e)?
+/// }
+/// let boxed = outcome(e).unwrap_err();
+/// let back = boxed.downcast_ref::<JobError>().unwrap();
+/// assert!(back.is::<NotFound>());
+/// assert!(std::error::Error::source(back).is_some_and(|s| s.is::<NotFound>()));
 /// ```
 #[derive(Clone)]
 pub struct JobError {
@@ -64,13 +86,30 @@ impl JobError {
         Self::with_kind(JobErrorKind::Failed, message.to_string(), None)
     }
 
-    /// Wraps an error; its `Display` becomes the message and it stays downcastable.
+    /// Wraps an error; its `Display` becomes the message and it stays downcastable
+    /// ([`downcast_ref`](Self::downcast_ref), and the [`source`](core::error::Error::source)
+    /// chain). A `JobError` (also a boxed one) is returned as it is, not wrapped again.
+    ///
+    /// ```
+    /// use orchestrator_core::{JobError, JobErrorKind};
+    ///
+    /// let io = std::io::Error::other("disk full");
+    /// let e = JobError::new(io);
+    /// assert_eq!(e.message(), "disk full");
+    /// assert!(e.is::<std::io::Error>());
+    ///
+    /// let panic = JobError::panicked("oops");
+    /// assert!(JobError::new(panic.clone()).ptr_eq(&panic)); // not wrapped twice
+    /// ```
     pub fn new<E>(error: E) -> Self
     where
         E: Into<Box<DynError>>,
     {
         let boxed: Box<DynError> = error.into();
-        Self::with_kind(JobErrorKind::Failed, boxed.to_string(), Some(boxed))
+        match boxed.downcast::<JobError>() {
+            Ok(job_error) => *job_error,
+            Err(boxed) => Self::with_kind(JobErrorKind::Failed, boxed.to_string(), Some(boxed)),
+        }
     }
 
     /// The error for an executor that panicked with `message`.
@@ -92,7 +131,7 @@ impl JobError {
     /// }
     /// impl core::error::Error for Unavailable {}
     ///
-    /// let last = JobError::from(Unavailable);
+    /// let last = JobError::new(Unavailable);
     /// let e = JobError::retry_budget_exhausted(last.clone());
     /// assert_eq!(e.kind(), JobErrorKind::RetryBudgetExhausted);
     /// assert_eq!(e.message(), "503");
@@ -110,6 +149,12 @@ impl JobError {
                 cause: Some(last),
             }),
         }
+    }
+
+    /// An error rebuilt from its serialized parts (`serde`): no wrapped source.
+    #[cfg(feature = "serde")]
+    pub(crate) fn from_parts(kind: JobErrorKind, message: String, cause: Option<JobError>) -> Self {
+        Self { inner: Arc::new(Inner { kind, message, source: None, cause }) }
     }
 
     fn with_kind(kind: JobErrorKind, message: String, source: Option<Box<DynError>>) -> Self {
@@ -163,12 +208,55 @@ impl JobError {
     }
 }
 
-impl<E> From<E> for JobError
-where
-    E: core::error::Error + crate::MaybeSend + crate::MaybeSync + 'static,
-{
-    fn from(error: E) -> Self {
+/// The source chain: the last attempt's error for
+/// [`JobErrorKind::RetryBudgetExhausted`] (its [`cause`](JobError::cause)), else the
+/// wrapped error, if any.
+impl core::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match &self.inner.cause {
+            Some(cause) => Some(cause),
+            None => self.inner.source.as_deref().map(|source| source as &(dyn core::error::Error + 'static)),
+        }
+    }
+}
+
+/// `?` on the crate's own errors inside an executor: implements `From<$error> for
+/// JobError` (wrapping, so the error stays downcastable). Other error types go through
+/// [`JobError::new`] (see [`JobError`] for why there is no blanket conversion).
+macro_rules! job_error_from {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl From<$error> for $crate::error::JobError {
+                fn from(error: $error) -> Self {
+                    $crate::error::JobError::new(error)
+                }
+            }
+        )+
+    };
+}
+pub(crate) use job_error_from;
+
+job_error_from!(DispatchError);
+
+/// A boxed error (what `anyhow::Error` and tower's `BoxError` convert into) becomes the
+/// wrapped error; a boxed `JobError` comes back as itself.
+impl From<Box<DynError>> for JobError {
+    fn from(error: Box<DynError>) -> Self {
         Self::new(error)
+    }
+}
+
+/// An error with just this message, like [`JobError::msg`].
+impl From<String> for JobError {
+    fn from(message: String) -> Self {
+        Self::with_kind(JobErrorKind::Failed, message, None)
+    }
+}
+
+/// An error with just this message, like [`JobError::msg`].
+impl From<&str> for JobError {
+    fn from(message: &str) -> Self {
+        Self::msg(message)
     }
 }
 

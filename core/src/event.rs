@@ -54,6 +54,7 @@ impl fmt::Debug for Payload {
 /// A progress report, as sent by [`JobContext::progress`](crate::JobContext::progress) and
 /// [`JobContext::step`](crate::JobContext::step).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Progress {
     /// Fraction done, always within `0.0..=1.0`.
     pub progress: f64,
@@ -67,6 +68,7 @@ pub struct Progress {
 
 /// A retry is about to happen after a back-off.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Retrying {
     /// The number of this retry, 1-based (the first retry is attempt 1).
     pub attempt: u32,
@@ -82,6 +84,7 @@ pub struct Retrying {
 /// did not run. Emitted on the orchestrator's bus as
 /// [`EventKind::HooksSuppressed`] (see [`Host`](crate::Host), "Loop protection").
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Suppression {
     /// The short type name of the orchestrator whose hooks did not run.
     pub orchestrator: &'static str,
@@ -95,6 +98,7 @@ pub struct Suppression {
 
 /// Why an orchestrator suppressed the hooks for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum SuppressionReason {
     /// The event's causal depth ([`Event::causal_depth`]) is above the orchestrator's

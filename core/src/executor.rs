@@ -124,6 +124,8 @@ impl fmt::Display for ProgressError {
 
 impl core::error::Error for ProgressError {}
 
+crate::error::job_error_from!(ProgressError, EmitError);
+
 impl From<BusClosed> for ProgressError {
     fn from(_: BusClosed) -> Self {
         Self::BusClosed

@@ -13,6 +13,9 @@ use crate::job_id::JobId;
 use crate::result::JobResult;
 use crate::sync::{MaybeSend, MaybeSync, Mutex};
 
+mod abort_on_drop;
+pub use abort_on_drop::{AbortOnDropHandle, HANDLE_DROPPED};
+
 /// Reason given to a job's handle when the job was dropped before it could finish
 /// (its runner stopped or was dropped).
 pub const ABANDONED: &str = "abandoned: the job was dropped before it finished (its runner stopped)";
@@ -323,8 +326,9 @@ fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
 ///
 /// The result is stored for the handle, so it is never missed however late the handle is
 /// awaited, and whatever happens to the bus. Dropping the handle does **not** cancel the
-/// job (call `cancel` for that). Awaiting a handle again after it returned its result
-/// yields a `Failure` saying so (it never panics).
+/// job: call `cancel` for that, or make it an [`AbortOnDropHandle`] with
+/// [`abort_on_drop`](Self::abort_on_drop). Awaiting a handle again after it returned its
+/// result yields a `Failure` saying so (it never panics).
 pub struct JobHandle<T> {
     id: JobId,
     slot: Arc<ResultSlot<T>>,

@@ -19,7 +19,7 @@ pub use crate::job_id::JobId;
 /// it.
 ///
 /// ```
-/// use orchestrator_core::{Job, JobOptions, RetryPolicy};
+/// use orchestrator_core::{Job, JobBuilder, RetryPolicy};
 /// use core::time::Duration;
 ///
 /// struct FetchUser { user_id: u64 }
@@ -27,20 +27,28 @@ pub use crate::job_id::JobId;
 /// impl Job for FetchUser {
 ///     type Output = String;
 ///     // Optional: defaults for every FetchUser (a JobBuilder can still override them).
-///     fn options(&self) -> JobOptions<String> {
-///         JobOptions::new().timeout(Duration::from_secs(10)).retry(RetryPolicy::new())
+///     fn configure(job: JobBuilder<Self>) -> JobBuilder<Self> {
+///         job.timeout(Duration::from_secs(10)).retry(RetryPolicy::new())
 ///     }
 /// }
+///
+/// let job = JobBuilder::new(FetchUser { user_id: 7 });
+/// assert_eq!(job.options().timeout(), Some(Duration::from_secs(10)));
 /// ```
 pub trait Job: MaybeSend + MaybeSync + 'static {
     /// What the job produces. It is cloned once into the Success event when the bus has
     /// subscribers (wrap large values in an `Arc`).
     type Output: Clone + MaybeSend + MaybeSync + 'static;
 
-    /// The options every job of this type runs with unless a [`JobBuilder`] overrides
-    /// them. Default: no timeout, no retry, no token, no placeholder.
-    fn options(&self) -> JobOptions<Self::Output> {
-        JobOptions::new()
+    /// The defaults every job of this type runs with, set on its [`JobBuilder`] (which a
+    /// dispatch can still override). `job.job()` is the job itself, for defaults that
+    /// depend on it. Default: none (no timeout, no retry, no token, no placeholder, no
+    /// cache).
+    fn configure(job: JobBuilder<Self>) -> JobBuilder<Self>
+    where
+        Self: Sized,
+    {
+        job
     }
 }
 
@@ -51,8 +59,8 @@ pub(crate) static EMPTY_METADATA: Metadata = Metadata::new();
 /// through [`JobContext::metadata`](crate::JobContext::metadata)).
 pub type Metadata = BTreeMap<String, String>;
 
-/// How a job runs: timeout, retry policy, cancellation token, placeholder, cache policy,
-/// metadata. All are off by default.
+/// How a job runs, as its [`JobBuilder`] set it (read-only): timeout, retry policy,
+/// cancellation token, placeholder, cache policy, metadata. All are off by default.
 ///
 /// `timeout` covers the whole job: every attempt and every back-off sleep.
 pub struct JobOptions<T = ()> {
@@ -77,7 +85,7 @@ impl<T> fmt::Debug for JobOptions<T> {
             .field("has_placeholder", &self.placeholder.is_some())
             .field("cache", &self.cache)
             .field("has_cache_provider", &self.cache_provider.is_some())
-            .field("metadata", self.get_metadata())
+            .field("metadata", self.metadata())
             .field("id_prefix", &self.id_prefix)
             .finish()
     }
@@ -121,80 +129,44 @@ impl<T> JobOptions<T> {
         }
     }
 
-    /// Deadline for the whole job (all attempts and back-offs). `Duration::ZERO` is
-    /// refused at dispatch ([`DispatchError::ZeroTimeout`](crate::DispatchError::ZeroTimeout));
-    /// `Duration::MAX` means no deadline.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Retry failed attempts with this policy.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// Cancel the job when this token is cancelled. The token may be shared by many jobs.
-    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
-        self.token = Some(token);
-        self
-    }
-
-    /// Emit this value as a Placeholder event right after Started.
-    pub fn placeholder(mut self, value: T) -> Self
-    where
-        T: MaybeSend + MaybeSync + 'static,
-    {
-        self.placeholder = Some(Payload::new(value));
-        self
-    }
-
-    /// Reads and writes the job's result in the cache with this policy (see
-    /// [`CachePolicy`] for the strategies). The job needs a provider: its own
-    /// ([`cache_provider`](Self::cache_provider)) or its dispatcher's; without one, dispatch
-    /// fails with [`DispatchError::NoCacheProvider`](crate::DispatchError::NoCacheProvider).
-    pub fn cache(mut self, policy: CachePolicy) -> Self {
-        self.cache = Some(policy);
-        self
-    }
-
-    /// The cache provider of this job, instead of its dispatcher's (used by its
-    /// [`cache`](Self::cache) policy and its context's cache helpers).
-    pub fn cache_provider(mut self, provider: Arc<dyn CacheProvider>) -> Self {
-        self.cache_provider = Some(provider);
-        self
-    }
-
-    /// Adds metadata entries (later keys win).
-    pub fn metadata<K: Into<String>, V: Into<String>>(mut self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
-        let metadata = Arc::make_mut(self.metadata.get_or_insert_with(Default::default));
-        metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
-        if metadata.is_empty() {
-            self.metadata = None;
-        }
-        self
-    }
-
-    /// Prefix of the job's [`JobId`] (default: the job type's name).
-    pub fn id_prefix(mut self, prefix: &'static str) -> Self {
-        self.id_prefix = Some(prefix);
-        self
-    }
-
-    /// The configured timeout.
-    pub fn get_timeout(&self) -> Option<Duration> {
+    /// The deadline of the whole job (all attempts and back-offs), if any.
+    pub fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
-    /// The configured retry policy.
-    pub fn get_retry(&self) -> Option<&RetryPolicy> {
+    /// The retry policy, if any.
+    pub fn retry(&self) -> Option<&RetryPolicy> {
         self.retry.as_ref()
     }
 
-    /// The configured cancellation token.
-    pub fn get_cancel_token(&self) -> Option<&CancellationToken> {
+    /// The parent cancellation token, if any.
+    pub fn cancel_token(&self) -> Option<&CancellationToken> {
         self.token.as_ref()
+    }
+
+    /// True when a placeholder is emitted right after `Started`.
+    pub fn has_placeholder(&self) -> bool {
+        self.placeholder.is_some()
+    }
+
+    /// The cache policy, if any.
+    pub fn cache(&self) -> Option<&CachePolicy> {
+        self.cache.as_ref()
+    }
+
+    /// The job's own cache provider, if it has one (else its dispatcher's is used).
+    pub fn cache_provider(&self) -> Option<&Arc<dyn CacheProvider>> {
+        self.cache_provider.as_ref()
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata.as_deref().unwrap_or(&EMPTY_METADATA)
+    }
+
+    /// The prefix of the job's [`JobId`], if set (default: the job type's name).
+    pub fn id_prefix(&self) -> Option<&'static str> {
+        self.id_prefix
     }
 
     /// True when the job has none of the options that change how it runs (timeout,
@@ -202,33 +174,49 @@ impl<T> JobOptions<T> {
     pub(crate) fn is_plain(&self) -> bool {
         self.timeout.is_none() && self.retry.is_none() && self.placeholder.is_none() && self.cache.is_none()
     }
-
-    /// The metadata.
-    pub fn get_metadata(&self) -> &Metadata {
-        self.metadata.as_deref().unwrap_or(&EMPTY_METADATA)
-    }
-
-    /// The cache policy.
-    pub fn get_cache(&self) -> Option<&CachePolicy> {
-        self.cache.as_ref()
-    }
 }
 
-/// A job together with the options it runs with. Built by [`JobBuilder`]; dispatching it
-/// routes to the executor of the **original** job type `J`, whatever the wrapper.
-pub struct Configured<J: Job> {
+/// A job and the options it runs with: the one way to configure a job. Starts from the
+/// job type's own defaults ([`Job::configure`]) and overrides what you set. Dispatch it
+/// as it is (it is an [`IntoJob`]): it routes to the executor of the job type `J`.
+///
+/// ```
+/// use orchestrator_core::{Job, JobBuilder, RetryPolicy, CancellationToken};
+/// use core::time::Duration;
+///
+/// struct FetchUser(u64);
+/// impl Job for FetchUser { type Output = String; }
+///
+/// let token = CancellationToken::new();
+/// let job = JobBuilder::new(FetchUser(7))
+///     .timeout(Duration::from_secs(30))
+///     .retry(RetryPolicy::new().with_max_retries(3))
+///     .cancel_token(token.clone())
+///     .placeholder("loading…".to_string())
+///     .metadata([("screen", "profile")]);
+/// assert_eq!(job.options().timeout(), Some(Duration::from_secs(30)));
+/// assert_eq!(job.options().metadata()["screen"], "profile");
+/// // dispatcher.dispatch(job) runs it on FetchUser's executor.
+/// ```
+#[must_use]
+pub struct JobBuilder<J: Job> {
     job: J,
     options: JobOptions<J::Output>,
 }
 
-impl<J: Job> fmt::Debug for Configured<J> {
+impl<J: Job> fmt::Debug for JobBuilder<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Configured").field("job", &short_type_name::<J>()).field("options", &self.options).finish()
+        f.debug_struct("JobBuilder").field("job", &short_type_name::<J>()).field("options", &self.options).finish()
     }
 }
 
-impl<J: Job> Configured<J> {
-    /// The wrapped job.
+impl<J: Job> JobBuilder<J> {
+    /// Starts from `job` and its type's defaults ([`Job::configure`]).
+    pub fn new(job: J) -> Self {
+        J::configure(Self { job, options: JobOptions::new() })
+    }
+
+    /// The job.
     pub fn job(&self) -> &J {
         &self.job
     }
@@ -242,86 +230,51 @@ impl<J: Job> Configured<J> {
     pub fn into_parts(self) -> (J, JobOptions<J::Output>) {
         (self.job, self.options)
     }
-}
 
-/// Fluent configuration of one job. Starts from the job type's own
-/// [`Job::options`] and overrides what you set.
-///
-/// ```
-/// use orchestrator_core::{Job, JobBuilder, RetryPolicy, CancellationToken};
-/// use core::time::Duration;
-///
-/// struct FetchUser(u64);
-/// impl Job for FetchUser { type Output = String; }
-///
-/// let token = CancellationToken::new();
-/// let job = JobBuilder::new(FetchUser(7))
-///     .timeout(Duration::from_secs(30))
-///     .retry(RetryPolicy::new().max_retries(3))
-///     .cancel_token(token.clone())
-///     .placeholder("loading…".to_string())
-///     .metadata([("screen", "profile")])
-///     .build();
-/// assert_eq!(job.options().get_timeout(), Some(Duration::from_secs(30)));
-/// // dispatcher.dispatch(job) runs it on FetchUser's executor.
-/// ```
-#[derive(Debug)]
-#[must_use]
-pub struct JobBuilder<J: Job> {
-    inner: Configured<J>,
-}
-
-impl<J: Job> JobBuilder<J> {
-    /// Starts from `job` and its [`Job::options`].
-    pub fn new(job: J) -> Self {
-        let options = job.options();
-        Self { inner: Configured { job, options } }
-    }
-
-    fn map(mut self, f: impl FnOnce(JobOptions<J::Output>) -> JobOptions<J::Output>) -> Self {
-        self.inner.options = f(self.inner.options);
+    /// A deadline for the whole job (all attempts and back-offs). `Duration::ZERO` is
+    /// refused at dispatch ([`DispatchError::ZeroTimeout`](crate::DispatchError::ZeroTimeout));
+    /// `Duration::MAX` means no deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
         self
     }
-
-    /// See [`JobOptions::timeout`].
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.map(|o| o.timeout(timeout))
-    }
     /// Removes any timeout.
-    pub fn no_timeout(self) -> Self {
-        self.map(|mut o| {
-            o.timeout = None;
-            o
-        })
+    pub fn no_timeout(mut self) -> Self {
+        self.options.timeout = None;
+        self
     }
-    /// See [`JobOptions::retry`].
-    pub fn retry(self, policy: RetryPolicy) -> Self {
-        self.map(|o| o.retry(policy))
+    /// Retries failed attempts with this policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = Some(policy);
+        self
     }
     /// Removes any retry policy.
-    pub fn no_retry(self) -> Self {
-        self.map(|mut o| {
-            o.retry = None;
-            o
-        })
+    pub fn no_retry(mut self) -> Self {
+        self.options.retry = None;
+        self
     }
-    /// See [`JobOptions::cancel_token`].
-    pub fn cancel_token(self, token: CancellationToken) -> Self {
-        self.map(|o| o.cancel_token(token))
+    /// Cancels the job when this token is cancelled (the job gets a child of it). The
+    /// token may be shared by many jobs.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.options.token = Some(token);
+        self
     }
     /// Attaches a new token and returns it with the builder.
     pub fn new_cancel_token(self) -> (Self, CancellationToken) {
         let token = CancellationToken::new();
         (self.cancel_token(token.clone()), token)
     }
-    /// See [`JobOptions::placeholder`].
-    pub fn placeholder(self, value: J::Output) -> Self {
-        self.map(|o| o.placeholder(value))
+    /// Emits this value as a `Placeholder` event right after `Started`.
+    pub fn placeholder(mut self, value: J::Output) -> Self {
+        self.options.placeholder = Some(Payload::new(value));
+        self
     }
     /// Caches the job's result under `key`, written values valid for `ttl` (a
     /// [`Duration`], `Duration::MAX` for ever, or `None` for no expiry of their own),
     /// stale-while-revalidate unless [`revalidate(false)`](Self::revalidate). Replaces
-    /// any previous cache policy. See [`JobOptions::cache`].
+    /// any previous cache policy. The job needs a provider: its own
+    /// ([`cache_provider`](Self::cache_provider)) or its dispatcher's; without one,
+    /// dispatch fails with [`DispatchError::NoCacheProvider`](crate::DispatchError::NoCacheProvider).
     ///
     /// ```
     /// use core::time::Duration;
@@ -333,62 +286,60 @@ impl<J: Job> JobBuilder<J> {
     /// let job = JobBuilder::new(FetchUser(7))
     ///     .cache("user:7", Duration::from_secs(300))
     ///     .revalidate(false) // cache-first
-    ///     .placeholder("loading…".to_string())
-    ///     .build();
-    /// let policy = job.options().get_cache().unwrap();
-    /// assert_eq!((policy.key(), policy.get_revalidate()), ("user:7", false));
+    ///     .placeholder("loading…".to_string());
+    /// let policy = job.options().cache().unwrap();
+    /// assert_eq!((policy.key(), policy.revalidate()), ("user:7", false));
     /// ```
     pub fn cache(self, key: impl Into<Arc<str>>, ttl: impl Into<Option<Duration>>) -> Self {
-        self.cache_policy(CachePolicy::new(key).ttl(ttl))
+        self.cache_policy(CachePolicy::new(key).with_ttl(ttl))
     }
-    /// See [`JobOptions::cache`].
-    pub fn cache_policy(self, policy: CachePolicy) -> Self {
-        self.map(|o| o.cache(policy))
+    /// Caches the job's result with this policy (see [`CachePolicy`] for the strategies).
+    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.options.cache = Some(policy);
+        self
     }
     /// `true`: stale-while-revalidate (the default); `false`: cache-first. Changes the cache
-    /// policy set before (by [`cache`](Self::cache) or the job type's options); without
+    /// policy set before (by [`cache`](Self::cache) or the job type's defaults); without
     /// one it does nothing.
-    pub fn revalidate(self, revalidate: bool) -> Self {
-        self.map(|mut o| {
-            o.cache = o.cache.map(|p| p.revalidate(revalidate));
-            o
-        })
+    pub fn revalidate(mut self, revalidate: bool) -> Self {
+        self.options.cache = self.options.cache.map(|p| p.with_revalidate(revalidate));
+        self
     }
     /// `true`: skip the cache read, always run the worker, still write. Changes the cache
     /// policy set before; without one it does nothing.
-    pub fn force_refresh(self, force_refresh: bool) -> Self {
-        self.map(|mut o| {
-            o.cache = o.cache.map(|p| p.force_refresh(force_refresh));
-            o
-        })
+    pub fn force_refresh(mut self, force_refresh: bool) -> Self {
+        self.options.cache = self.options.cache.map(|p| p.with_force_refresh(force_refresh));
+        self
     }
     /// Removes any cache policy.
-    pub fn no_cache(self) -> Self {
-        self.map(|mut o| {
-            o.cache = None;
-            o
-        })
+    pub fn no_cache(mut self) -> Self {
+        self.options.cache = None;
+        self
     }
-    /// See [`JobOptions::cache_provider`].
-    pub fn cache_provider(self, provider: Arc<dyn CacheProvider>) -> Self {
-        self.map(|o| o.cache_provider(provider))
+    /// The cache provider of this job, instead of its dispatcher's (used by its cache
+    /// policy and its context's cache helpers).
+    pub fn cache_provider(mut self, provider: Arc<dyn CacheProvider>) -> Self {
+        self.options.cache_provider = Some(provider);
+        self
     }
-    /// See [`JobOptions::metadata`].
-    pub fn metadata<K: Into<String>, V: Into<String>>(self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.map(|o| o.metadata(entries))
+    /// Adds metadata entries (later keys win).
+    pub fn metadata<K: Into<String>, V: Into<String>>(mut self, entries: impl IntoIterator<Item = (K, V)>) -> Self {
+        let metadata = Arc::make_mut(self.options.metadata.get_or_insert_with(Default::default));
+        metadata.extend(entries.into_iter().map(|(k, v)| (k.into(), v.into())));
+        if metadata.is_empty() {
+            self.options.metadata = None;
+        }
+        self
     }
-    /// See [`JobOptions::id_prefix`].
-    pub fn id_prefix(self, prefix: &'static str) -> Self {
-        self.map(|o| o.id_prefix(prefix))
-    }
-    /// Finishes the configuration.
-    pub fn build(self) -> Configured<J> {
-        self.inner
+    /// The prefix of the job's [`JobId`] (default: the job type's name).
+    pub fn id_prefix(mut self, prefix: &'static str) -> Self {
+        self.options.id_prefix = Some(prefix);
+        self
     }
 }
 
-/// Anything a dispatcher accepts: a plain [`Job`] (runs with its [`Job::options`]) or a
-/// [`Configured`] job from a [`JobBuilder`]. Both route to the executor of the job type.
+/// Anything a dispatcher accepts: a plain [`Job`] (run with its type's defaults,
+/// [`Job::configure`]) or a [`JobBuilder`]. Both route to the executor of the job type.
 pub trait IntoJob {
     /// The job type, which selects the executor.
     type Job: Job;
@@ -399,22 +350,14 @@ pub trait IntoJob {
 impl<J: Job> IntoJob for J {
     type Job = J;
     fn into_job(self) -> (J, JobOptions<J::Output>) {
-        let options = self.options();
-        (self, options)
-    }
-}
-
-impl<J: Job> IntoJob for Configured<J> {
-    type Job = J;
-    fn into_job(self) -> (J, JobOptions<J::Output>) {
-        self.into_parts()
+        JobBuilder::new(self).into_parts()
     }
 }
 
 impl<J: Job> IntoJob for JobBuilder<J> {
     type Job = J;
     fn into_job(self) -> (J, JobOptions<J::Output>) {
-        self.build().into_parts()
+        self.into_parts()
     }
 }
 

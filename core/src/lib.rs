@@ -40,7 +40,7 @@
 //!
 //! let job = JobBuilder::new(FetchUser(7))
 //!     .timeout(Duration::from_secs(5))
-//!     .retry(RetryPolicy::new().max_retries(2));
+//!     .retry(RetryPolicy::new().with_max_retries(2));
 //! let handle = dispatcher.dispatch(job).unwrap();
 //! dispatcher.shutdown(); // no more jobs: the runner ends when this one is done
 //!
@@ -63,7 +63,9 @@
 //!   [`CachePolicy`]. A [`RetryBudget`] bounds the retries of many jobs together.
 //! * [`Dispatcher`]: routes each job by its type to its executor and runs it in
 //!   [`Runner`]s; [`dispatch`](Dispatcher::dispatch) returns a [`JobHandle`], a future of
-//!   the job's [`JobResult`].
+//!   the job's [`JobResult`] ([`abort_on_drop`](JobHandle::abort_on_drop) makes it cancel
+//!   the job when dropped). [`JobError`] is a `core::error::Error`:
+//!   `result.into_result()?` goes into any error type.
 //! * [`Bus`] and [`Event`]: every job emits `Started`, then possibly `Placeholder`,
 //!   `CacheHit`, `Progress` and `Retrying`, then exactly one of `Success`, `Failure`,
 //!   `Cancelled` or `TimedOut`. Timeouts and cancellation drop the running work.
@@ -90,6 +92,10 @@
 //!   ([`log::DefaultLogger`]). Turn logging off with `.logger(NoopLogger)`.
 //! * `test-util`: `runtime::VirtualClock` and `runtime::run_virtual` for deterministic
 //!   tests of time-dependent behaviour.
+//! * `serde`: `Serialize` / `Deserialize` for [`JobId`] (as its text), [`EventTag`],
+//!   [`JobError`] (kind and message), [`JobResult`], [`AsyncState`], [`RetryPolicy`],
+//!   [`CachePolicy`] and more, and `Event::to_view`, a serializable view of an event
+//!   (no_std-capable).
 //! * `portable-atomic`, `critical-section`: forwarded to the channel, future and lock
 //!   crates for targets without compare-and-swap.
 //!
@@ -124,6 +130,7 @@ mod job_env;
 mod job_id;
 pub mod log;
 pub mod orchestrator;
+mod parsed_names;
 mod pipeline;
 mod registry;
 pub mod result;
@@ -132,6 +139,8 @@ pub mod retry_budget;
 mod route;
 pub mod runner;
 pub mod runtime;
+#[cfg(feature = "serde")]
+mod serialization;
 pub mod state;
 mod sync;
 mod unwind;
@@ -145,9 +154,9 @@ pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registratio
 pub use error::{DispatchError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
-pub use handle::JobHandle;
-pub use job::{Configured, IntoJob, Job, JobBuilder, JobOptions, Metadata};
-pub use job_id::JobId;
+pub use handle::{AbortOnDropHandle, JobHandle};
+pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
+pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
     AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,
     SendError, StartError, StateStream,
@@ -156,5 +165,8 @@ pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::RetryPolicy;
 pub use retry_budget::{RetryBudget, RetryBudgetBuilder};
 pub use runner::Runner;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use serialization::EventView;
 pub use state::{AsyncState, AsyncStatus};
 pub use sync::{BoxFuture, MaybeSend, MaybeSync};

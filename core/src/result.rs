@@ -24,6 +24,7 @@ use crate::runtime::Timer;
 /// assert_eq!(text, "got 3");
 /// ```
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum JobResult<T> {
     /// The job produced its output.
     Success(T),
@@ -143,6 +144,8 @@ impl fmt::Display for WaitError {
 }
 
 impl core::error::Error for WaitError {}
+
+crate::error::job_error_from!(WaitError);
 
 /// Waits on `subscription` for the terminal event of job `id` and converts it (the
 /// original's `JobResult.fromBus`). Subscribe **before** dispatching, or the event may

@@ -22,6 +22,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// How the delay grows from one retry to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Backoff {
     /// `base_delay * 2^attempt`, capped by the maximum delay.
     #[default]
@@ -51,9 +52,9 @@ pub enum Backoff {
 /// use orchestrator_core::{JobError, RetryPolicy};
 ///
 /// let policy = RetryPolicy::new()
-///     .max_retries(5)
-///     .base_delay(Duration::from_millis(100))
-///     .max_delay(Duration::from_secs(1))
+///     .with_max_retries(5)
+///     .with_base_delay(Duration::from_millis(100))
+///     .with_max_delay(Duration::from_secs(1))
 ///     .retry_if(|e: &JobError| e.message() != "fatal");
 ///
 /// let delays: Vec<_> = (0..5).map(|a| policy.delay(a).as_millis()).collect();
@@ -122,7 +123,7 @@ impl RetryPolicy {
     /// Sets how many times a failed job is retried (0: never). The job runs at most
     /// `n + 1` times.
     #[must_use]
-    pub const fn max_retries(mut self, n: u32) -> Self {
+    pub const fn with_max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
@@ -130,21 +131,21 @@ impl RetryPolicy {
     /// Sets the delay before the first retry (and before every retry with
     /// [`Backoff::Linear`]).
     #[must_use]
-    pub const fn base_delay(mut self, d: Duration) -> Self {
+    pub const fn with_base_delay(mut self, d: Duration) -> Self {
         self.base_delay = d;
         self
     }
 
     /// Sets the cap on every delay, in both back-off modes.
     #[must_use]
-    pub const fn max_delay(mut self, d: Duration) -> Self {
+    pub const fn with_max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
     }
 
     /// Sets the back-off mode.
     #[must_use]
-    pub const fn backoff(mut self, b: Backoff) -> Self {
+    pub const fn with_backoff(mut self, b: Backoff) -> Self {
         self.backoff = b;
         self
     }
@@ -152,13 +153,13 @@ impl RetryPolicy {
     /// Shorthand for `backoff(Backoff::Linear)`: the same delay before every retry.
     #[must_use]
     pub const fn linear(self) -> Self {
-        self.backoff(Backoff::Linear)
+        self.with_backoff(Backoff::Linear)
     }
 
     /// Shorthand for `backoff(Backoff::Exponential)`: the delay doubles at every retry.
     #[must_use]
     pub const fn exponential(self) -> Self {
-        self.backoff(Backoff::Exponential)
+        self.with_backoff(Backoff::Exponential)
     }
 
     /// Retries only the errors for which `pred` returns `true` (still within
@@ -173,7 +174,7 @@ impl RetryPolicy {
     /// Randomises every delay with `jitter` (see [`Jitter`]). Replaces any previous
     /// jitter.
     #[must_use]
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+    pub const fn with_jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = Some(jitter);
         self
     }
@@ -193,48 +194,48 @@ impl RetryPolicy {
     ///
     /// // One budget for every call to a flaky service.
     /// let budget = RetryBudget::builder().min_retries(10).retry_percent(20).build();
-    /// let policy = RetryPolicy::new().max_retries(5).base_delay(Duration::ZERO).budget(budget.clone());
-    /// assert!(policy.get_budget().is_some_and(|b| b.ptr_eq(&budget)));
+    /// let policy = RetryPolicy::new().with_max_retries(5).with_base_delay(Duration::ZERO).with_budget(budget.clone());
+    /// assert!(policy.budget().is_some_and(|b| b.ptr_eq(&budget)));
     /// ```
     #[must_use]
-    pub fn budget(mut self, budget: RetryBudget) -> Self {
+    pub fn with_budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
         self
     }
 
     /// The budget attached with [`budget`](Self::budget), if any.
     #[must_use]
-    pub const fn get_budget(&self) -> Option<&RetryBudget> {
+    pub const fn budget(&self) -> Option<&RetryBudget> {
         self.budget.as_ref()
     }
 
     /// The maximum number of retries.
     #[must_use]
-    pub const fn get_max_retries(&self) -> u32 {
+    pub const fn max_retries(&self) -> u32 {
         self.max_retries
     }
 
     /// The delay before the first retry.
     #[must_use]
-    pub const fn get_base_delay(&self) -> Duration {
+    pub const fn base_delay(&self) -> Duration {
         self.base_delay
     }
 
     /// The cap on every delay.
     #[must_use]
-    pub const fn get_max_delay(&self) -> Duration {
+    pub const fn max_delay(&self) -> Duration {
         self.max_delay
     }
 
     /// The back-off mode.
     #[must_use]
-    pub const fn get_backoff(&self) -> Backoff {
+    pub const fn backoff(&self) -> Backoff {
         self.backoff
     }
 
     /// The jitter, if one is set.
     #[must_use]
-    pub const fn get_jitter(&self) -> Option<Jitter> {
+    pub const fn jitter(&self) -> Option<Jitter> {
         self.jitter
     }
 
@@ -325,7 +326,7 @@ fn nanos_to_duration(nanos: u128) -> Duration {
 /// use core::time::Duration;
 /// use orchestrator_core::retry::{Jitter, RetryPolicy};
 ///
-/// let policy = RetryPolicy::new().jitter(Jitter::new(0.5, 42));
+/// let policy = RetryPolicy::new().with_jitter(Jitter::new(0.5, 42));
 /// let d = policy.delay(2); // 4 s without jitter
 /// assert!(d >= Duration::from_secs(2) && d <= Duration::from_secs(4));
 /// assert_eq!(d, policy.clone().delay(2)); // deterministic
@@ -413,15 +414,15 @@ mod tests {
     #[test]
     fn defaults() {
         let p = RetryPolicy::new();
-        assert_eq!(p.get_max_retries(), 3);
-        assert_eq!(p.get_base_delay(), secs(1));
-        assert_eq!(p.get_max_delay(), secs(30));
-        assert_eq!(p.get_backoff(), Backoff::Exponential);
-        assert!(p.get_jitter().is_none());
+        assert_eq!(p.max_retries(), 3);
+        assert_eq!(p.base_delay(), secs(1));
+        assert_eq!(p.max_delay(), secs(30));
+        assert_eq!(p.backoff(), Backoff::Exponential);
+        assert!(p.jitter().is_none());
         assert!(!p.has_predicate());
         let d = RetryPolicy::default();
-        assert_eq!(d.get_max_retries(), 3);
-        assert_eq!(RetryPolicy::none().get_max_retries(), 0);
+        assert_eq!(d.max_retries(), 3);
+        assert_eq!(RetryPolicy::none().max_retries(), 0);
     }
 
     #[test]
@@ -438,26 +439,26 @@ mod tests {
         for a in [31, 32, 63, 64, 65, 127, 128, 129, 1000, u32::MAX] {
             assert_eq!(p.delay(a), secs(30));
         }
-        let p = RetryPolicy::new().base_delay(Duration::MAX);
+        let p = RetryPolicy::new().with_base_delay(Duration::MAX);
         assert_eq!(p.delay(0), secs(30));
         assert_eq!(p.delay(u32::MAX), secs(30));
-        let p = RetryPolicy::new().base_delay(Duration::MAX).max_delay(Duration::MAX);
+        let p = RetryPolicy::new().with_base_delay(Duration::MAX).with_max_delay(Duration::MAX);
         assert_eq!(p.delay(0), Duration::MAX);
         assert_eq!(p.delay(1), Duration::MAX);
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
-        let p = RetryPolicy::new().base_delay(Duration::from_nanos(1)).max_delay(Duration::MAX);
+        let p = RetryPolicy::new().with_base_delay(Duration::from_nanos(1)).with_max_delay(Duration::MAX);
         assert_eq!(p.delay(10), Duration::from_nanos(1024));
         assert_eq!(p.delay(127), Duration::MAX);
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
-        let p = p.jitter(Jitter::new(1.0, 7)).base_delay(Duration::MAX);
+        let p = p.with_jitter(Jitter::new(1.0, 7)).with_base_delay(Duration::MAX);
         assert!(p.delay(u32::MAX) <= Duration::MAX);
-        let p = RetryPolicy::new().base_delay(Duration::MAX).max_delay(Duration::MAX).linear();
+        let p = RetryPolicy::new().with_base_delay(Duration::MAX).with_max_delay(Duration::MAX).linear();
         assert_eq!(p.delay(u32::MAX), Duration::MAX);
     }
 
     #[test]
     fn zero_base_is_zero() {
-        let p = RetryPolicy::new().base_delay(Duration::ZERO);
+        let p = RetryPolicy::new().with_base_delay(Duration::ZERO);
         assert_eq!(p.delay(0), Duration::ZERO);
         assert_eq!(p.delay(u32::MAX), Duration::ZERO);
         assert_eq!(p.linear().delay(5), Duration::ZERO);
@@ -465,24 +466,24 @@ mod tests {
 
     #[test]
     fn sub_second_precision() {
-        let p = RetryPolicy::new().base_delay(Duration::new(1, 500_000_001)).max_delay(Duration::MAX);
+        let p = RetryPolicy::new().with_base_delay(Duration::new(1, 500_000_001)).with_max_delay(Duration::MAX);
         assert_eq!(p.delay(1), Duration::new(3, 2));
     }
 
     #[test]
     fn linear_is_constant_and_capped() {
-        let p = RetryPolicy::new().linear().base_delay(secs(2));
-        assert_eq!(p.get_backoff(), Backoff::Linear);
+        let p = RetryPolicy::new().linear().with_base_delay(secs(2));
+        assert_eq!(p.backoff(), Backoff::Linear);
         for a in [0, 1, 5, u32::MAX] {
             assert_eq!(p.delay(a), secs(2));
         }
-        let p = RetryPolicy::new().linear().base_delay(secs(10)).max_delay(secs(3));
+        let p = RetryPolicy::new().linear().with_base_delay(secs(10)).with_max_delay(secs(3));
         assert_eq!(p.delay(0), secs(3));
         assert_eq!(p.delay(9), secs(3));
         let p = p.exponential();
-        assert_eq!(p.get_backoff(), Backoff::Exponential);
+        assert_eq!(p.backoff(), Backoff::Exponential);
         assert_eq!(p.delay(0), secs(3));
-        assert_eq!(RetryPolicy::new().backoff(Backoff::Linear).delay(4), secs(1));
+        assert_eq!(RetryPolicy::new().with_backoff(Backoff::Linear).delay(4), secs(1));
     }
 
     #[test]
@@ -495,8 +496,8 @@ mod tests {
         assert!(!p.should_retry(&e, u32::MAX));
         let none = RetryPolicy::none();
         assert!(!none.should_retry(&e, 0));
-        assert!(!RetryPolicy::new().max_retries(0).should_retry(&e, 0));
-        let many = RetryPolicy::new().max_retries(u32::MAX);
+        assert!(!RetryPolicy::new().with_max_retries(0).should_retry(&e, 0));
+        let many = RetryPolicy::new().with_max_retries(u32::MAX);
         assert!(many.should_retry(&e, u32::MAX - 1));
         assert!(!many.should_retry(&e, u32::MAX));
     }
@@ -528,15 +529,15 @@ mod tests {
     fn jitter_is_deterministic_and_bounded() {
         for ratio in [0.0, 0.1, 0.5, 0.9, 1.0] {
             for seed in [0u64, 1, 42, u64::MAX] {
-                let plain = RetryPolicy::new().max_retries(10);
-                let p = plain.clone().jitter(Jitter::new(ratio, seed));
-                let same = plain.clone().jitter(Jitter::new(ratio, seed));
+                let plain = RetryPolicy::new().with_max_retries(10);
+                let p = plain.clone().with_jitter(Jitter::new(ratio, seed));
+                let same = plain.clone().with_jitter(Jitter::new(ratio, seed));
                 for a in 0..12 {
                     let d = plain.delay(a);
                     let j = p.delay(a);
                     assert_eq!(j, same.delay(a));
                     assert!(j <= d, "{j:?} > {d:?}");
-                    assert!(j <= p.get_max_delay());
+                    assert!(j <= p.max_delay());
                     let low = d.as_secs_f64() * (1.0 - ratio);
                     assert!(j.as_secs_f64() >= low - 1e-9, "{j:?} < {low}");
                 }
@@ -546,8 +547,8 @@ mod tests {
 
     #[test]
     fn jitter_varies_with_seed_and_attempt() {
-        let a = RetryPolicy::new().linear().jitter(Jitter::new(1.0, 1));
-        let b = RetryPolicy::new().linear().jitter(Jitter::new(1.0, 2));
+        let a = RetryPolicy::new().linear().with_jitter(Jitter::new(1.0, 1));
+        let b = RetryPolicy::new().linear().with_jitter(Jitter::new(1.0, 2));
         let da: Vec<Duration> = (0..8).map(|i| a.delay(i)).collect();
         let db: Vec<Duration> = (0..8).map(|i| b.delay(i)).collect();
         assert_ne!(da, db);
@@ -575,7 +576,7 @@ mod tests {
         assert!(s.contains("has_predicate: false"), "{s}");
         assert!(s.contains("jitter: None"), "{s}");
         assert!(s.contains("budget: None"), "{s}");
-        let p = p.retry_if(|_: &JobError| true).jitter(Jitter::new(0.5, 1));
+        let p = p.retry_if(|_: &JobError| true).with_jitter(Jitter::new(0.5, 1));
         let s = format!("{p:?}");
         assert!(s.contains("has_predicate: true"), "{s}");
         assert!(s.contains("jitter: Some(Jitter"), "{s}");

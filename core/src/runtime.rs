@@ -74,3 +74,5 @@ impl fmt::Display for SpawnError {
 }
 
 impl core::error::Error for SpawnError {}
+
+crate::error::job_error_from!(SpawnError);

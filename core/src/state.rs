@@ -33,6 +33,7 @@ use crate::error::JobError;
 /// assert!(!AsyncStatus::Initial.is_complete());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AsyncStatus {
     /// Nothing requested yet.
     #[default]

@@ -155,7 +155,7 @@ fn jobs_that_need_time_are_refused_without_a_timer() {
     let retry = dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).retry(RetryPolicy::new()));
     assert_eq!(retry.unwrap_err(), DispatchError::NoTimer { job_type: "Report" });
     // Retrying without back-off needs no timer.
-    let no_delay = RetryPolicy::new().base_delay(Duration::ZERO);
+    let no_delay = RetryPolicy::new().with_base_delay(Duration::ZERO);
     assert!(dispatcher.dispatch(JobBuilder::new(Report(0.0, None)).retry(no_delay)).is_ok());
 }
 

@@ -186,7 +186,7 @@ fn force_refresh_does_not_read_but_still_writes() {
     assert_eq!((stats.hits, stats.misses), (0, 0), "the cache was not read");
     assert_eq!(string_at(&cache, "user:1").as_deref(), Some("fresh"));
     // Force refresh wins over cache-first too.
-    let policy = CachePolicy::new("user:1").revalidate(false).force_refresh(true);
+    let policy = CachePolicy::new("user:1").with_revalidate(false).with_force_refresh(true);
     s.h.run(s.h.dispatcher.dispatch(JobBuilder::new(fresh()).cache_policy(policy)).unwrap());
     assert_eq!(tags(&s.h.drain()), [Started, Success]);
     assert_eq!(s.calls.load(Ordering::SeqCst), 2);
@@ -210,8 +210,8 @@ fn the_type_default_cache_policy_applies_and_no_cache_removes_it() {
     struct Cached;
     impl Job for Cached {
         type Output = u32;
-        fn options(&self) -> orchestrator_core::JobOptions<u32> {
-            orchestrator_core::JobOptions::new().cache(CachePolicy::new("cached").revalidate(false))
+        fn configure(job: JobBuilder<Self>) -> JobBuilder<Self> {
+            job.cache_policy(CachePolicy::new("cached").with_revalidate(false))
         }
     }
     let (mut s, cache) = setup();
@@ -724,9 +724,9 @@ fn a_cache_policy_without_a_provider_is_refused_at_dispatch() {
 
 #[test]
 fn revalidate_and_force_refresh_without_a_policy_do_nothing() {
-    let configured = JobBuilder::new(fresh()).revalidate(false).force_refresh(true).build();
-    assert!(configured.options().get_cache().is_none());
-    let configured = JobBuilder::new(fresh()).cache("k", None).force_refresh(true).build();
-    let policy = configured.options().get_cache().unwrap();
-    assert_eq!((policy.get_ttl(), policy.get_revalidate(), policy.get_force_refresh()), (None, true, true));
+    let configured = JobBuilder::new(fresh()).revalidate(false).force_refresh(true);
+    assert!(configured.options().cache().is_none());
+    let configured = JobBuilder::new(fresh()).cache("k", None).force_refresh(true);
+    let policy = configured.options().cache().unwrap();
+    assert_eq!((policy.ttl(), policy.revalidate(), policy.force_refresh()), (None, true, true));
 }

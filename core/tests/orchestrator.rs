@@ -283,7 +283,7 @@ fn own_job_events_go_to_the_active_hooks() {
     let calls = w.run(vec![host], async {
         let job = JobBuilder::new(Task { chatty: true, ..Task::default() })
             .placeholder(0)
-            .retry(RetryPolicy::new().max_retries(1));
+            .retry(RetryPolicy::new().with_max_retries(1));
         let id = dispatch(&h, job).await;
         let calls =
             until(&h, |c| c.iter().any(|c| c.id == id && c.tag == Success && c.hook == "on_active_event")).await;
@@ -322,7 +322,7 @@ fn foreign_jobs_and_custom_events_go_to_the_passive_hook_only() {
         // A job dispatched by someone else on the same bus.
         let job = JobBuilder::new(Task { chatty: true, ..Task::default() })
             .placeholder(0)
-            .retry(RetryPolicy::new().max_retries(1));
+            .retry(RetryPolicy::new().with_max_retries(1));
         let handle = dispatcher.dispatch(job).unwrap();
         let id = handle.id();
         assert_eq!(handle.await.ok(), Some(42));

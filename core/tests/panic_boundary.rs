@@ -111,7 +111,8 @@ fn a_non_async_process_that_panics_fails_its_job_with_options_too() {
     h.dispatcher.register(SyncPanic);
     let (plain, full) = h.run(async {
         let plain = h.dispatcher.dispatch(Index(0)).unwrap().await;
-        let job = JobBuilder::new(Index(0)).timeout(Duration::from_secs(1)).retry(RetryPolicy::new().max_retries(2));
+        let job =
+            JobBuilder::new(Index(0)).timeout(Duration::from_secs(1)).retry(RetryPolicy::new().with_max_retries(2));
         let full = h.dispatcher.dispatch(job).unwrap().await;
         (plain, full)
     });
@@ -130,7 +131,7 @@ impl Job for AlwaysFails {
 fn a_retry_predicate_that_panics_fails_its_job() {
     let mut h = harness();
     h.dispatcher.register(executor_fn(|_: AlwaysFails, _| async { Err::<(), _>(JobError::msg("nope")) }));
-    let policy = RetryPolicy::new().max_retries(3).retry_if(|_| panic!("the predicate panicked"));
+    let policy = RetryPolicy::new().with_max_retries(3).retry_if(|_| panic!("the predicate panicked"));
     let (result, sibling) = h.run(async {
         let sibling = h.dispatcher.dispatch(Nap(1)).unwrap();
         let result = h.dispatcher.dispatch(JobBuilder::new(AlwaysFails).retry(policy)).unwrap().await;

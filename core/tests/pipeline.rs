@@ -97,7 +97,7 @@ fn failure_emits_one_failure_not_retried() {
 #[test]
 fn k_retries_then_success() {
     let (mut h, probe) = harness();
-    let job = JobBuilder::new(quick(2)).retry(RetryPolicy::new().max_retries(3));
+    let job = JobBuilder::new(quick(2)).retry(RetryPolicy::new().with_max_retries(3));
     let result = h.run(h.dispatcher.dispatch(job).unwrap());
     assert_eq!(result.ok(), Some(2));
     assert_eq!(probe.calls.load(Ordering::SeqCst), 3);
@@ -118,7 +118,7 @@ fn k_retries_then_success() {
 #[test]
 fn exhausted_retries_emit_exactly_one_failure_and_nothing_after() {
     let (mut h, probe) = harness();
-    let job = JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().max_retries(3));
+    let job = JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().with_max_retries(3));
     let result = h.run(h.dispatcher.dispatch(job).unwrap());
     assert!(result.is_failure());
     assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
@@ -147,8 +147,9 @@ fn timeout_emits_only_timed_out_and_drops_the_work() {
 #[test]
 fn timeout_covers_retries_and_back_off() {
     let (mut h, probe) = harness();
-    let job =
-        JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().max_retries(10)).timeout(Duration::from_millis(3500));
+    let job = JobBuilder::new(quick(u32::MAX))
+        .retry(RetryPolicy::new().with_max_retries(10))
+        .timeout(Duration::from_millis(3500));
     let result = h.run(h.dispatcher.dispatch(job).unwrap());
     assert!(result.is_timed_out());
     // Attempts at 0 s, 1 s, 3 s; the back-off towards 7 s is interrupted at 3.5 s.
@@ -213,7 +214,7 @@ fn cancel_before_start_emits_started_then_cancelled() {
 #[test]
 fn cancel_during_back_off_makes_no_further_attempt() {
     let (mut h, probe) = harness();
-    let job = JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().max_retries(5));
+    let job = JobBuilder::new(quick(u32::MAX)).retry(RetryPolicy::new().with_max_retries(5));
     let handle = h.dispatcher.dispatch(job).unwrap();
     let token = handle.token();
     let timer = h.clock.clone();
@@ -247,7 +248,7 @@ fn placeholder_comes_right_after_started() {
 #[test]
 fn builder_output_runs_on_the_original_executor() {
     let (h, probe) = harness();
-    let configured = JobBuilder::new(quick(0)).timeout(Duration::from_secs(1)).metadata([("k", "v")]).build();
+    let configured = JobBuilder::new(quick(0)).timeout(Duration::from_secs(1)).metadata([("k", "v")]);
     let result = h.run(h.dispatcher.dispatch(configured).unwrap());
     assert!(result.is_success());
     assert_eq!(probe.calls.load(Ordering::SeqCst), 1);

@@ -103,7 +103,7 @@ proptest! {
         b in any_attempt(),
     ) {
         let (a, b) = (a.min(b), a.max(b));
-        let plain = RetryPolicy::new().base_delay(base).max_delay(max).backoff(backoff);
+        let plain = RetryPolicy::new().with_base_delay(base).with_max_delay(max).with_backoff(backoff);
         let schedule = |attempt| match backoff {
             Backoff::Exponential => reference_exponential(base, attempt, max),
             Backoff::Linear => base.min(max),
@@ -115,7 +115,7 @@ proptest! {
         prop_assert!(db <= max);
 
         let jitter = Jitter::new(ratio, seed);
-        let jittered = plain.clone().jitter(jitter);
+        let jittered = plain.clone().with_jitter(jitter);
         let ja = jittered.delay(a);
         prop_assert_eq!(ja, jittered.clone().delay(a), "deterministic");
         prop_assert!(ja <= da && ja <= max, "jitter lengthened {:?} to {:?}", da, ja);
@@ -133,7 +133,7 @@ proptest! {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn should_retry_follows_the_budget(max_retries in any_attempt(), attempt in any_attempt(), veto in any::<bool>()) {
-        let policy = RetryPolicy::new().max_retries(max_retries);
+        let policy = RetryPolicy::new().with_max_retries(max_retries);
         prop_assert_eq!(policy.should_retry(&JobError::msg("e"), attempt), attempt < max_retries);
         prop_assert!(!policy.should_retry(&JobError::panicked("p"), attempt));
         let policy = policy.retry_if(move |_| !veto);

@@ -132,7 +132,7 @@ impl Setup {
 
 /// Unbounded retries with no back-off: the storm.
 fn storm_policy() -> RetryPolicy {
-    RetryPolicy::new().max_retries(u32::MAX).base_delay(Duration::ZERO)
+    RetryPolicy::new().with_max_retries(u32::MAX).with_base_delay(Duration::ZERO)
 }
 
 const MS: Duration = Duration::from_millis(1);
@@ -242,10 +242,11 @@ fn successes_buy_retries_for_jobs_sharing_a_policy_budget() {
     // A share of 50 %: two successes pay for one retry, on top of a reserve of 2.
     let budget = RetryBudget::builder().min_retries(2).retry_percent(50).build();
     let mut s = Setup::new(true, |b| b);
-    let policy = storm_policy().budget(budget.clone());
+    let policy = storm_policy().with_budget(budget.clone());
 
     // Jobs without a retry policy (or that may not retry) neither deposit nor withdraw.
-    for job in [JobBuilder::new(Tick(MS)), JobBuilder::new(Tick(MS)).retry(RetryPolicy::none().budget(budget.clone()))]
+    for job in
+        [JobBuilder::new(Tick(MS)), JobBuilder::new(Tick(MS)).retry(RetryPolicy::none().with_budget(budget.clone()))]
     {
         let mut handle = s.dispatcher.dispatch(job).unwrap();
         assert!(s.drive(&mut handle, MS, 10).0.is_success());
@@ -281,7 +282,8 @@ fn the_budget_refills_a_window_later_and_a_policy_budget_overrides_the_dispatche
 
     // A policy with its own budget does not touch the dispatcher's.
     let own = RetryBudget::builder().min_retries(1).retry_percent(0).build();
-    let mut third = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy().budget(own.clone()))).unwrap();
+    let mut third =
+        s.dispatcher.dispatch(JobBuilder::new(Storm).retry(storm_policy().with_budget(own.clone()))).unwrap();
     assert!(s.drive(&mut third, MS, 100).0.is_failure());
     assert_eq!(s.calls(), 7);
     assert_eq!(own.available(s.clock.now()), 0);
@@ -315,7 +317,7 @@ fn without_a_timer_the_budget_window_never_rolls_over() {
 fn without_a_budget_every_retry_of_the_policy_happens() {
     let mut s = Setup::new(true, |b| b);
     assert!(s.dispatcher.retry_budget().is_none());
-    let policy = RetryPolicy::new().max_retries(300).base_delay(Duration::ZERO);
+    let policy = RetryPolicy::new().with_max_retries(300).with_base_delay(Duration::ZERO);
     let mut handle = s.dispatcher.dispatch(JobBuilder::new(Storm).retry(policy)).unwrap();
     let (result, _) = s.drive(&mut handle, MS, 1000);
     let error = result.error().cloned().expect("a failure");
@@ -347,7 +349,8 @@ fn an_attempt_that_cancels_its_job_announces_no_retry() {
         Err::<(), _>(JobError::msg("fails"))
     }));
     let budget = RetryBudget::builder().min_retries(100).build();
-    let policy = RetryPolicy::new().max_retries(10).base_delay(std::time::Duration::ZERO).budget(budget.clone());
+    let policy =
+        RetryPolicy::new().with_max_retries(10).with_base_delay(std::time::Duration::ZERO).with_budget(budget.clone());
     let result = h.run(h.dispatcher.dispatch(JobBuilder::new(SelfCancel).retry(policy)).unwrap());
     assert!(matches!(&result, orchestrator_core::JobResult::Cancelled(Some(r)) if &**r == "x"), "{result:?}");
     let tags = common::tags(&h.drain());

@@ -182,7 +182,7 @@ fn a_non_send_executor_is_retried_with_virtual_back_off() {
     let (clock, dispatcher, host, mut events) = setup();
     let job = JobBuilder::new(Fetch(1))
         .timeout(Duration::from_secs(60))
-        .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_secs(5)));
+        .retry(RetryPolicy::new().with_max_retries(2).with_base_delay(Duration::from_secs(5)));
     let handle = dispatcher.dispatch(job).unwrap();
 
     let result = run(&clock, &dispatcher, async {

@@ -32,7 +32,7 @@
 //!
 //!     let job = JobBuilder::new(FetchUser(7))
 //!         .timeout(Duration::from_secs(5))
-//!         .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_millis(10)));
+//!         .retry(RetryPolicy::new().with_max_retries(2).with_base_delay(Duration::from_millis(10)));
 //!     let result = dispatcher.dispatch(job).expect("an executor is registered").await;
 //!     assert_eq!(result.ok().as_deref(), Some("user #7"));
 //!
@@ -52,10 +52,17 @@
 //! | feature | module | gives |
 //! | --- | --- | --- |
 //! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()`, `TokioBroadcast` (a bus on tokio's `broadcast`) |
-//! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` (async-std is discontinued upstream: prefer smol) |
+//! | `tokio-util` | `orchestrator_std::tokio_util` | links to and from `tokio_util::sync::CancellationToken` (turns on `tokio`) |
+//! | `tower` | `orchestrator_std::tower` | `ServiceExecutor`, `DispatchService`, `DispatchLayer` |
+//! | `serde` | the re-exported core | `Serialize` / `Deserialize` (`orchestrator-core/serde`), `Event::to_view` |
 //! | `tracing` | `orchestrator_std::logging` | `TracingLogger` (from `orchestrator-core/tracing`), the default logger |
 //! | `log` | `orchestrator_std::logging` | `LogLogger` (from `orchestrator-core/log`), the default logger unless `tracing` is on |
+//!
+//! A runtime is compiled only when its feature is on: the default features compile tokio
+//! and no other runtime. async-std's maintainers have discontinued it and recommend smol;
+//! the `async-std` adapter stays supported (and tested) for applications already on it.
 //!
 //! Each runtime type implements [`Clock`](runtime::Clock), [`Timer`](runtime::Timer) and
 //! [`Spawn`](runtime::Spawn); `dispatcher()` builds a [`Dispatcher`] on that runtime with
@@ -118,6 +125,12 @@ pub mod smol;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+#[cfg(feature = "tokio-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+pub mod tokio_util;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use global::global_bus;
 #[cfg(feature = "log")]

@@ -26,7 +26,7 @@
 //!
 //!     let job = JobBuilder::new(Resize { width: 640 })
 //!         .timeout(Duration::from_secs(1))
-//!         .retry(RetryPolicy::new().max_retries(3).base_delay(Duration::from_millis(10)));
+//!         .retry(RetryPolicy::new().with_max_retries(3).with_base_delay(Duration::from_millis(10)));
 //!     let handle = dispatcher.dispatch(job).expect("Resizer is registered");
 //!     assert!(matches!(handle.await, JobResult::Success(320)));
 //!

@@ -55,9 +55,9 @@ use orchestrator_core::log::NoopLogger;
 use orchestrator_core::retry::Jitter;
 use orchestrator_core::runtime::Timer;
 use orchestrator_core::{
-    BoxFuture, Bus, CacheProvider, CancellationToken, Configured, Context, EmitError, Event, EventKind, Executor, Job,
-    JobBuilder, JobContext, JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, ProgressError,
-    RetryBudget, RetryPolicy, Subscription,
+    BoxFuture, Bus, CacheProvider, CancellationToken, Context, EmitError, Event, EventKind, Executor, Job, JobBuilder,
+    JobContext, JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, ProgressError, RetryBudget,
+    RetryPolicy, Subscription,
 };
 
 use crate::runtime::Runtime;
@@ -785,7 +785,7 @@ impl Fixtures {
 /// A job ready to be dispatched, with what it must give.
 #[derive(Debug)]
 struct Planned {
-    job: Configured<SoakJob>,
+    job: JobBuilder<SoakJob>,
     want: Want,
     script_kind: usize,
     /// The most events it can emit, for the batch's budget.
@@ -795,7 +795,7 @@ struct Planned {
 
 /// A retry policy with no back-off.
 fn zero_back_off(max_retries: u32) -> RetryPolicy {
-    RetryPolicy::new().max_retries(max_retries).base_delay(Duration::ZERO)
+    RetryPolicy::new().with_max_retries(max_retries).with_base_delay(Duration::ZERO)
 }
 
 /// Builds job `index` from its script.
@@ -825,13 +825,15 @@ fn plan(
     let mut builder = JobBuilder::new(SoakJob { index, script: script.clone(), entered, kept: kept.clone() });
     match script {
         Script::Retry { max_retries, back_off, linear, jitter, .. } => {
-            let mut policy =
-                RetryPolicy::new().max_retries(max_retries).base_delay(back_off).max_delay(Duration::from_millis(1));
+            let mut policy = RetryPolicy::new()
+                .with_max_retries(max_retries)
+                .with_base_delay(back_off)
+                .with_max_delay(Duration::from_millis(1));
             if linear {
                 policy = policy.linear();
             }
             if let Some(seed) = jitter {
-                policy = policy.jitter(Jitter::new(0.5, seed));
+                policy = policy.with_jitter(Jitter::new(0.5, seed));
             }
             builder = builder.retry(policy);
         }
@@ -875,7 +877,7 @@ fn plan(
             // the reserve is all there is, however long the storm takes.
             let budget =
                 RetryBudget::builder().window(Duration::MAX).slots(1).min_retries(retries).retry_percent(0).build();
-            builder = builder.retry(zero_back_off(u32::MAX).budget(budget));
+            builder = builder.retry(zero_back_off(u32::MAX).with_budget(budget));
         }
         Script::Storm { end: StormEnd::Cancelled, .. } => builder = builder.retry(zero_back_off(u32::MAX)),
         _ => {}
@@ -892,7 +894,7 @@ fn plan(
     // Started, the placeholder, the terminal event.
     let fixed = 2 + u32::from(placeholder);
     let want = Want { outcome, min_events: fixed + min_middle, max_events: fixed + max_middle, kept };
-    Planned { job: builder.build(), want, script_kind, max_events, latch }
+    Planned { job: builder, want, script_kind, max_events, latch }
 }
 
 /// Checks the context a [`Script::LateContext`] job `id` kept, once the job has ended:
@@ -915,7 +917,7 @@ const LATE_CALLS: u64 = 3;
 #[derive(Debug)]
 pub enum Cmd {
     /// Dispatch this job, which must end as expected.
-    Run(Box<Configured<SoakJob>>, Want),
+    Run(Box<JobBuilder<SoakJob>>, Want),
     /// Cancel this running job.
     Cancel(JobId),
 }

@@ -264,7 +264,7 @@ fn a_dispatcher_on_the_custom_runtime() {
     dispatcher.register(Fetcher);
     let job = JobBuilder::new(Fetch(4))
         .timeout(Duration::from_secs(5))
-        .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_millis(1)));
+        .retry(RetryPolicy::new().with_max_retries(2).with_base_delay(Duration::from_millis(1)));
     let handle = dispatcher.dispatch(job).unwrap();
     assert!(matches!(futures::executor::block_on(handle), JobResult::Success(40)));
     dispatcher.shutdown();

@@ -149,7 +149,7 @@ struct Holder {
 
 impl Orchestrator for Holder {
     type State = Vec<JobId>;
-    type Command = orchestrator_core::Configured<Task>;
+    type Command = orchestrator_core::JobBuilder<Task>;
 
     fn handle(&mut self, job: Self::Command, ctx: &mut Context<'_, Self>) {
         let id = ctx.dispatch(job).expect("Task is registered");
@@ -200,7 +200,7 @@ fn bus_closed_while_jobs_run<R: Runtime>(rt: &R) {
         let retrying = dispatcher
             .dispatch(
                 JobBuilder::new(task(Task { gate: Some(gate.clone()), fail_first: 2, ..Task::default() }))
-                    .retry(RetryPolicy::new().max_retries(2).base_delay(Duration::from_millis(1))),
+                    .retry(RetryPolicy::new().with_max_retries(2).with_base_delay(Duration::from_millis(1))),
             )
             .unwrap();
         let progress =
@@ -210,7 +210,7 @@ fn bus_closed_while_jobs_run<R: Runtime>(rt: &R) {
         let awaited = join_all([gated, timing_out, cancelled, retrying, progress]);
         let fault = async {
             // The orchestrator's job: never ends by itself.
-            orch.send(JobBuilder::new(task(Task { forever: true, ..Task::default() })).build()).await.unwrap();
+            orch.send(JobBuilder::new(task(Task { forever: true, ..Task::default() }))).await.unwrap();
             wait_ids(&orch, 1).await;
             // Everybody runs (the timing-out job may already be gone: it counts anyway).
             probe.arrivals.wait_for(6).await;
@@ -259,8 +259,8 @@ fn bus_closed_while_jobs_run<R: Runtime>(rt: &R) {
 }
 
 trait IntoConfigured: Job + Sized {
-    fn into_configured(self) -> orchestrator_core::Configured<Self> {
-        JobBuilder::new(self).build()
+    fn into_configured(self) -> JobBuilder<Self> {
+        JobBuilder::new(self)
     }
 }
 impl IntoConfigured for Task {}
@@ -285,12 +285,11 @@ fn host_dropped_mid_job<R: Runtime>(rt: &R) {
         let never = Latch::new();
         let task = |t: Task| Task { alive: Some(alive.clone()), ..t };
         let jobs = [
-            JobBuilder::new(task(Task { forever: true, ..Task::default() })).timeout(Duration::from_secs(3600)).build(),
+            JobBuilder::new(task(Task { forever: true, ..Task::default() })).timeout(Duration::from_secs(3600)),
             task(Task { forever: true, ..Task::default() }).into_configured(),
             task(Task { gate: Some(never.clone()), ..Task::default() }).into_configured(),
             JobBuilder::new(task(Task { fail_first: 10, ..Task::default() }))
-                .retry(RetryPolicy::new().max_retries(10).base_delay(Duration::from_secs(3600)))
-                .build(),
+                .retry(RetryPolicy::new().with_max_retries(10).with_base_delay(Duration::from_secs(3600))),
         ];
         let prepare = async {
             for job in jobs {
@@ -588,7 +587,7 @@ fn clock_jump_during_back_off_and_retries_past_overflow() {
     let mut watch = Recorder::new(dispatcher.bus());
     let hour = Duration::from_secs(3600);
     rt.block_on(async {
-        let policy = RetryPolicy::new().max_retries(3).base_delay(hour).max_delay(Duration::MAX);
+        let policy = RetryPolicy::new().with_max_retries(3).with_base_delay(hour).with_max_delay(Duration::MAX);
         let handle =
             dispatcher.dispatch(JobBuilder::new(Task { fail_first: 3, ..Task::default() }).retry(policy)).unwrap();
         let id = handle.id();
@@ -603,7 +602,8 @@ fn clock_jump_during_back_off_and_retries_past_overflow() {
         assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
 
         // 100 retries, exponential from 1 s, capped at one year.
-        let policy = RetryPolicy::new().max_retries(100).base_delay(Duration::from_secs(1)).max_delay(YEAR);
+        let policy =
+            RetryPolicy::new().with_max_retries(100).with_base_delay(Duration::from_secs(1)).with_max_delay(YEAR);
         let start = rt.clock().now();
         let handle = dispatcher
             .dispatch(JobBuilder::new(Task { fail_first: 100, ..Task::default() }).retry(policy.clone()))
@@ -652,12 +652,16 @@ fn clock_jump_to_the_end_of_time() {
         let timing_out = dispatcher
             .dispatch(JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(Duration::from_secs(3600)))
             .unwrap();
-        let retrying =
-            dispatcher
-                .dispatch(JobBuilder::new(Task { fail_first: 2, ..Task::default() }).retry(
-                    RetryPolicy::new().max_retries(2).base_delay(Duration::from_secs(60)).max_delay(Duration::MAX),
-                ))
-                .unwrap();
+        let retrying = dispatcher
+            .dispatch(
+                JobBuilder::new(Task { fail_first: 2, ..Task::default() }).retry(
+                    RetryPolicy::new()
+                        .with_max_retries(2)
+                        .with_base_delay(Duration::from_secs(60))
+                        .with_max_delay(Duration::MAX),
+                ),
+            )
+            .unwrap();
         cache.insert("one second", Payload::new(1_u8), Some(Duration::from_secs(1)));
         cache.insert("two days", Payload::new(2_u8), Some(2 * day));
         cache.insert("forever", Payload::new(3_u8), None);

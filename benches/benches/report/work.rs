@@ -38,7 +38,7 @@ pub(crate) const BATCH: usize = 1000;
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn retry_policy() -> RetryPolicy {
-    RetryPolicy::new().max_retries(3).base_delay(Duration::from_millis(10))
+    RetryPolicy::new().with_max_retries(3).with_base_delay(Duration::from_millis(10))
 }
 
 /// A plain job, or one with retry + timeout.

@@ -120,6 +120,8 @@ impl fmt::Debug for CacheError {
 
 impl core::error::Error for CacheError {}
 
+crate::error::job_error_from!(CacheError);
+
 /// A key/value store for job results. Asynchronous and object-safe, so a user can back it
 /// with a database, a file or a remote service; [`InMemoryCache`] is the bundled one.
 ///
@@ -244,11 +246,11 @@ pub trait CacheProvider: MaybeSend + MaybeSync {
 /// use core::time::Duration;
 /// use orchestrator_core::cache::CachePolicy;
 ///
-/// let policy = CachePolicy::new("user:7").ttl(Duration::from_secs(300)).revalidate(false);
+/// let policy = CachePolicy::new("user:7").with_ttl(Duration::from_secs(300)).with_revalidate(false);
 /// assert_eq!(policy.key(), "user:7");
-/// assert_eq!(policy.get_ttl(), Some(Duration::from_secs(300)));
-/// assert!(!policy.get_revalidate());
-/// assert!(!policy.get_force_refresh());
+/// assert_eq!(policy.ttl(), Some(Duration::from_secs(300)));
+/// assert!(!policy.revalidate());
+/// assert!(!policy.force_refresh());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct CachePolicy {
@@ -278,21 +280,21 @@ impl CachePolicy {
     /// How long a written value stays valid (`None`: no expiry of its own, so the
     /// provider's default TTL applies; `Duration::MAX`: never expires).
     #[must_use]
-    pub fn ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+    pub fn with_ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
         self.ttl = ttl.into();
         self
     }
 
     /// `true` (default): stale-while-revalidate; `false`: cache-first.
     #[must_use]
-    pub fn revalidate(mut self, revalidate: bool) -> Self {
+    pub fn with_revalidate(mut self, revalidate: bool) -> Self {
         self.revalidate = revalidate;
         self
     }
 
     /// `true`: skip the read, always run the worker (and still write). Default `false`.
     #[must_use]
-    pub fn force_refresh(mut self, force_refresh: bool) -> Self {
+    pub fn with_force_refresh(mut self, force_refresh: bool) -> Self {
         self.force_refresh = force_refresh;
         self
     }
@@ -303,18 +305,18 @@ impl CachePolicy {
     }
 
     /// The TTL of written values.
-    pub fn get_ttl(&self) -> Option<Duration> {
+    pub fn ttl(&self) -> Option<Duration> {
         self.ttl
     }
 
     /// Whether a hit is revalidated (stale-while-revalidate) rather than final
     /// (cache-first).
-    pub fn get_revalidate(&self) -> bool {
+    pub fn revalidate(&self) -> bool {
         self.revalidate
     }
 
     /// Whether the read is skipped.
-    pub fn get_force_refresh(&self) -> bool {
+    pub fn force_refresh(&self) -> bool {
         self.force_refresh
     }
 }

@@ -98,3 +98,12 @@ impl fmt::Display for TryRecvError {
 }
 
 impl core::error::Error for TryRecvError {}
+
+// So that `?` works on them inside an executor.
+crate::error::job_error_from!(Lagged, Closed, TryRecvError);
+
+impl<T: crate::MaybeSend + crate::MaybeSync + 'static> From<SendError<T>> for crate::error::JobError {
+    fn from(error: SendError<T>) -> Self {
+        Self::new(error)
+    }
+}

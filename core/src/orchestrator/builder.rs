@@ -84,6 +84,8 @@ impl core::error::Error for StartError {
     }
 }
 
+crate::error::job_error_from!(StartError);
+
 /// Configures an orchestrator's host: bus, command queue, circuit breaker, clock, logger.
 /// Get one from [`Orchestrator::builder`] or [`OrchestratorBuilder::new`].
 ///

@@ -138,7 +138,7 @@ impl<O: Orchestrator> Context<'_, O> {
         self.core.dirty = true;
     }
 
-    /// Dispatches `job` (a [`Job`] or a [`Configured`](crate::Configured) one) with the
+    /// Dispatches `job` (a [`Job`] or a [`JobBuilder`](crate::JobBuilder)) with the
     /// orchestrator's dispatcher, on the orchestrator's bus, and tracks it as active.
     ///
     /// The id is tracked **before** this returns, and the host handles no event while a

@@ -51,6 +51,12 @@ impl<C> fmt::Display for SendError<C> {
 
 impl<C> core::error::Error for SendError<C> {}
 
+impl<C: crate::MaybeSend + crate::MaybeSync + 'static> From<SendError<C>> for crate::JobError {
+    fn from(error: SendError<C>) -> Self {
+        Self::new(error)
+    }
+}
+
 /// The outside world's end of an orchestrator: read its state, watch it, send it
 /// commands, shut it down. Cheap to clone; every clone talks to the same host.
 ///

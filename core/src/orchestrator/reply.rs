@@ -57,3 +57,5 @@ impl fmt::Display for AskError {
 }
 
 impl core::error::Error for AskError {}
+
+crate::error::job_error_from!(AskError);

@@ -37,8 +37,7 @@ pub(super) fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
     async move {
         // Only a job that may retry takes part in a budget: one that never retries has
         // no say in how many retries its peers make.
-        let budget =
-            retry.filter(|p| p.get_max_retries() > 0).and_then(|p| p.get_budget().or(ctx.env.retry_budget.as_ref()));
+        let budget = retry.filter(|p| p.max_retries() > 0).and_then(|p| p.budget().or(ctx.env.retry_budget.as_ref()));
         let mut attempt: u32 = 0;
         loop {
             ctx.attempt.store(attempt, Ordering::Relaxed);
@@ -61,7 +60,7 @@ pub(super) fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
                 core::future::pending::<()>().await;
             }
             let retry_number = attempt.saturating_add(1);
-            let max = policy.get_max_retries();
+            let max = policy.max_retries();
             if let Some(budget) = budget.filter(|b| !b.try_withdraw(budget_now(timer))) {
                 return (Err(refuse_retry(ctx, budget, error, retry_number, max)), attempt > 0);
             }

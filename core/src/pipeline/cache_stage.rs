@@ -79,7 +79,7 @@ impl CacheStage {
         T: Clone + MaybeSend + MaybeSync + 'static,
         S: Future<Output = Outcome<T>>,
     {
-        let write = self.provider.write(self.policy.key(), Payload::new(value.clone()), self.policy.get_ttl());
+        let write = self.provider.write(self.policy.key(), Payload::new(value.clone()), self.policy.ttl());
         async move {
             match select(write, stop).await {
                 Either::Left((Ok(()), _)) => {}

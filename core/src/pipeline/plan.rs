@@ -85,9 +85,9 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> Stages<T> for Plan<T> {
     {
         async move {
             let ctx = &self.core.ctx;
-            if let Some(stage) = self.cache().filter(|stage| !stage.policy.get_force_refresh()) {
+            if let Some(stage) = self.cache().filter(|stage| !stage.policy.force_refresh()) {
                 let hit = stage.read::<T>(ctx, logger).await;
-                if let (Some(value), false) = (hit, stage.policy.get_revalidate()) {
+                if let (Some(value), false) = (hit, stage.policy.revalidate()) {
                     return Outcome::Finished { result: Ok(value), retried: false, cached: true };
                 }
             }

@@ -285,6 +285,8 @@ impl fmt::Display for Stalled {
 
 impl core::error::Error for Stalled {}
 
+crate::error::job_error_from!(Stalled);
+
 /// Records that the driven future was woken.
 struct WakeFlag(AtomicBool);
 

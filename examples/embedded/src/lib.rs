@@ -110,7 +110,7 @@ impl Orchestrator for Thermostat {
             Command::Measure => {
                 let job = JobBuilder::new(ReadTemperature)
                     .timeout(Duration::from_millis(500))
-                    .retry(RetryPolicy::new().max_retries(3).base_delay(Duration::from_millis(5)));
+                    .retry(RetryPolicy::new().with_max_retries(3).with_base_delay(Duration::from_millis(5)));
                 match ctx.dispatch(job) {
                     Ok(_) => ctx.update_state(AsyncState::set_loading),
                     Err(error) => ctx.update_state(|s| s.set_failure(JobError::msg(error))),

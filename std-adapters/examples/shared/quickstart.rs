@@ -31,7 +31,7 @@ pub(crate) async fn run(dispatcher: &Dispatcher) -> Result<(), Box<dyn Error>> {
 
     // 1. A flaky fetch that succeeds on its third attempt (retry with back-off).
     let flaky = JobBuilder::new(FetchUser { id: 1, latency: Duration::from_millis(10) })
-        .retry(RetryPolicy::new().base_delay(Duration::from_millis(50)))
+        .retry(RetryPolicy::new().with_base_delay(Duration::from_millis(50)))
         .timeout(Duration::from_secs(5));
     let flaky = dispatcher.dispatch(flaky)?;
 

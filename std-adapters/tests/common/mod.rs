@@ -102,7 +102,7 @@ async fn until_terminal(sub: &mut Subscription) -> Vec<EventTag> {
 /// A job that fails twice is retried with real (10 ms, 20 ms) back-off sleeps and succeeds.
 pub async fn retry_succeeds(dispatcher: &Dispatcher) {
     let mut events = dispatcher.bus().subscribe().unwrap();
-    let policy = RetryPolicy::new().max_retries(3).base_delay(Duration::from_millis(10));
+    let policy = RetryPolicy::new().with_max_retries(3).with_base_delay(Duration::from_millis(10));
     let handle = dispatcher.dispatch(JobBuilder::new(Flaky { fail_times: 2 }).retry(policy)).unwrap();
     match handle.await {
         JobResult::Success(attempt) => assert_eq!(attempt, 2),
@@ -112,7 +112,7 @@ pub async fn retry_succeeds(dispatcher: &Dispatcher) {
     assert_eq!(until_terminal(&mut events).await, [Started, Retrying, Retrying, Success]);
 
     // Exhausted retries end in the last failure.
-    let policy = RetryPolicy::new().max_retries(1).base_delay(Duration::from_millis(1));
+    let policy = RetryPolicy::new().with_max_retries(1).with_base_delay(Duration::from_millis(1));
     let handle = dispatcher.dispatch(JobBuilder::new(Flaky { fail_times: 5 }).retry(policy)).unwrap();
     match handle.await {
         JobResult::Failure(error) => assert_eq!(error.message(), "flaky"),

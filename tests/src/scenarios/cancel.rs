@@ -52,7 +52,7 @@ pub fn cancel_during_back_off<R: Runtime>(rt: &R) {
     let (dispatcher, probe, mut rec) = setup(rt);
     let mut watch = Recorder::new(dispatcher.bus());
     rt.run(async {
-        let policy = RetryPolicy::new().max_retries(5).base_delay(Duration::from_secs(3600));
+        let policy = RetryPolicy::new().with_max_retries(5).with_base_delay(Duration::from_secs(3600));
         let handle = dispatcher.dispatch(JobBuilder::new(Work::failing()).retry(policy)).unwrap();
         // The first attempt fails at once; the Retrying event comes right before the back-off.
         watch.wait_for(handle.id(), Retrying).await;

@@ -59,7 +59,7 @@ pub fn retries_then_success<R: Runtime>(rt: &R) {
     let timer = rt.timer();
     rt.run(async {
         let start = timer.now();
-        let job = JobBuilder::new(Work::quick(2)).retry(RetryPolicy::new().max_retries(3).base_delay(MS));
+        let job = JobBuilder::new(Work::quick(2)).retry(RetryPolicy::new().with_max_retries(3).with_base_delay(MS));
         assert_eq!(dispatcher.dispatch(job).unwrap().await.ok(), Some(2));
         if R::VIRTUAL_TIME {
             // The back-offs really elapsed on the clock: 1 ms + 2 ms.
@@ -81,7 +81,7 @@ pub fn retries_then_success<R: Runtime>(rt: &R) {
 pub fn exhausted_retries<R: Runtime>(rt: &R) {
     let (dispatcher, probe, mut rec) = setup(rt);
     rt.run(async {
-        let job = JobBuilder::new(Work::failing()).retry(RetryPolicy::new().max_retries(3).base_delay(MS));
+        let job = JobBuilder::new(Work::failing()).retry(RetryPolicy::new().with_max_retries(3).with_base_delay(MS));
         let handle = dispatcher.dispatch(job).unwrap();
         let id = handle.id();
         let result = handle.await;
@@ -123,7 +123,7 @@ pub fn timeout_drops_work<R: Runtime>(rt: &R) {
 pub fn timeout_covers_back_off<R: Runtime>(rt: &R) {
     let (dispatcher, probe, mut rec) = setup(rt);
     rt.run(async {
-        let policy = RetryPolicy::new().max_retries(1_000).base_delay(MS).max_delay(4 * MS);
+        let policy = RetryPolicy::new().with_max_retries(1_000).with_base_delay(MS).with_max_delay(4 * MS);
         let job = JobBuilder::new(Work::failing()).retry(policy).timeout(20 * MS);
         let result = dispatcher.dispatch(job).unwrap().await;
         assert!(result.is_timed_out(), "{result:?}");

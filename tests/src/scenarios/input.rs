@@ -86,7 +86,7 @@ pub fn executor_panic_is_failure<R: Runtime>(rt: &R) {
     }));
     let mut rec = Recorder::new(dispatcher.bus());
     rt.run(async {
-        let job = JobBuilder::new(Boom(0)).retry(RetryPolicy::new().base_delay(Duration::from_millis(1)));
+        let job = JobBuilder::new(Boom(0)).retry(RetryPolicy::new().with_base_delay(Duration::from_millis(1)));
         let result = dispatcher.dispatch(job).unwrap().await;
         let JobResult::Failure(error) = result else { panic!("expected a failure, got {result:?}") };
         assert!(error.is_panic(), "{error:?}");

@@ -52,7 +52,7 @@ impl Orchestrator for Tracker {
         let dispatched = match command {
             Cmd::Quick { fail_first } => ctx.dispatch(
                 JobBuilder::new(Work::quick(fail_first))
-                    .retry(RetryPolicy::new().max_retries(fail_first).base_delay(Duration::from_millis(1))),
+                    .retry(RetryPolicy::new().with_max_retries(fail_first).with_base_delay(Duration::from_millis(1))),
             ),
             Cmd::Forever { timeout: Some(timeout) } => ctx.dispatch(JobBuilder::new(Work::forever()).timeout(timeout)),
             Cmd::Forever { timeout: None } => ctx.dispatch(Work::forever()),
