@@ -88,7 +88,29 @@ impl core::error::Error for BusCapacityError {}
 
 crate::error::job_error_from!(BusCapacityError);
 
-/// A broadcast bus of [`Event`]s. See the [module docs](self).
+/// The event [`Bus`]: a broadcast of [`Event`]s to every [`Subscription`].
+///
+/// A bus is a cheap handle (clone it freely); "scoped" buses are just other `Bus` values
+/// created with [`Bus::new`]; nothing is global. Delivery is ordered: every subscriber
+/// present when an event is emitted receives it, in emit order. Memory is bounded by the
+/// bus capacity: a subscriber that falls more than `capacity` events behind receives
+/// `Err(Lagged(n))` with the exact number it missed, then continues, while the others are
+/// unaffected.
+///
+/// ```
+/// use orchestrator_core::{Bus, Event};
+/// use futures::StreamExt;
+///
+/// let bus = Bus::new();
+/// let mut sub = bus.subscribe().unwrap();
+/// assert_eq!(bus.emit(Event::custom("ping", ())), Ok(1));
+/// let ev = futures::executor::block_on(sub.next()).unwrap().unwrap();
+/// assert_eq!(ev.job_type(), "ping");
+///
+/// bus.close();
+/// assert!(bus.emit(Event::custom("ping", ())).is_err()); // says so, does nothing
+/// assert!(futures::executor::block_on(sub.next()).is_none()); // subscriptions end
+/// ```
 ///
 /// A handle also carries a causal depth, which it stamps on what it emits (see
 /// [`Event::causal_depth`]): the handle an orchestrator's hook gets from its
@@ -132,7 +154,7 @@ impl Bus {
     ///
     /// ```
     /// use core::num::NonZeroUsize;
-    /// use orchestrator_core::bus::{Bus, BusCapacityError, MAX_BUS_CAPACITY};
+    /// use orchestrator_core::{Bus, BusCapacityError, MAX_BUS_CAPACITY};
     ///
     /// let bus = Bus::with_capacity(NonZeroUsize::new(32).unwrap()).unwrap();
     /// assert_eq!(bus.capacity(), 32);

@@ -31,10 +31,10 @@ use crate::runtime::{Spawn, SpawnError, Timer};
 type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
 
 /// Default limit of jobs dispatched and not yet finished, per dispatcher.
-pub const DEFAULT_MAX_PENDING: usize = 65_536;
+pub(crate) const DEFAULT_MAX_PENDING: usize = 65_536;
 
 /// Default of [`DispatcherBuilder::reuse_limit`]: finished jobs' boxes kept for reuse.
-pub const DEFAULT_REUSE_LIMIT: usize = 1024;
+pub(crate) const DEFAULT_REUSE_LIMIT: usize = 1024;
 
 /// What [`Dispatcher::register`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,8 +513,13 @@ impl Default for DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
-    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DEFAULT_MAX_PENDING`],
-    /// [`DEFAULT_REUSE_LIMIT`], no cache, no retry budget.
+    /// Default of [`max_pending`](Self::max_pending): jobs dispatched and not yet finished.
+    pub const DEFAULT_MAX_PENDING: usize = DEFAULT_MAX_PENDING;
+    /// Default of [`reuse_limit`](Self::reuse_limit): finished jobs' boxes kept for reuse.
+    pub const DEFAULT_REUSE_LIMIT: usize = DEFAULT_REUSE_LIMIT;
+
+    /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DispatcherBuilder::DEFAULT_MAX_PENDING`],
+    /// [`DispatcherBuilder::DEFAULT_REUSE_LIMIT`], no cache, no retry budget.
     pub fn new() -> Self {
         Self {
             bus: None,
@@ -583,12 +588,13 @@ impl DispatcherBuilder {
         self
     }
 
-    /// The cache provider of the dispatched jobs' [cache policies](crate::CachePolicy) and
+    /// The cache provider of the dispatched jobs' [cache policies](crate::cache::CachePolicy) and
     /// of their contexts' cache helpers (a job may bring its own:
     /// [`JobOptions::cache_provider`](crate::JobOptions::cache_provider)).
     ///
     /// ```
-    /// use orchestrator_core::{Dispatcher, InMemoryCache};
+    /// use orchestrator_core::{Dispatcher};
+    /// use orchestrator_core::cache::{InMemoryCache};
     /// use orchestrator_core::runtime::VirtualClock;
     ///
     /// let clock = VirtualClock::new(); // with orchestrator-std: the runtime's clock
@@ -614,7 +620,7 @@ impl DispatcherBuilder {
     }
 
     /// How many finished jobs' boxes the dispatcher keeps for reuse, over all job types
-    /// (default [`DEFAULT_REUSE_LIMIT`]; 0 keeps none).
+    /// (default [`DispatcherBuilder::DEFAULT_REUSE_LIMIT`]; 0 keeps none).
     ///
     /// A job's future (the executor's future inside the pipeline that adds events,
     /// cancellation, timeout, retry and cache) lives in a box of a few hundred bytes.

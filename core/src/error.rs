@@ -36,7 +36,7 @@ pub enum JobErrorKind {
 /// [`new`](Self::new), then that error's own sources. (The message of a wrapped error is
 /// also the `JobError`'s message, so a printer of the whole chain shows it twice.)
 ///
-/// Inside an executor, `?` converts the crate's own errors (a [`CacheError`](crate::CacheError),
+/// Inside an executor, `?` converts the crate's own errors (a [`CacheError`](crate::cache::CacheError),
 /// an [`EmitError`](crate::EmitError), a [`DispatchError`], ...), boxed errors, strings
 /// and other `JobError`s. Wrap any other error with [`JobError::new`]
 /// (`.map_err(JobError::new)?`), or implement `From<YourError> for JobError` once for
@@ -318,19 +318,19 @@ pub enum DispatchError {
         /// The job type's name.
         job_type: &'static str,
     },
-    /// The job has a [`CachePolicy`](crate::CachePolicy) with an empty key.
+    /// The job has a [`CachePolicy`](crate::cache::CachePolicy) with an empty key.
     EmptyCacheKey {
         /// The job type's name.
         job_type: &'static str,
     },
-    /// The job has a [`CachePolicy`](crate::CachePolicy) with a zero TTL: nothing it wrote
+    /// The job has a [`CachePolicy`](crate::cache::CachePolicy) with a zero TTL: nothing it wrote
     /// could ever be read.
     ZeroCacheTtl {
         /// The job type's name.
         job_type: &'static str,
     },
-    /// The job has a [`CachePolicy`](crate::CachePolicy) but neither the job nor the
-    /// dispatcher has a [`CacheProvider`](crate::CacheProvider).
+    /// The job has a [`CachePolicy`](crate::cache::CachePolicy) but neither the job nor the
+    /// dispatcher has a [`CacheProvider`](crate::cache::CacheProvider).
     NoCacheProvider {
         /// The job type's name.
         job_type: &'static str,

@@ -110,7 +110,7 @@ pub enum SuppressionReason {
         /// The orchestrator's limit.
         limit: u32,
     },
-    /// The orchestrator's [`CircuitBreaker`](crate::CircuitBreaker) refused the event (this
+    /// The orchestrator's [`CircuitBreaker`](crate::breaker::CircuitBreaker) refused the event (this
     /// is emitted once per trip, not per refused event).
     Breaker,
 }

@@ -13,8 +13,6 @@ use crate::event::Payload;
 use crate::retry::RetryPolicy;
 use crate::sync::{MaybeSend, MaybeSync};
 
-pub use crate::job_id::JobId;
-
 /// A unit of work, routed by its type to the [`Executor`](crate::Executor) registered for
 /// it.
 ///
@@ -164,7 +162,7 @@ impl<T> JobOptions<T> {
         self.metadata.as_deref().unwrap_or(&EMPTY_METADATA)
     }
 
-    /// The prefix of the job's [`JobId`], if set (default: the job type's name).
+    /// The prefix of the job's [`JobId`](crate::JobId), if set (default: the job type's name).
     pub fn id_prefix(&self) -> Option<&'static str> {
         self.id_prefix
     }
@@ -331,7 +329,7 @@ impl<J: Job> JobBuilder<J> {
         }
         self
     }
-    /// The prefix of the job's [`JobId`] (default: the job type's name).
+    /// The prefix of the job's [`JobId`](crate::JobId) (default: the job type's name).
     pub fn id_prefix(mut self, prefix: &'static str) -> Self {
         self.options.id_prefix = Some(prefix);
         self

@@ -60,7 +60,7 @@
 //!
 //! * [`Job`] and [`Executor`]: a unit of work and its business logic. A [`JobBuilder`]
 //!   adds a timeout, a [`RetryPolicy`], a [`CancellationToken`], a placeholder or a
-//!   [`CachePolicy`]. A [`RetryBudget`] bounds the retries of many jobs together.
+//!   [`CachePolicy`](cache::CachePolicy). A [`RetryBudget`] bounds the retries of many jobs together.
 //! * [`Dispatcher`]: routes each job by its type to its executor and runs it in
 //!   [`Runner`]s; [`dispatch`](Dispatcher::dispatch) returns a [`JobHandle`], a future of
 //!   the job's [`JobResult`] ([`abort_on_drop`](JobHandle::abort_on_drop) makes it cancel
@@ -94,7 +94,7 @@
 //!   tests of time-dependent behaviour.
 //! * `serde`: `Serialize` / `Deserialize` for [`JobId`] (as its text), [`EventTag`],
 //!   [`JobError`] (kind and message), [`JobResult`], [`AsyncState`], [`RetryPolicy`],
-//!   [`CachePolicy`] and more, and `Event::to_view`, a serializable view of an event
+//!   [`CachePolicy`](cache::CachePolicy) and more, and `Event::to_view`, a serializable view of an event
 //!   (no_std-capable).
 //! * `portable-atomic`, `critical-section`: forwarded to the channel, future and lock
 //!   crates for targets without compare-and-swap.
@@ -115,54 +115,57 @@ extern crate std;
 
 mod box_pool;
 pub mod breaker;
-pub mod bus;
+mod bus;
 pub mod cache;
-pub mod cancel;
+mod cancel;
 pub mod channel;
-pub mod dispatcher;
-pub mod error;
-pub mod event;
-pub mod executor;
-pub mod handle;
-pub mod job;
+mod dispatcher;
+mod error;
+mod event;
+mod executor;
+mod handle;
+mod job;
 mod job_box;
 mod job_env;
 mod job_id;
 pub mod log;
-pub mod orchestrator;
+mod orchestrator;
 mod parsed_names;
 mod pipeline;
 mod registry;
-pub mod result;
-pub mod retry;
-pub mod retry_budget;
+mod result;
+mod retry;
+mod retry_budget;
 mod route;
-pub mod runner;
+mod runner;
 pub mod runtime;
 #[cfg(feature = "serde")]
 mod serialization;
-pub mod state;
+mod state;
 mod sync;
 mod unwind;
 mod waker_slots;
 
-pub use breaker::{CircuitBreaker, RateLimiter};
-pub use bus::{Bus, BusCapacityError, BusClosed, Lagged, Subscription};
-pub use cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
-pub use cancel::CancellationToken;
+pub use bus::{
+    Bus, BusCapacityError, BusClosed, DEFAULT_BUS_CAPACITY, Lagged, MAX_BUS_CAPACITY, Subscription, TryNextError,
+};
+pub use cancel::{
+    CancellationToken, Cancelled, CancelledOwned, DropGuard, ListenerId, RunUntilCancelled, RunUntilCancelledOwned,
+};
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
-pub use error::{DispatchError, JobError, JobErrorKind};
+pub use error::{DispatchError, DynError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
-pub use executor::{EmitError, Executor, JobContext, ProgressError, executor_fn};
-pub use handle::{AbortOnDropHandle, JobHandle};
+pub use executor::{EmitError, Executor, FnExecutor, JobContext, ProgressError, executor_fn};
+pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
-    AskError, Context, Host, Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply,
-    SendError, StartError, StateStream,
+    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, MAX_COMMAND_CAPACITY, Orchestrator,
+    OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError, StartError,
+    StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
-pub use retry::RetryPolicy;
+pub use retry::{Backoff, Jitter, RetryPolicy};
 pub use retry_budget::{RetryBudget, RetryBudgetBuilder};
 pub use runner::Runner;
 #[cfg(feature = "serde")]

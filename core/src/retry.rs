@@ -324,7 +324,7 @@ fn nanos_to_duration(nanos: u128) -> Duration {
 ///
 /// ```
 /// use core::time::Duration;
-/// use orchestrator_core::retry::{Jitter, RetryPolicy};
+/// use orchestrator_core::{Jitter, RetryPolicy};
 ///
 /// let policy = RetryPolicy::new().with_jitter(Jitter::new(0.5, 42));
 /// let d = policy.delay(2); // 4 s without jitter

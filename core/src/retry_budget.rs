@@ -23,21 +23,21 @@ use core::time::Duration;
 use crate::sync::Mutex;
 
 /// Default of [`RetryBudgetBuilder::window`]: how long deposits and withdrawals count.
-pub const DEFAULT_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_BUDGET_WINDOW: Duration = Duration::from_secs(10);
 
 /// Default of [`RetryBudgetBuilder::min_retries`]: retries allowed per window with no
 /// success at all (10 per second over the default window, as tower's default).
-pub const DEFAULT_BUDGET_MIN_RETRIES: u32 = 100;
+pub(crate) const DEFAULT_BUDGET_MIN_RETRIES: u32 = 100;
 
 /// Default of [`RetryBudgetBuilder::retry_percent`]: each success allows a fifth of a retry.
-pub const DEFAULT_BUDGET_RETRY_PERCENT: u32 = 20;
+pub(crate) const DEFAULT_BUDGET_RETRY_PERCENT: u32 = 20;
 
 /// Default of [`RetryBudgetBuilder::slots`]: how finely the window slides.
-pub const DEFAULT_BUDGET_SLOTS: u32 = 10;
+pub(crate) const DEFAULT_BUDGET_SLOTS: u32 = 10;
 
 /// Most slots a budget may have ([`RetryBudgetBuilder::slots`] is clamped to it): each is
 /// 8 bytes, allocated when the budget is built.
-pub const MAX_BUDGET_SLOTS: u32 = 1024;
+pub(crate) const MAX_BUDGET_SLOTS: u32 = 1024;
 
 /// The cost of one retry, in the budget's units. A success deposits `retry_percent` units,
 /// so integer arithmetic gives exact shares (no floating point on small targets).
@@ -187,9 +187,20 @@ impl Default for RetryBudget {
 }
 
 impl RetryBudget {
-    /// A budget with the defaults: a [`DEFAULT_BUDGET_WINDOW`] window,
-    /// [`DEFAULT_BUDGET_MIN_RETRIES`] retries of reserve per window,
-    /// [`DEFAULT_BUDGET_RETRY_PERCENT`] % of the successes, [`DEFAULT_BUDGET_SLOTS`] slots.
+    /// The default window: how long a deposit or a withdrawal counts.
+    pub const DEFAULT_WINDOW: Duration = DEFAULT_BUDGET_WINDOW;
+    /// The default reserve: retries allowed per window whatever the successes.
+    pub const DEFAULT_MIN_RETRIES: u32 = DEFAULT_BUDGET_MIN_RETRIES;
+    /// The default share of the successes that may be retried, in percent.
+    pub const DEFAULT_RETRY_PERCENT: u32 = DEFAULT_BUDGET_RETRY_PERCENT;
+    /// The default number of steps the window slides in.
+    pub const DEFAULT_SLOTS: u32 = DEFAULT_BUDGET_SLOTS;
+    /// The most steps a window may slide in.
+    pub const MAX_SLOTS: u32 = MAX_BUDGET_SLOTS;
+
+    /// A budget with the defaults: a [`RetryBudget::DEFAULT_WINDOW`] window,
+    /// [`RetryBudget::DEFAULT_MIN_RETRIES`] retries of reserve per window,
+    /// [`RetryBudget::DEFAULT_RETRY_PERCENT`] % of the successes, [`RetryBudget::DEFAULT_SLOTS`] slots.
     ///
     /// ```
     /// use orchestrator_core::RetryBudget;
@@ -311,7 +322,7 @@ impl RetryBudget {
     }
 }
 
-/// Configures a [`RetryBudget`]. Every setting has a default (the `DEFAULT_BUDGET_*`
+/// Configures a [`RetryBudget`]. Every setting has a default (the `RetryBudget::DEFAULT_*`
 /// constants) and accepts any value; out-of-range values are clamped as documented.
 ///
 /// ```
@@ -351,7 +362,7 @@ impl RetryBudgetBuilder {
         }
     }
 
-    /// How long a deposit or a withdrawal counts (default [`DEFAULT_BUDGET_WINDOW`]).
+    /// How long a deposit or a withdrawal counts (default [`RetryBudget::DEFAULT_WINDOW`]).
     /// Longer windows smooth out bursts; shorter ones react faster. The window is cut
     /// into [`slots`](Self::slots) of at least a nanosecond (so a zero window is one
     /// nanosecond per slot).
@@ -361,22 +372,22 @@ impl RetryBudgetBuilder {
     }
 
     /// Retries allowed per window with no success at all (default
-    /// [`DEFAULT_BUDGET_MIN_RETRIES`]; 0: only successes allow retries).
+    /// [`RetryBudget::DEFAULT_MIN_RETRIES`]; 0: only successes allow retries).
     pub const fn min_retries(mut self, retries: u32) -> Self {
         self.min_retries = retries;
         self
     }
 
     /// Hundredths of a retry each success allows (default
-    /// [`DEFAULT_BUDGET_RETRY_PERCENT`]): 20 lets retries add at most 20 % to the
+    /// [`RetryBudget::DEFAULT_RETRY_PERCENT`]): 20 lets retries add at most 20 % to the
     /// successful load, 100 one retry per success, 300 three. 0: only the reserve.
     pub const fn retry_percent(mut self, percent: u32) -> Self {
         self.retry_percent = percent;
         self
     }
 
-    /// How many steps the window slides in (default [`DEFAULT_BUDGET_SLOTS`], clamped
-    /// into `1..=`[`MAX_BUDGET_SLOTS`]). A deposit expires between `window - window /
+    /// How many steps the window slides in (default [`RetryBudget::DEFAULT_SLOTS`], clamped
+    /// into `1..=`[`RetryBudget::MAX_SLOTS`]). A deposit expires between `window - window /
     /// slots` and `window` after it was made; 1 slot makes the window tumble instead of
     /// slide.
     pub const fn slots(mut self, slots: u32) -> Self {

@@ -75,8 +75,28 @@ impl AsyncStatus {
     }
 }
 
-/// A status, the last data and the last error of a value loaded by jobs. See the
-/// [module docs](self) for the transition table.
+/// A status, the last data and the last error of a value loaded by jobs.
+///
+/// An `AsyncState<T, E>` is a status plus the last data and the last error. Its fields are
+/// private so the invariants the original only hoped for always hold:
+///
+/// * `Success` always has data (so [`AsyncState::when`] never has to force anything);
+/// * `Failure` always has an error;
+/// * `Initial` is the only state built without data or error.
+///
+/// Transitions, as in the original (data is kept where the original keeps it):
+///
+/// | transition | status | data | error |
+/// |---|---|---|---|
+/// | [`to_loading`](AsyncState::to_loading) | `Loading` | kept | cleared |
+/// | [`to_refreshing`](AsyncState::to_refreshing) | `Refreshing` | kept | cleared |
+/// | [`to_success(d)`](AsyncState::to_success) | `Success` | `d` | cleared |
+/// | [`to_failure(e)`](AsyncState::to_failure) | `Failure` | **kept** | `e` |
+///
+/// Each `to_*` consumes the state and returns the next one; the `set_*` twins do the same
+/// in place, which is handy inside [`Context::update_state`](crate::Context::update_state).
+/// Unlike the original, `AsyncState` implements `PartialEq` (when `T` and `E` do), so a
+/// state containing it can be compared and de-duplicated.
 ///
 /// ```
 /// use orchestrator_core::{AsyncState, AsyncStatus, JobError};

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
-use orchestrator_core::bus::MAX_BUS_CAPACITY;
-use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
+use orchestrator_core::MAX_BUS_CAPACITY;
+use orchestrator_core::MAX_COMMAND_CAPACITY;
+use orchestrator_core::cache::InMemoryCache;
 use orchestrator_core::runtime::{Clock as _, VirtualClock};
 use orchestrator_core::{
-    Bus, BusCapacityError, Context, DispatchError, Dispatcher, InMemoryCache, Job, JobBuilder, JobContext, JobResult,
-    Orchestrator, Payload, ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
+    Bus, BusCapacityError, Context, DispatchError, Dispatcher, Job, JobBuilder, JobContext, JobResult, Orchestrator,
+    Payload, ProgressError, RetryPolicy, StartError, WaitError, wait_for_result,
 };
 
 #[derive(Clone)]
@@ -373,7 +374,7 @@ fn dispatch_on_a_closed_scoped_bus_is_refused() {
     assert!(h.run(h.dispatcher.dispatch(Report(0.0, None)).unwrap()).is_success());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the refused job never ran");
     assert_eq!(tags(&h.drain()), [Started, Success]);
-    assert!(matches!(watcher.try_next(), Err(orchestrator_core::bus::TryNextError::Closed)), "nothing emitted");
+    assert!(matches!(watcher.try_next(), Err(orchestrator_core::TryNextError::Closed)), "nothing emitted");
     assert_eq!(h.dispatcher.stats().finished, 1);
 }
 

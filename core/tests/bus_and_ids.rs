@@ -56,7 +56,7 @@ fn scoped_bus_events_never_reach_the_default_bus_and_back() {
 fn an_idle_subscription_costs_at_most_64_bytes() {
     use std::mem::size_of;
     let slot = size_of::<Option<std::task::Waker>>();
-    assert!(size_of::<orchestrator_core::bus::Subscription>() + 2 * slot <= 64);
+    assert!(size_of::<orchestrator_core::Subscription>() + 2 * slot <= 64);
 }
 
 #[cfg(not(target_family = "wasm"))] // no threads on wasm32

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
+use orchestrator_core::cache::{CacheError, CachePolicy, CacheProvider, InMemoryCache};
 use orchestrator_core::cache::{CacheErrorKind, CacheStats, KeyFilter};
 use orchestrator_core::log::{Level, Logger};
 use orchestrator_core::runtime::{Clock, Timer, VirtualClock};
 use orchestrator_core::{
-    BoxFuture, CacheError, CachePolicy, CacheProvider, DispatchError, Dispatcher, Executor, InMemoryCache, Job,
-    JobBuilder, JobContext, JobError, JobResult, Payload,
+    BoxFuture, DispatchError, Dispatcher, Executor, Job, JobBuilder, JobContext, JobError, JobResult, Payload,
 };
 
 // ---------------------------------------------------------------------------------------

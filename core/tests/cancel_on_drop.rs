@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use common::{Harness, tags};
 use futures::task::noop_waker_ref;
 use orchestrator_core::EventTag::*;
-use orchestrator_core::handle::HANDLE_DROPPED;
+use orchestrator_core::HANDLE_DROPPED;
 use orchestrator_core::runtime::run_virtual;
 use orchestrator_core::{CancellationToken, EventKind, Job, JobError, JobResult, MaybeSend, executor_fn};
 

@@ -103,7 +103,7 @@ fn reports_from_another_thread_never_follow_the_terminal_event() {
         loop {
             match h.events.try_next() {
                 Ok(event) => events.push(event.tag()),
-                Err(orchestrator_core::bus::TryNextError::Lagged(n)) => missed += n,
+                Err(orchestrator_core::TryNextError::Lagged(n)) => missed += n,
                 Err(_) => break,
             }
         }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::{Either, join_all, select};
+use orchestrator_core::DEFAULT_CAUSAL_DEPTH_LIMIT;
 use orchestrator_core::log::{Level, Logger};
-use orchestrator_core::orchestrator::DEFAULT_CAUSAL_DEPTH_LIMIT;
 use orchestrator_core::runtime::{Timer, VirtualClock, run_virtual};
 use orchestrator_core::{
     Context, Dispatcher, Event, EventKind, EventTag, Host, Job, JobContext, JobError, Orchestrator, OrchestratorHandle,
@@ -370,7 +370,7 @@ mod panics {
     struct PanickyBreaker {
         calls: u32,
     }
-    impl orchestrator_core::CircuitBreaker for PanickyBreaker {
+    impl orchestrator_core::breaker::CircuitBreaker for PanickyBreaker {
         fn admit(&mut self, _: &Event, _: orchestrator_core::breaker::Delivery, _: Duration) -> bool {
             self.calls += 1;
             assert!(self.calls > 1, "the breaker panicked");

@@ -701,7 +701,7 @@ fn breaker_suppresses_the_51st_event_of_a_kind_but_tracking_ends() {
     let w = World::new();
     let (host, h) = Recorder::default()
         .builder(Vec::new(), &w.dispatcher)
-        .breaker(orchestrator_core::RateLimiter::new())
+        .breaker(orchestrator_core::breaker::RateLimiter::new())
         .build()
         .unwrap();
     let clock = w.clock.clone();
@@ -741,7 +741,7 @@ fn passive_floods_do_not_count_against_own_events() {
     let w = World::new();
     let (host, h) = Recorder::default()
         .builder(Vec::new(), &w.dispatcher)
-        .breaker(orchestrator_core::RateLimiter::new())
+        .breaker(orchestrator_core::breaker::RateLimiter::new())
         .build()
         .unwrap();
     let bus = w.dispatcher.bus().clone();

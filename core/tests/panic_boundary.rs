@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use common::{Harness, tags};
 use orchestrator_core::EventTag::*;
+use orchestrator_core::cache::CacheProvider;
 use orchestrator_core::cache::{CacheError, KeyFilter};
 use orchestrator_core::{
-    BoxFuture, CacheProvider, Executor, Job, JobBuilder, JobContext, JobError, JobErrorKind, JobResult, Payload,
-    RetryPolicy, executor_fn,
+    BoxFuture, Executor, Job, JobBuilder, JobContext, JobError, JobErrorKind, JobResult, Payload, RetryPolicy,
+    executor_fn,
 };
 
 /// Indexes a three-element array: index 10 panics *before* the executor's future exists.

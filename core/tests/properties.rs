@@ -28,9 +28,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use orchestrator_core::breaker::{CircuitBreaker, Delivery, RateLimiter};
-use orchestrator_core::retry::{Backoff, Jitter};
+use orchestrator_core::cache::InMemoryCache;
 use orchestrator_core::runtime::VirtualClock;
-use orchestrator_core::{Event, EventKind, EventTag, InMemoryCache, JobError, JobId, Payload, RetryPolicy};
+use orchestrator_core::{Backoff, Jitter};
+use orchestrator_core::{Event, EventKind, EventTag, JobError, JobId, Payload, RetryPolicy};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Harness;
-use orchestrator_core::retry::{Backoff, Jitter};
+use orchestrator_core::cache::CachePolicy;
 use orchestrator_core::{
-    AsyncState, AsyncStatus, CachePolicy, Event, EventTag, Job, JobBuilder, JobContext, JobError, JobErrorKind, JobId,
-    JobResult, ParseJobIdError, RetryBudget, RetryPolicy, executor_fn,
+    AsyncState, AsyncStatus, Event, EventTag, Job, JobBuilder, JobContext, JobError, JobErrorKind, JobId, JobResult,
+    ParseJobIdError, RetryBudget, RetryPolicy, executor_fn,
 };
+use orchestrator_core::{Backoff, Jitter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

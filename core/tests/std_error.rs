@@ -14,9 +14,10 @@ use core::fmt;
 use std::time::Duration;
 
 use common::Harness;
+use orchestrator_core::cache::CacheError;
 use orchestrator_core::{
-    AskError, BusCapacityError, CacheError, DispatchError, EmitError, Job, JobBuilder, JobContext, JobError,
-    JobErrorKind, JobResult, ProgressError, RetryBudget, RetryPolicy, SendError, StartError, WaitError, executor_fn,
+    AskError, BusCapacityError, DispatchError, EmitError, Job, JobBuilder, JobContext, JobError, JobErrorKind,
+    JobResult, ProgressError, RetryBudget, RetryPolicy, SendError, StartError, WaitError, executor_fn,
 };
 
 /// A low-level error (the root of the chain).
@@ -212,7 +213,7 @@ fn every_public_error_type_is_an_error_and_converts_into_a_job_error() {
     check(BusCapacityError::OutOfMemory { requested: 9 });
     check(orchestrator_core::BusClosed);
     check(orchestrator_core::Lagged(3));
-    check(orchestrator_core::bus::TryNextError::Empty);
+    check(orchestrator_core::TryNextError::Empty);
     check(orchestrator_core::runtime::SpawnError);
     check(orchestrator_core::runtime::Stalled);
     check(SendError::Closed(7_u8));

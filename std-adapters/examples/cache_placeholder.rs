@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use orchestrator_std::cache::InMemoryCache;
 use orchestrator_std::tokio::{self as rt, TokioRuntime};
-use orchestrator_std::{Executor, InMemoryCache, Job, JobBuilder, JobContext, JobError, Subscription};
+use orchestrator_std::{Executor, Job, JobBuilder, JobContext, JobError, Subscription};
 
 /// Fetch a user's profile.
 struct FetchProfile {

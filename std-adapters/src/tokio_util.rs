@@ -40,7 +40,7 @@ use std::fmt;
 use ::tokio::runtime::Handle;
 use ::tokio::task::AbortHandle;
 use orchestrator_core::CancellationToken;
-use orchestrator_core::cancel::ListenerId;
+use orchestrator_core::ListenerId;
 use orchestrator_core::runtime::SpawnError;
 
 /// tokio-util's token.

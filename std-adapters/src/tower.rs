@@ -137,7 +137,7 @@ fn into_job_error(error: impl Into<BoxError>) -> JobError {
 /// their own timeout, retry policy, token, ...). The service is always ready; a job the
 /// dispatcher refuses is the call's [`DispatchError`]. Dropping the call's future before
 /// the job ended cancels the job (reason
-/// [`HANDLE_DROPPED`](orchestrator_core::handle::HANDLE_DROPPED)).
+/// [`HANDLE_DROPPED`](orchestrator_core::HANDLE_DROPPED)).
 ///
 /// Use tower's `ServiceExt::map_result` (with [`JobResult::into_result`]) for a service
 /// whose response is the output and whose error is a [`JobError`].

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use orchestrator_std::EventTag::*;
-use orchestrator_std::handle::HANDLE_DROPPED;
+use orchestrator_std::HANDLE_DROPPED;
 use orchestrator_std::tower::{DispatchLayer, DispatchService, ServiceExecutor};
 use orchestrator_std::{
     DispatchError, Dispatcher, EventKind, Job, JobBuilder, JobError, JobErrorKind, JobResult, Registration,

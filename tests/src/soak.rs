@@ -50,14 +50,15 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::future::{Either, join_all, select};
 use futures::{StreamExt, join};
+use orchestrator_core::Jitter;
+use orchestrator_core::cache::CacheProvider;
 use orchestrator_core::cache::{CacheError, KeyFilter};
 use orchestrator_core::log::NoopLogger;
-use orchestrator_core::retry::Jitter;
 use orchestrator_core::runtime::Timer;
 use orchestrator_core::{
-    BoxFuture, Bus, CacheProvider, CancellationToken, Context, EmitError, Event, EventKind, Executor, Job, JobBuilder,
-    JobContext, JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, ProgressError, RetryBudget,
-    RetryPolicy, Subscription,
+    BoxFuture, Bus, CancellationToken, Context, EmitError, Event, EventKind, Executor, Job, JobBuilder, JobContext,
+    JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, ProgressError, RetryBudget, RetryPolicy,
+    Subscription,
 };
 
 use crate::runtime::Runtime;

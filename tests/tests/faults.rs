@@ -20,12 +20,13 @@ use std::time::Duration;
 use futures::future::{Either, join_all, select};
 use futures::{StreamExt, join};
 use orchestrator_core::EventTag::{self, *};
+use orchestrator_core::SHUTDOWN_REASON;
 use orchestrator_core::breaker::RateLimiter;
-use orchestrator_core::orchestrator::SHUTDOWN_REASON;
+use orchestrator_core::cache::InMemoryCache;
 use orchestrator_core::runtime::{Clock, Timer};
 use orchestrator_core::{
-    Bus, Context, DispatchError, Dispatcher, Event, Executor, InMemoryCache, Job, JobBuilder, JobContext, JobError,
-    JobId, JobResult, Lagged, Orchestrator, OrchestratorHandle, Payload, ProgressError, Registration, RetryPolicy,
+    Bus, Context, DispatchError, Dispatcher, Event, Executor, Job, JobBuilder, JobContext, JobError, JobId, JobResult,
+    Lagged, Orchestrator, OrchestratorHandle, Payload, ProgressError, Registration, RetryPolicy,
 };
 use orchestrator_tests::util::{Latch, Recorder, settle, tags_of, yield_now};
 use orchestrator_tests::{LocalVirtual, Runtime};

@@ -4,7 +4,6 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use orchestrator_std::dispatcher::DEFAULT_MAX_PENDING;
 use orchestrator_std::{
     Dispatcher, Executor, Job, JobBuilder, JobContext, JobError, JobHandle, JobResult, RetryPolicy,
 };
@@ -67,7 +66,8 @@ pub(crate) fn expect_success(r: JobResult<u64>) -> u64 {
 /// least `in_flight` jobs at once.
 pub(crate) fn dispatcher(rt: &Rt, in_flight: usize) -> Dispatcher {
     let b = rt.dispatcher_builder();
-    let b = if in_flight > DEFAULT_MAX_PENDING { b.max_pending(in_flight) } else { b };
+    let b =
+        if in_flight > orchestrator_std::DispatcherBuilder::DEFAULT_MAX_PENDING { b.max_pending(in_flight) } else { b };
     rt.run(async move {
         let d = b.build().expect("dispatcher");
         d.register(Echo);

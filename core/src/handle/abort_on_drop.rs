@@ -22,7 +22,7 @@ impl<T> JobHandle<T> {
     ///
     /// ```
     /// use orchestrator_core::{executor_fn, Dispatcher, Job, JobError, JobResult};
-    /// use orchestrator_core::handle::HANDLE_DROPPED;
+    /// use orchestrator_core::HANDLE_DROPPED;
     ///
     /// #[derive(Clone)]
     /// struct Slow;

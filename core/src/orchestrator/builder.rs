@@ -103,7 +103,7 @@ crate::error::job_error_from!(StartError);
 ///   suppresses load: any number of jobs dispatched by one command, and any burst of
 ///   unrelated events, reach their hooks.
 /// * **Breaker**: none by default. [`breaker`](Self::breaker) adds one, for example a
-///   [`RateLimiter`](crate::RateLimiter) as a rate-based breaker on top of the depth limit.
+///   [`RateLimiter`](crate::breaker::RateLimiter) as a rate-based breaker on top of the depth limit.
 ///   Without any clock (no `std`, no timer on the dispatcher, no `clock`) a breaker
 ///   receives `Duration::ZERO` as time.
 /// * **Logger**: the dispatcher's unless [`logger`](Self::logger) gives one.
@@ -189,7 +189,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     /// [`StartError::CommandCapacity`]. The queue is allocated whole by `build`.
     ///
     /// ```
-    /// use orchestrator_core::orchestrator::MAX_COMMAND_CAPACITY;
+    /// use orchestrator_core::MAX_COMMAND_CAPACITY;
     /// use orchestrator_core::{Context, Dispatcher, Orchestrator, StartError};
     ///
     /// struct Quiet;
@@ -210,7 +210,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     }
 
     /// A circuit breaker, asked before the hooks of every event that passed the causal
-    /// depth limit (default: none). A [`RateLimiter`](crate::RateLimiter) is a rate-based
+    /// depth limit (default: none). A [`RateLimiter`](crate::breaker::RateLimiter) is a rate-based
     /// breaker: beware that it also suppresses load (more than its limit of own results per
     /// window), which the depth limit never does.
     pub fn breaker(mut self, breaker: impl CircuitBreaker + 'static) -> Self {

@@ -10,7 +10,7 @@
 //!   [`AsyncStatus`](crate::AsyncStatus), when `T` (and `E`) are serializable. Reading an
 //!   `AsyncState` checks its invariants (`Success` has data, `Failure` an error, ...).
 //! * [`RetryPolicy`](crate::RetryPolicy) (with [`Backoff`](crate::retry::Backoff) and
-//!   [`Jitter`](crate::retry::Jitter)) and [`CachePolicy`](crate::CachePolicy): their
+//!   [`Jitter`](crate::retry::Jitter)) and [`CachePolicy`](crate::cache::CachePolicy): their
 //!   settings; missing fields take the defaults, unknown ones are refused. A policy with a
 //!   predicate or a budget refuses to be written (a closure and a shared budget are not
 //!   data), rather than being written without them.

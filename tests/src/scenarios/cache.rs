@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator_core::EventTag::*;
+use orchestrator_core::JobBuilder;
+use orchestrator_core::cache::InMemoryCache;
 use orchestrator_core::runtime::{Clock, Timer};
-use orchestrator_core::{InMemoryCache, JobBuilder};
 
 use super::{Work, register_work};
 use crate::runtime::Runtime;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use orchestrator_core::orchestrator::SHUTDOWN_REASON;
+use orchestrator_core::SHUTDOWN_REASON;
 use orchestrator_core::{
     Bus, Context, Event, EventKind, EventTag, JobBuilder, JobId, JobResult, Orchestrator, OrchestratorHandle,
     RetryPolicy,
