@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures::StreamExt;
-use orchestrator_core::bus::TryNextError;
+use orchestrator_core::TryNextError;
 use orchestrator_core::{Bus, Event, Lagged, Subscription};
 
 /// Makes a new bus that retains `capacity` events.

@@ -242,7 +242,7 @@ mod tokio_rt {
         }
         fn builder(&self) -> DispatcherBuilder {
             let channel = orchestrator_std::tokio::TokioBroadcast::new(
-                std::num::NonZeroUsize::new(orchestrator_core::bus::DEFAULT_BUS_CAPACITY).expect("non-zero"),
+                std::num::NonZeroUsize::new(orchestrator_core::DEFAULT_BUS_CAPACITY).expect("non-zero"),
             )
             .expect("the default capacity is allowed");
             self.0.builder().bus(orchestrator_core::Bus::with_channel(channel))

@@ -10,8 +10,8 @@ use std::task::{Context, Poll, Waker};
 
 use ::tokio::sync::broadcast::{self, error::RecvError};
 use futures_core::Stream;
-use orchestrator_core::bus::{BusCapacityError, MAX_BUS_CAPACITY};
 use orchestrator_core::channel::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, SendError, TryRecvError};
+use orchestrator_core::{BusCapacityError, MAX_BUS_CAPACITY};
 
 /// tokio's [`broadcast`] channel as a [`BroadcastChannel`], so that a
 /// [`Bus`](orchestrator_core::Bus) runs on it: `Bus::with_channel(TokioBroadcast::new(..)?)`.
@@ -70,7 +70,7 @@ impl<T: Clone> TokioBroadcast<T> {
     ///
     /// ```
     /// use std::num::NonZeroUsize;
-    /// use orchestrator_std::bus::BusCapacityError;
+    /// use orchestrator_std::BusCapacityError;
     /// use orchestrator_std::channel::BroadcastChannel;
     /// use orchestrator_std::tokio::TokioBroadcast;
     ///
