@@ -34,9 +34,9 @@ mod channel;
 mod guarded;
 
 use self::channel::{BusChannel, BusReceiver};
+pub use crate::channel::error::{Closed as BusClosed, Lagged, TryRecvError as TryNextError};
 use crate::channel::ring;
-use crate::channel::{BroadcastChannel, BroadcastReceiver, TryRecvError};
-pub use crate::channel::{Closed as BusClosed, Lagged};
+use crate::channel::{BroadcastChannel, BroadcastReceiver};
 use crate::event::Event;
 use crate::route::Route;
 use crate::sync::{MaybeSend, MaybeSync};
@@ -197,8 +197,8 @@ impl Bus {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use orchestrator_core::channel::{BroadcastChannel, Closed, SendError};
-    /// use orchestrator_core::{Bus, Event, Subscription};
+    /// use orchestrator_core::channel::BroadcastChannel;
+    /// use orchestrator_core::{Bus, BusClosed, Event, Subscription};
     /// use futures::StreamExt;
     ///
     /// /// A channel that refuses events of one name and forwards the rest to a bus.
@@ -206,11 +206,11 @@ impl Bus {
     ///
     /// impl BroadcastChannel<Arc<Event>> for Filtered {
     ///     type Receiver = Subscription;
-    ///     fn send(&self, event: Arc<Event>) -> Result<usize, SendError<Arc<Event>>> {
+    ///     fn send(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
     ///         if event.job_type() == self.refuse { return Ok(0); }
-    ///         self.inner.emit_shared(Arc::clone(&event)).map_err(|_| SendError(event))
+    ///         self.inner.emit_shared(event)
     ///     }
-    ///     fn subscribe(&self) -> Result<Subscription, Closed> { self.inner.subscribe() }
+    ///     fn subscribe(&self) -> Result<Subscription, BusClosed> { self.inner.subscribe() }
     ///     fn close(&self) -> bool { self.inner.close() }
     ///     fn is_closed(&self) -> bool { self.inner.is_closed() }
     ///     fn receiver_count(&self) -> usize { self.inner.subscriber_count() }
@@ -388,9 +388,6 @@ impl fmt::Debug for Subscription {
     }
 }
 
-/// Why [`Subscription::try_next`] returned no event.
-pub type TryNextError = TryRecvError;
-
 impl Subscription {
     /// The next event if one is ready, without waiting.
     ///
@@ -414,7 +411,7 @@ impl Stream for Subscription {
 /// A subscription is a receiver of the channel traits, so code written against
 /// [`BroadcastReceiver`] takes it, and a [`BroadcastChannel`] can forward to a bus.
 impl BroadcastReceiver<Arc<Event>> for Subscription {
-    fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+    fn try_recv(&mut self) -> Result<Arc<Event>, TryNextError> {
         self.rx.try_recv()
     }
 }

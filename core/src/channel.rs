@@ -17,13 +17,14 @@
 //!   receiver subscribed before the send and none subscribed after it, and all receivers
 //!   see the values in the same order.
 //! * **Lag is a value, not a loss without trace.** A receiver that falls more than
-//!   [`capacity`](BroadcastChannel::capacity) values behind receives [`Lagged(n)`](Lagged)
+//!   [`capacity`](BroadcastChannel::capacity) values behind receives [`Lagged(n)`](crate::Lagged)
 //!   once, `n` being exactly the number of values it missed, then continues with the
 //!   oldest value still retained. Other receivers are unaffected.
 //! * **Closing drains, then ends.** After [`close`](BroadcastChannel::close) (or once every
-//!   handle to the channel is dropped), sends and subscribes fail with [`Closed`]; every
+//!   handle to the channel is dropped), sends and subscribes fail with [`BusClosed`](crate::BusClosed); every
 //!   receiver still gets the values already sent to it, then its stream ends (`None`, and
-//!   [`TryRecvError::Closed`] from [`try_recv`](BroadcastReceiver::try_recv)).
+//!   [`TryNextError::Closed`](crate::TryNextError::Closed) from
+//!   [`try_recv`](BroadcastReceiver::try_recv)).
 //! * **Nobody listening costs nothing.** A send with no receiver returns `Ok(0)` and keeps
 //!   nothing; [`send_with`](BroadcastChannel::send_with) then does not build the value.
 //! * **No panics.** A bus reaches its channel from runners and orchestrator hosts; an
@@ -31,10 +32,10 @@
 //!   to [`Bus::with_channel`](crate::Bus::with_channel), reports it on standard error and
 //!   treats the channel as closed from then on).
 
-mod error;
+pub(crate) mod error;
 pub(crate) mod ring;
 
-pub use error::{Closed, Lagged, SendError, TryRecvError};
+pub(crate) use error::{Closed, Lagged, TryRecvError};
 
 use futures_core::Stream;
 
@@ -51,8 +52,8 @@ use futures_core::Stream;
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
-/// use orchestrator_core::channel::{BroadcastChannel, Closed, SendError};
-/// use orchestrator_core::{Bus, Event, Subscription};
+/// use orchestrator_core::channel::BroadcastChannel;
+/// use orchestrator_core::{Bus, BusClosed, Event, Subscription};
 ///
 /// #[derive(Default)]
 /// struct Counted { inner: Bus, sent: AtomicU64 }
@@ -60,11 +61,11 @@ use futures_core::Stream;
 /// impl BroadcastChannel<Arc<Event>> for Counted {
 ///     type Receiver = Subscription;
 ///
-///     fn send(&self, event: Arc<Event>) -> Result<usize, SendError<Arc<Event>>> {
+///     fn send(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
 ///         self.sent.fetch_add(1, Ordering::Relaxed);
-///         self.inner.emit_shared(Arc::clone(&event)).map_err(|_| SendError(event))
+///         self.inner.emit_shared(event)
 ///     }
-///     fn subscribe(&self) -> Result<Subscription, Closed> { self.inner.subscribe() }
+///     fn subscribe(&self) -> Result<Subscription, BusClosed> { self.inner.subscribe() }
 ///     fn close(&self) -> bool { self.inner.close() }
 ///     fn is_closed(&self) -> bool { self.inner.is_closed() }
 ///     fn receiver_count(&self) -> usize { self.inner.subscriber_count() }
@@ -86,8 +87,8 @@ pub trait BroadcastChannel<T> {
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the value when the channel is closed.
-    fn send(&self, value: T) -> Result<usize, SendError<T>>;
+    /// [`BusClosed`](crate::BusClosed) when the channel is closed (the value is dropped).
+    fn send(&self, value: T) -> Result<usize, Closed>;
 
     /// Like [`send`](Self::send), but builds the value only when somebody listens: on a
     /// closed channel or one without receivers, `make` is not called.
@@ -98,17 +99,19 @@ pub trait BroadcastChannel<T> {
     /// by itself: it asks those two, builds the event, then calls [`send`](Self::send).)
     ///
     /// ```
-    /// use orchestrator_core::channel::{BroadcastChannel, Closed};
+    /// use orchestrator_core::BusClosed;
+    /// use orchestrator_core::channel::BroadcastChannel;
     ///
     /// /// Sends a report that is expensive to build, only to an audience.
-    /// fn report<C: BroadcastChannel<String>>(channel: &C) -> Result<usize, Closed> {
+    /// fn report<C: BroadcastChannel<String>>(channel: &C) -> Result<usize, BusClosed> {
     ///     channel.send_with(|| format!("{} listeners", channel.receiver_count()))
     /// }
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Closed`] when the channel is closed (`make` is not called then either).
+    /// [`BusClosed`](crate::BusClosed) when the channel is closed (`make` is not called
+    /// then either).
     fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed>
     where
         Self: Sized,
@@ -119,14 +122,14 @@ pub trait BroadcastChannel<T> {
         if self.receiver_count() == 0 {
             return Ok(0);
         }
-        self.send(make()).map_err(|_| Closed)
+        self.send(make())
     }
 
     /// A new receiver that sees every value sent after this call.
     ///
     /// # Errors
     ///
-    /// [`Closed`] when the channel is closed.
+    /// [`BusClosed`](crate::BusClosed) when the channel is closed.
     fn subscribe(&self) -> Result<Self::Receiver, Closed>;
 
     /// Closes the channel: later sends and subscribes fail, and every receiver ends after
@@ -150,7 +153,8 @@ pub trait BroadcastChannel<T> {
 ///
 /// ```
 /// use futures::StreamExt;
-/// use orchestrator_core::channel::{BroadcastReceiver, Lagged, TryRecvError};
+/// use orchestrator_core::channel::BroadcastReceiver;
+/// use orchestrator_core::TryNextError;
 ///
 /// /// Everything ready now, and how many values were lost.
 /// fn drain<T, R: BroadcastReceiver<T>>(receiver: &mut R) -> (Vec<T>, u64) {
@@ -158,8 +162,8 @@ pub trait BroadcastChannel<T> {
 ///     loop {
 ///         match receiver.try_recv() {
 ///             Ok(value) => values.push(value),
-///             Err(TryRecvError::Lagged(n)) => lost += n,
-///             Err(TryRecvError::Empty | TryRecvError::Closed) => return (values, lost),
+///             Err(TryNextError::Lagged(n)) => lost += n,
+///             Err(TryNextError::Empty | TryNextError::Closed) => return (values, lost),
 ///         }
 ///     }
 /// }
@@ -175,8 +179,9 @@ pub trait BroadcastReceiver<T>: Stream<Item = Result<T, Lagged>> + Unpin {
     ///
     /// # Errors
     ///
-    /// [`TryRecvError::Empty`] when nothing is ready, [`TryRecvError::Lagged`] once after
-    /// this receiver missed values, [`TryRecvError::Closed`] once the channel is closed
+    /// [`TryNextError::Empty`](crate::TryNextError::Empty) when nothing is ready,
+    /// [`TryNextError::Lagged`](crate::TryNextError::Lagged) once after this receiver missed
+    /// values, [`TryNextError::Closed`](crate::TryNextError::Closed) once the channel is closed
     /// and every value sent to this receiver was received.
     fn try_recv(&mut self) -> Result<T, TryRecvError>;
 }
@@ -186,7 +191,7 @@ pub trait BroadcastReceiver<T>: Stream<Item = Result<T, Lagged>> + Unpin {
 impl<T, C: BroadcastChannel<T>> BroadcastChannel<T> for alloc::sync::Arc<C> {
     type Receiver = C::Receiver;
 
-    fn send(&self, value: T) -> Result<usize, SendError<T>> {
+    fn send(&self, value: T) -> Result<usize, Closed> {
         C::send(self, value)
     }
 

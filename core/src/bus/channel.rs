@@ -92,7 +92,7 @@ impl BusChannel {
         }
         let event = make();
         match self {
-            Self::Ring(tx) => tx.send_built(event),
+            Self::Ring(tx) => tx.send(event),
             Self::Custom(channel) => channel.send(event),
         }
     }

@@ -166,7 +166,7 @@ where
     }
 
     fn send(&self, event: Arc<Event>) -> Result<usize, Closed> {
-        self.guard(|channel| channel.send(event)).and_then(Result::ok).ok_or(Closed)
+        self.guard(|channel| channel.send(event)).unwrap_or(Err(Closed))
     }
 
     fn subscribe(&self) -> Result<Box<dyn DynReceiver>, Closed> {
@@ -260,7 +260,6 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
-    use crate::channel::SendError;
     use crate::{Bus, Subscription};
 
     /// Where a [`Faulty`] channel panics.
@@ -284,9 +283,9 @@ mod tests {
     impl BroadcastChannel<Arc<Event>> for Faulty {
         type Receiver = FaultyReceiver;
 
-        fn send(&self, event: Arc<Event>) -> Result<usize, SendError<Arc<Event>>> {
+        fn send(&self, event: Arc<Event>) -> Result<usize, Closed> {
             assert!(!self.faults.send.load(Ordering::SeqCst), "send fault");
-            self.inner.emit_shared(Arc::clone(&event)).map_err(|_| SendError(event))
+            self.inner.emit_shared(event)
         }
         fn subscribe(&self) -> Result<FaultyReceiver, Closed> {
             Ok(FaultyReceiver { inner: self.inner.subscribe()?, faults: Arc::clone(&self.faults) })

@@ -1,5 +1,7 @@
 //! What a [`BroadcastChannel`](super::BroadcastChannel) and its receivers report instead
-//! of a value: the channel is closed, or a receiver lagged and lost values.
+//! of a value: the channel is closed, or a receiver lagged and lost values. One path each,
+//! at the crate root with the bus: [`Lagged`], [`BusClosed`](crate::BusClosed),
+//! [`TryNextError`](crate::TryNextError).
 
 use core::fmt;
 
@@ -8,7 +10,7 @@ use core::fmt;
 /// The receiver continues with the oldest value still retained.
 ///
 /// ```
-/// use orchestrator_core::channel::Lagged;
+/// use orchestrator_core::Lagged;
 ///
 /// assert_eq!(Lagged(3).to_string(), "receiver lagged behind and missed 3 values");
 /// ```
@@ -26,9 +28,9 @@ impl core::error::Error for Lagged {}
 /// The channel is closed: nothing more can be sent or subscribed.
 ///
 /// ```
-/// use orchestrator_core::channel::Closed;
+/// use orchestrator_core::BusClosed;
 ///
-/// assert_eq!(Closed.to_string(), "channel closed");
+/// assert_eq!(BusClosed.to_string(), "channel closed");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Closed;
@@ -41,40 +43,13 @@ impl fmt::Display for Closed {
 
 impl core::error::Error for Closed {}
 
-/// [`BroadcastChannel::send`](super::BroadcastChannel::send) failed because the channel
-/// is closed; holds the unsent value.
-///
-/// ```
-/// use orchestrator_core::channel::SendError;
-///
-/// let err = SendError(7_u32);
-/// assert_eq!(err.to_string(), "channel closed");
-/// assert_eq!(err.0, 7, "the value comes back");
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct SendError<T>(pub T);
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendError(..)")
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("channel closed")
-    }
-}
-
-impl<T> core::error::Error for SendError<T> {}
-
 /// Why [`BroadcastReceiver::try_recv`](super::BroadcastReceiver::try_recv) returned no
 /// value.
 ///
 /// ```
-/// use orchestrator_core::channel::TryRecvError;
+/// use orchestrator_core::TryNextError;
 ///
-/// assert_eq!(TryRecvError::Lagged(2).to_string(), "receiver lagged behind and missed 2 values");
+/// assert_eq!(TryNextError::Lagged(2).to_string(), "receiver lagged behind and missed 2 values");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
@@ -101,9 +76,3 @@ impl core::error::Error for TryRecvError {}
 
 // So that `?` works on them inside an executor.
 crate::error::job_error_from!(Lagged, Closed, TryRecvError);
-
-impl<T: crate::MaybeSend + crate::MaybeSync + 'static> From<SendError<T>> for crate::error::JobError {
-    fn from(error: SendError<T>) -> Self {
-        Self::new(error)
-    }
-}

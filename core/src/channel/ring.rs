@@ -49,7 +49,7 @@ use core::task::{Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
 
-use super::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, SendError, TryRecvError};
+use super::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, TryRecvError};
 use crate::sync::Mutex;
 use crate::waker_slots::{WakeBatch, WakerSlots};
 
@@ -269,9 +269,9 @@ impl<T> RingSender<T> {
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the value if the channel is closed.
-    pub(crate) fn send(&self, value: T) -> Result<usize, SendError<T>> {
-        self.send_value(value).map_err(SendError)
+    /// [`Closed`] if the channel is closed (the value is dropped).
+    pub(crate) fn send(&self, value: T) -> Result<usize, Closed> {
+        self.send_value(value).map_err(|_| Closed)
     }
 
     /// Like [`send`](Self::send), but builds the value only if there is at least one
@@ -284,7 +284,7 @@ impl<T> RingSender<T> {
         if !self.listening()? {
             return Ok(0);
         }
-        self.send_built(make())
+        self.send(make())
     }
 
     /// Whether a send now would reach anybody: `Ok(false)` with no receiver, `Err` once
@@ -296,12 +296,6 @@ impl<T> RingSender<T> {
             return Err(Closed);
         }
         Ok(self.shared.receivers.load(Ordering::Acquire) != 0)
-    }
-
-    /// Sends a value built after [`listening`](Self::listening) said yes (nobody can have
-    /// kept it: with `Err` it is dropped).
-    pub(crate) fn send_built(&self, value: T) -> Result<usize, Closed> {
-        self.send_value(value).map_err(|_| Closed)
     }
 
     fn send_value(&self, value: T) -> Result<usize, T> {
@@ -621,7 +615,7 @@ impl<T> fmt::Debug for RingReceiver<T> {
 impl<T: Clone> BroadcastChannel<T> for RingSender<T> {
     type Receiver = RingReceiver<T>;
 
-    fn send(&self, value: T) -> Result<usize, SendError<T>> {
+    fn send(&self, value: T) -> Result<usize, Closed> {
         RingSender::send(self, value)
     }
 
@@ -827,7 +821,7 @@ mod tests {
             assert_eq!(BroadcastReceiver::try_recv(&mut rx), Ok(1));
             assert!(tx.close());
             assert!(tx.is_closed());
-            assert_eq!(tx.send(3), Err(SendError(3)));
+            assert_eq!(tx.send(3), Err(Closed));
             assert!(tx.subscribe().is_err());
             let rest = futures::executor::block_on(futures::StreamExt::collect::<Vec<_>>(&mut rx));
             assert_eq!(rest, vec![Ok(2)]);
@@ -918,7 +912,7 @@ mod tests {
         assert!(tx.close());
         assert!(!tx.close(), "close is idempotent");
         assert!(tx.is_closed());
-        assert_eq!(tx.send(3), Err(SendError(3)));
+        assert_eq!(tx.send(3), Err(Closed));
         assert_eq!(tx.send_with(|| 4), Err(Closed));
         assert!(tx.subscribe().is_err());
         let waker = Waker::noop();
@@ -1056,8 +1050,6 @@ mod tests {
         let rx = tx.subscribe().unwrap();
         assert_eq!(format!("{tx:?}"), "RingSender { receivers: 1, capacity: 3, closed: false }");
         assert!(format!("{rx:?}").starts_with("RingReceiver"));
-        assert_eq!(format!("{:?}", SendError(NotDebug)), "SendError(..)");
-        assert_eq!(format!("{}", SendError(NotDebug)), "channel closed");
         assert_eq!(format!("{Closed}"), "channel closed");
         assert_eq!(format!("{}", Lagged(3)), "receiver lagged behind and missed 3 values");
         assert_eq!(format!("{}", TryRecvError::Lagged(3)), "receiver lagged behind and missed 3 values");

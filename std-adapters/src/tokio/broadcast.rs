@@ -10,8 +10,8 @@ use std::task::{Context, Poll, Waker};
 
 use ::tokio::sync::broadcast::{self, error::RecvError};
 use futures_core::Stream;
-use orchestrator_core::channel::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, SendError, TryRecvError};
-use orchestrator_core::{BusCapacityError, MAX_BUS_CAPACITY};
+use orchestrator_core::channel::{BroadcastChannel, BroadcastReceiver};
+use orchestrator_core::{BusCapacityError, BusClosed, Lagged, MAX_BUS_CAPACITY, TryNextError};
 
 /// tokio's [`broadcast`] channel as a [`BroadcastChannel`], so that a
 /// [`Bus`](orchestrator_core::Bus) runs on it: `Bus::with_channel(TokioBroadcast::new(..)?)`.
@@ -118,10 +118,10 @@ impl<T> fmt::Debug for TokioBroadcast<T> {
 impl<T: Clone + Send + Sync + 'static> BroadcastChannel<T> for TokioBroadcast<T> {
     type Receiver = TokioBroadcastReceiver<T>;
 
-    fn send(&self, value: T) -> Result<usize, SendError<T>> {
+    fn send(&self, value: T) -> Result<usize, BusClosed> {
         let sender = self.shared.sender.read().unwrap_or_else(PoisonError::into_inner);
         let Some(sender) = sender.as_ref() else {
-            return Err(SendError(value));
+            return Err(BusClosed);
         };
         match sender.send(value) {
             Ok(receivers) => Ok(receivers),
@@ -130,9 +130,9 @@ impl<T: Clone + Send + Sync + 'static> BroadcastChannel<T> for TokioBroadcast<T>
         }
     }
 
-    fn subscribe(&self) -> Result<TokioBroadcastReceiver<T>, Closed> {
+    fn subscribe(&self) -> Result<TokioBroadcastReceiver<T>, BusClosed> {
         let sender = self.shared.sender.read().unwrap_or_else(PoisonError::into_inner);
-        let receiver = sender.as_ref().ok_or(Closed)?.subscribe();
+        let receiver = sender.as_ref().ok_or(BusClosed)?.subscribe();
         self.shared.receivers.fetch_add(1, Ordering::AcqRel);
         Ok(TokioBroadcastReceiver { state: State::Ready(receiver), live: Arc::clone(&self.shared.receivers) })
     }
@@ -169,14 +169,15 @@ impl<T: Clone + Send + Sync + 'static> BroadcastChannel<T> for TokioBroadcast<T>
 ///
 /// ```
 /// use std::num::NonZeroUsize;
-/// use orchestrator_std::channel::{BroadcastChannel, BroadcastReceiver, TryRecvError};
+/// use orchestrator_std::TryNextError;
+/// use orchestrator_std::channel::{BroadcastChannel, BroadcastReceiver};
 /// use orchestrator_std::tokio::TokioBroadcast;
 ///
 /// let channel = TokioBroadcast::new(NonZeroUsize::new(8).unwrap()).unwrap();
 /// let mut receiver = channel.subscribe().unwrap();
 /// assert_eq!(channel.send(1_u32), Ok(1));
 /// assert_eq!(receiver.try_recv(), Ok(1));
-/// assert_eq!(receiver.try_recv(), Err(TryRecvError::Empty));
+/// assert_eq!(receiver.try_recv(), Err(TryNextError::Empty));
 /// ```
 pub struct TokioBroadcastReceiver<T> {
     state: State<T>,
@@ -248,24 +249,24 @@ impl<T: Clone + Send + Sync + 'static> Stream for TokioBroadcastReceiver<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> BroadcastReceiver<T> for TokioBroadcastReceiver<T> {
-    fn try_recv(&mut self) -> Result<T, TryRecvError> {
+    fn try_recv(&mut self) -> Result<T, TryNextError> {
         if let State::Ready(receiver) = &mut self.state {
             // The common case, without the waiting future `poll_next` would make.
             return match receiver.try_recv() {
                 Ok(value) => Ok(value),
-                Err(broadcast::error::TryRecvError::Empty) => Err(TryRecvError::Empty),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(TryRecvError::Lagged(n)),
+                Err(broadcast::error::TryRecvError::Empty) => Err(TryNextError::Empty),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(TryNextError::Lagged(n)),
                 Err(broadcast::error::TryRecvError::Closed) => {
                     self.state = State::Ended;
-                    Err(TryRecvError::Closed)
+                    Err(TryNextError::Closed)
                 }
             };
         }
         match Pin::new(self).poll_next(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Some(Ok(value))) => Ok(value),
-            Poll::Ready(Some(Err(Lagged(n)))) => Err(TryRecvError::Lagged(n)),
-            Poll::Ready(None) => Err(TryRecvError::Closed),
-            Poll::Pending => Err(TryRecvError::Empty),
+            Poll::Ready(Some(Err(Lagged(n)))) => Err(TryNextError::Lagged(n)),
+            Poll::Ready(None) => Err(TryNextError::Closed),
+            Poll::Pending => Err(TryNextError::Empty),
         }
     }
 }
