@@ -30,10 +30,16 @@ use core::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::channel::ring::{self, RingReceiver, RingSender, TryRecvError};
-pub use crate::channel::ring::{Closed as BusClosed, Lagged};
+mod channel;
+mod guarded;
+
+use self::channel::{BusChannel, BusReceiver};
+pub use crate::channel::error::{Closed as BusClosed, Lagged, TryRecvError as TryNextError};
+use crate::channel::ring;
+use crate::channel::{BroadcastChannel, BroadcastReceiver};
 use crate::event::Event;
 use crate::route::Route;
+use crate::sync::{MaybeSend, MaybeSync};
 
 /// Default number of events a bus retains for slow subscribers.
 pub const DEFAULT_BUS_CAPACITY: usize = 1024;
@@ -112,7 +118,7 @@ crate::error::job_error_from!(BusCapacityError);
 /// its clones. Other handles carry 0 and leave events as they are.
 #[derive(Clone)]
 pub struct Bus {
-    tx: RingSender<Arc<Event>>,
+    tx: BusChannel,
     /// The least causal depth of the events emitted through this handle.
     cause: u32,
     /// The orchestrator host this handle's events are also delivered to directly (the
@@ -139,11 +145,8 @@ impl fmt::Debug for Bus {
 impl Bus {
     /// A new, independent bus with [`DEFAULT_BUS_CAPACITY`].
     pub fn new() -> Self {
-        Self {
-            tx: ring::small_ring(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN)),
-            cause: 0,
-            route: None,
-        }
+        let ring = ring::small_ring(NonZeroUsize::new(DEFAULT_BUS_CAPACITY).unwrap_or(NonZeroUsize::MIN));
+        Self { tx: BusChannel::Ring(ring), cause: 0, route: None }
     }
 
     /// A new, independent bus that retains up to `capacity` events for slow subscribers,
@@ -169,8 +172,65 @@ impl Bus {
         if requested > MAX_BUS_CAPACITY {
             return Err(BusCapacityError::TooLarge { requested, max: MAX_BUS_CAPACITY });
         }
-        let tx = ring::ring(capacity).map_err(|_| BusCapacityError::OutOfMemory { requested })?;
-        Ok(Self { tx, cause: 0, route: None })
+        let ring = ring::ring(capacity).map_err(|_| BusCapacityError::OutOfMemory { requested })?;
+        Ok(Self { tx: BusChannel::Ring(ring), cause: 0, route: None })
+    }
+
+    /// A new, independent bus over `channel` instead of the built-in ring: any
+    /// [`BroadcastChannel`] of `Arc<Event>` that keeps the
+    /// [channel contract](crate::channel#the-contract), such as tokio's `broadcast`
+    /// through `orchestrator_std::tokio::TokioBroadcast`.
+    ///
+    /// The bus is used exactly as any other: dispatchers, orchestrators and job contexts
+    /// take it unchanged. Each call on it is a virtual call into `channel` (the built-in
+    /// ring is called directly); an emit makes two when somebody listens: it asks
+    /// [`is_closed`](BroadcastChannel::is_closed) and
+    /// [`receiver_count`](BroadcastChannel::receiver_count), builds the event only if
+    /// needed, then [`send`](BroadcastChannel::send)s it. [`capacity`](Self::capacity),
+    /// [`subscriber_count`](Self::subscriber_count) and [`close`](Self::close) are the
+    /// channel's; clones of the bus share it, and [`same_bus`](Self::same_bus) is true for
+    /// them only (two `with_channel` calls make two buses, even over one channel).
+    ///
+    /// With `std` a panic inside `channel` is caught: it is reported on standard error
+    /// and the bus treats the channel as closed from then on. The channel should not
+    /// panic, though: an event being sent then is lost.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use orchestrator_core::channel::BroadcastChannel;
+    /// use orchestrator_core::{Bus, BusClosed, Event, Subscription};
+    /// use futures::StreamExt;
+    ///
+    /// /// A channel that refuses events of one name and forwards the rest to a bus.
+    /// struct Filtered { inner: Bus, refuse: &'static str }
+    ///
+    /// impl BroadcastChannel<Arc<Event>> for Filtered {
+    ///     type Receiver = Subscription;
+    ///     fn send(&self, event: Arc<Event>) -> Result<usize, BusClosed> {
+    ///         if event.job_type() == self.refuse { return Ok(0); }
+    ///         self.inner.emit_shared(event)
+    ///     }
+    ///     fn subscribe(&self) -> Result<Subscription, BusClosed> { self.inner.subscribe() }
+    ///     fn close(&self) -> bool { self.inner.close() }
+    ///     fn is_closed(&self) -> bool { self.inner.is_closed() }
+    ///     fn receiver_count(&self) -> usize { self.inner.subscriber_count() }
+    ///     fn capacity(&self) -> usize { self.inner.capacity() }
+    /// }
+    ///
+    /// let bus = Bus::with_channel(Filtered { inner: Bus::new(), refuse: "noise" });
+    /// let mut events = bus.subscribe().unwrap();
+    /// assert_eq!(bus.emit(Event::custom("noise", ())), Ok(0));
+    /// assert_eq!(bus.emit(Event::custom("signal", ())), Ok(1));
+    /// bus.close();
+    /// let names: Vec<_> = futures::executor::block_on(events.map(|e| e.unwrap().job_type()).collect::<Vec<_>>());
+    /// assert_eq!(names, ["signal"]);
+    /// ```
+    pub fn with_channel<C>(channel: C) -> Self
+    where
+        C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync + 'static,
+        C::Receiver: MaybeSend + MaybeSync + 'static,
+    {
+        Self { tx: BusChannel::custom(channel), cause: 0, route: None }
     }
 
     /// Sends `event` to every current subscriber.
@@ -303,7 +363,7 @@ impl Bus {
 }
 
 /// Woken when its bus closes (see [`Bus::watch_close`]).
-pub(crate) struct BusCloseWatch(ring::CloseWatch<Arc<Event>>);
+pub(crate) struct BusCloseWatch(channel::CloseWatch);
 
 impl BusCloseWatch {
     /// `Ready` once the bus is closed.
@@ -319,7 +379,7 @@ impl BusCloseWatch {
 /// in the bus; the first poll that finds more than one event waiting allocates a batch
 /// of 32 events (264 bytes), so that later polls take the bus's lock once per 32 events.
 pub struct Subscription {
-    rx: RingReceiver<Arc<Event>>,
+    rx: BusReceiver,
 }
 
 impl fmt::Debug for Subscription {
@@ -327,9 +387,6 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription").finish_non_exhaustive()
     }
 }
-
-/// Why [`Subscription::try_next`] returned no event.
-pub type TryNextError = TryRecvError;
 
 impl Subscription {
     /// The next event if one is ready, without waiting.
@@ -347,6 +404,14 @@ impl Stream for Subscription {
     type Item = Result<Arc<Event>, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.rx).poll_next(cx)
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// A subscription is a receiver of the channel traits, so code written against
+/// [`BroadcastReceiver`] takes it, and a [`BroadcastChannel`] can forward to a bus.
+impl BroadcastReceiver<Arc<Event>> for Subscription {
+    fn try_recv(&mut self) -> Result<Arc<Event>, TryNextError> {
+        self.rx.try_recv()
     }
 }

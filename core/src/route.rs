@@ -25,7 +25,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use crate::channel::ring::Lagged;
+use crate::channel::Lagged;
 use crate::event::Event;
 use crate::sync::Mutex;
 

@@ -101,6 +101,15 @@ pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, alloc::boxed::B
     Ok(f())
 }
 
+/// Drops a caught panic's payload inside a boundary of its own: its `Drop` is user code
+/// too. Only a payload whose `Drop` panics again has that second payload leaked (dropping
+/// it could panic without end).
+pub(crate) fn drop_payload(payload: alloc::boxed::Box<dyn core::any::Any + Send>) {
+    if let Err(again) = catch_panic(move || drop(payload)) {
+        core::mem::forget(again);
+    }
+}
+
 /// Polls `fut`; with `std`, a panic inside a poll ends it with the panic's payload.
 #[cfg(feature = "std")]
 pub(crate) fn catch_panic_future<F: core::future::Future>(

@@ -69,7 +69,7 @@ pub(crate) fn poll_job(poll: impl FnOnce() -> Poll<()>) -> Poll<()> {
         Ok(poll) => poll,
         Err(payload) => {
             let message = crate::error::panic_message(&*payload);
-            drop_payload(payload);
+            crate::sync::drop_payload(payload);
             // Every orphan listed was dropped by this panic: orphans are listed only while
             // a panic unwinds towards its nearest boundary, which is this one (an inner one
             // would have caught it), and each boundary takes them all.
@@ -108,16 +108,7 @@ fn settle(orphan: Orphan, message: &str) {
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, alloc::string::String> {
     crate::sync::catch_panic(f).map_err(|payload| {
         let message = crate::error::panic_message(&*payload);
-        drop_payload(payload);
+        crate::sync::drop_payload(payload);
         message
     })
-}
-
-/// Drops a caught panic's payload inside a boundary of its own: its `Drop` is user code
-/// too. Only a payload whose `Drop` panics again has that second payload leaked (dropping
-/// it could panic without end).
-fn drop_payload(payload: alloc::boxed::Box<dyn core::any::Any + Send>) {
-    if let Err(again) = crate::sync::catch_panic(move || drop(payload)) {
-        core::mem::forget(again);
-    }
 }

@@ -1,4 +1,6 @@
-//! Bus delivery, lag, closing and scoped isolation; job id uniqueness.
+//! Scoped bus isolation and a subscription's size; job id uniqueness. What every bus
+//! does whatever its channel (delivery, order, lag, closing) is the bus conformance
+//! suite, run over each channel by the tests crate (tests/tests/bus_conformance.rs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 
@@ -6,12 +8,10 @@ mod common;
 
 #[cfg(not(target_family = "wasm"))]
 use std::collections::HashSet;
-use std::num::NonZeroUsize;
 
 use common::{Harness, drain, tags};
-use futures::StreamExt;
 use orchestrator_core::EventTag::*;
-use orchestrator_core::{Bus, Event, Job, JobId, Lagged};
+use orchestrator_core::{Bus, Job, JobId};
 
 #[derive(Clone)]
 struct Ping;
@@ -46,92 +46,6 @@ fn scoped_bus_events_never_reach_the_default_bus_and_back() {
     assert!(scoped_seen.iter().all(|e| e.id() == scoped_id));
 }
 
-#[test]
-fn every_subscriber_gets_every_event_in_order() {
-    let bus = Bus::new();
-    let mut subs: Vec<_> = (0..4).map(|_| bus.subscribe().unwrap()).collect();
-    for i in 0..100_u32 {
-        assert_eq!(bus.emit(Event::custom("n", i)), Ok(4));
-    }
-    for sub in &mut subs {
-        let seen: Vec<u32> = drain(sub).iter().map(|e| *e.data_as::<u32>().unwrap()).collect();
-        assert_eq!(seen, (0..100).collect::<Vec<_>>());
-    }
-}
-
-#[test]
-fn late_subscriber_sees_only_later_events() {
-    let bus = Bus::new();
-    bus.emit(Event::custom("early", 1_u8)).unwrap();
-    let mut sub = bus.subscribe().unwrap();
-    bus.emit(Event::custom("late", 2_u8)).unwrap();
-    let seen = drain(&mut sub);
-    assert_eq!(tags(&seen), [Custom("late")]);
-}
-
-#[test]
-fn a_slow_subscriber_gets_the_exact_lag_while_others_see_everything() {
-    let bus = Bus::with_capacity(NonZeroUsize::new(8).unwrap()).unwrap();
-    let mut slow = bus.subscribe().unwrap();
-    let mut fast = bus.subscribe().unwrap();
-    let mut fast_seen = Vec::new();
-    for i in 0..30_u32 {
-        bus.emit(Event::custom("n", i)).unwrap();
-        fast_seen.extend(drain(&mut fast).iter().map(|e| *e.data_as::<u32>().unwrap()));
-    }
-    assert_eq!(fast_seen, (0..30).collect::<Vec<_>>());
-
-    let first = futures::executor::block_on(slow.next()).unwrap();
-    assert_eq!(first.unwrap_err(), Lagged(22));
-    let rest: Vec<u32> = drain(&mut slow).iter().map(|e| *e.data_as::<u32>().unwrap()).collect();
-    assert_eq!(rest, (22..30).collect::<Vec<_>>());
-}
-
-#[test]
-fn closing_the_bus_ends_subscriptions_and_emit_says_so() {
-    let bus = Bus::new();
-    let mut sub = bus.subscribe().unwrap();
-    bus.emit(Event::custom("before", ())).unwrap();
-    assert!(bus.close());
-    assert!(!bus.close(), "closing twice is harmless and reported");
-    assert!(bus.emit(Event::custom("after", ())).is_err());
-    assert!(bus.subscribe().is_err());
-    // Already queued events are still delivered, then the stream ends.
-    let rest: Vec<_> = futures::executor::block_on(sub.by_ref().collect::<Vec<_>>());
-    assert_eq!(rest.len(), 1);
-    assert!(futures::executor::block_on(sub.next()).is_none());
-}
-
-#[test]
-fn emit_without_subscribers_reports_zero_and_keeps_nothing() {
-    let bus = Bus::new();
-    assert_eq!(bus.emit(Event::custom("nobody", ())), Ok(0));
-    let mut sub = bus.subscribe().unwrap();
-    assert!(drain(&mut sub).is_empty());
-}
-
-#[test]
-fn no_event_is_built_when_nobody_listens() {
-    let bus = Bus::new();
-    let built = std::cell::Cell::new(0);
-    let make = || {
-        built.set(built.get() + 1);
-        Event::custom("built", ())
-    };
-    assert_eq!(bus.emit_with(make), Ok(0));
-    assert_eq!(built.get(), 0, "no subscriber, no event");
-    let mut sub = bus.subscribe().unwrap();
-    assert_eq!(bus.emit_with(make), Ok(1));
-    assert_eq!(built.get(), 1);
-    assert_eq!(sub.try_next().unwrap().job_type(), "built");
-    drop(sub);
-    assert_eq!(bus.emit_with(make), Ok(0));
-    assert_eq!(built.get(), 1, "the last subscriber left");
-    assert!(bus.close());
-    assert!(bus.emit_with(make).is_err());
-    assert_eq!(built.get(), 1, "a closed bus builds nothing either");
-}
-
 /// An idle subscriber costs its `Subscription` plus a waker slot (two words) in the bus's
 /// shared state. The slots are in a `Vec`, which can hold up to twice that after growing.
 /// Together at most 64 bytes on a 64-bit target (a tokio broadcast receiver is 16, an
@@ -143,17 +57,6 @@ fn an_idle_subscription_costs_at_most_64_bytes() {
     use std::mem::size_of;
     let slot = size_of::<Option<std::task::Waker>>();
     assert!(size_of::<orchestrator_core::Subscription>() + 2 * slot <= 64);
-}
-
-#[test]
-fn events_are_shared_not_cloned() {
-    let bus = Bus::new();
-    let mut a = bus.subscribe().unwrap();
-    let mut b = bus.subscribe().unwrap();
-    bus.emit(Event::custom("x", vec![1_u8; 1024])).unwrap();
-    let ea = a.try_next().unwrap();
-    let eb = b.try_next().unwrap();
-    assert!(std::sync::Arc::ptr_eq(&ea, &eb));
 }
 
 #[cfg(not(target_family = "wasm"))] // no threads on wasm32

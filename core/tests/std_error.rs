@@ -217,7 +217,6 @@ fn every_public_error_type_is_an_error_and_converts_into_a_job_error() {
     check(orchestrator_core::runtime::SpawnError);
     check(orchestrator_core::runtime::Stalled);
     check(SendError::Closed(7_u8));
-    check(orchestrator_core::channel::ring::SendError(1_u8));
     check("x".parse::<orchestrator_core::JobId>().unwrap_err());
     let cache = CacheError::no_provider();
     check(cache);

@@ -51,7 +51,7 @@
 //!
 //! | feature | module | gives |
 //! | --- | --- | --- |
-//! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()` |
+//! | `tokio` (default) | `orchestrator_std::tokio` | `TokioRuntime`, `dispatcher()`, `dispatcher_builder()`, `TokioBroadcast` (a bus on tokio's `broadcast`) |
 //! | `smol` | `orchestrator_std::smol` | `SmolRuntime`, `dispatcher()`, `dispatcher_builder()` |
 //! | `async-std` | `orchestrator_std::async_std` | `AsyncStdRuntime`, `dispatcher()`, `dispatcher_builder()` (async-std is discontinued upstream: prefer smol) |
 //! | `tokio-util` | `orchestrator_std::tokio_util` | links to and from `tokio_util::sync::CancellationToken` (turns on `tokio`) |

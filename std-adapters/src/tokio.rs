@@ -1,5 +1,5 @@
-//! [tokio] adapters: [`TokioRuntime`] (clock, timer, spawner) and ready-made
-//! dispatchers.
+//! [tokio] adapters: [`TokioRuntime`] (clock, timer, spawner), ready-made dispatchers,
+//! and [`TokioBroadcast`], tokio's `broadcast` channel under a bus.
 //!
 //! ```
 //! use std::time::Duration;
@@ -53,6 +53,10 @@ use orchestrator_core::runtime::{Clock, Spawn, SpawnError, Timer};
 use orchestrator_core::{BoxFuture, Dispatcher, DispatcherBuilder};
 
 use crate::time::{self, Origin};
+
+mod broadcast;
+
+pub use broadcast::{TokioBroadcast, TokioBroadcastReceiver};
 
 /// Clock, timer and spawner on tokio.
 ///

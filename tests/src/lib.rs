@@ -11,6 +11,9 @@
 //! * [`scenarios`] is the catalogue.
 //! * [`soak`] is the soak of `tests/tests/soak.rs`: a seeded random mix of job outcomes,
 //!   every one checked, on any [`Runtime`].
+//! * [`bus_conformance`] is what every channel under a bus must do, and
+//!   [`bus_conformance_suite!`] instantiates it for one (`tests/tests/bus_conformance.rs`:
+//!   the built-in ring and tokio's `broadcast`).
 //! * [`conformance_suite!`] stamps out `mod <runtime> { #[test] fn <scenario>() }` for a
 //!   runtime: `tests/tests/conformance.rs` does it for every runtime whose feature is on,
 //!   so `cargo test -p orchestrator-tests --all-features` runs every scenario everywhere,
@@ -24,6 +27,7 @@
 // This library is test code: its scenarios assert, and a failed `unwrap` is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bus_conformance;
 pub mod runtime;
 pub mod scenarios;
 pub mod soak;
@@ -35,7 +39,7 @@ pub use runtime::{LocalVirtual, Runtime, WATCHDOG};
 #[cfg(feature = "smol")]
 pub use runtime::{SmolExecutor, SmolGlobal};
 #[cfg(feature = "tokio")]
-pub use runtime::{TokioCurrentThread, TokioMultiThread};
+pub use runtime::{TokioBroadcastBus, TokioCurrentThread, TokioMultiThread};
 
 /// Instantiates the whole catalogue for a runtime: `conformance_suite!(name, Type)`
 /// expands to `mod name { #[test] fn <scenario>() { ... } ... }`, one test per scenario,
@@ -88,6 +92,7 @@ macro_rules! conformance_suite {
             // Orchestrators.
             orchestrator_routing,
             orchestrator_isolation,
+            orchestrator_ends_with_its_bus,
         ]);
     };
     (@expand [mod $module:ident, $runtime:ty] [$($scenario:ident),* $(,)?]) => {

@@ -149,7 +149,7 @@ impl Runtime for LocalVirtual {
 }
 
 #[cfg(feature = "tokio")]
-pub use self::tokio_rt::{TokioCurrentThread, TokioMultiThread};
+pub use self::tokio_rt::{TokioBroadcastBus, TokioCurrentThread, TokioMultiThread};
 
 #[cfg(feature = "tokio")]
 mod tokio_rt {
@@ -170,6 +170,12 @@ mod tokio_rt {
         rt: tokio::runtime::Runtime,
         adapter: TokioRuntime,
     }
+
+    /// [`TokioMultiThread`] whose dispatchers get a bus on tokio's `broadcast`
+    /// ([`TokioBroadcast`](orchestrator_std::tokio::TokioBroadcast)) instead of the
+    /// built-in ring: every scenario, orchestrators included, on another channel.
+    #[derive(Debug)]
+    pub struct TokioBroadcastBus(TokioMultiThread);
 
     fn build(rt: tokio::runtime::Runtime) -> (tokio::runtime::Runtime, TokioRuntime) {
         let adapter = TokioRuntime::with_handle(rt.handle().clone());
@@ -222,6 +228,30 @@ mod tokio_rt {
         }
         fn block_on<F: Future>(&self, future: F) -> F::Output {
             self.rt.block_on(future)
+        }
+    }
+
+    impl Runtime for TokioBroadcastBus {
+        const NAME: &'static str = "tokio_broadcast_bus";
+
+        fn new() -> Self {
+            Self(TokioMultiThread::new())
+        }
+        fn timer(&self) -> Arc<dyn Timer> {
+            self.0.timer()
+        }
+        fn builder(&self) -> DispatcherBuilder {
+            let channel = orchestrator_std::tokio::TokioBroadcast::new(
+                std::num::NonZeroUsize::new(orchestrator_core::DEFAULT_BUS_CAPACITY).expect("non-zero"),
+            )
+            .expect("the default capacity is allowed");
+            self.0.builder().bus(orchestrator_core::Bus::with_channel(channel))
+        }
+        fn build_dispatcher(&self, configure: impl FnOnce(DispatcherBuilder) -> DispatcherBuilder) -> Dispatcher {
+            configure(self.builder()).build().expect("the runtime accepts the runners")
+        }
+        fn block_on<F: Future>(&self, future: F) -> F::Output {
+            self.0.block_on(future)
         }
     }
 }

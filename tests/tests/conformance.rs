@@ -9,6 +9,9 @@ conformance_suite!(local_virtual, orchestrator_tests::LocalVirtual);
 conformance_suite!(tokio_current, orchestrator_tests::TokioCurrentThread);
 #[cfg(feature = "tokio")]
 conformance_suite!(tokio_multi, orchestrator_tests::TokioMultiThread);
+// The same scenarios with every dispatcher's bus on tokio's `broadcast` channel.
+#[cfg(feature = "tokio")]
+conformance_suite!(tokio_broadcast_bus, orchestrator_tests::TokioBroadcastBus);
 
 #[cfg(feature = "async-std")]
 conformance_suite!(async_std, orchestrator_tests::AsyncStd);

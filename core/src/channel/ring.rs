@@ -49,6 +49,7 @@ use core::task::{Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
 
+use super::{BroadcastChannel, BroadcastReceiver, Closed, Lagged, TryRecvError};
 use crate::sync::Mutex;
 use crate::waker_slots::{WakeBatch, WakerSlots};
 
@@ -73,19 +74,10 @@ const TERMINATED: u64 = u64::MAX;
 /// a capacity too large for the address space or for the heap is an error, not a panic
 /// or an abort.
 ///
-/// ```
-/// use core::num::NonZeroUsize;
-/// use orchestrator_core::channel::ring::ring;
-///
-/// let tx = ring::<u32>(NonZeroUsize::new(8).unwrap()).unwrap();
-/// assert_eq!(tx.capacity(), 8);
-/// assert!(ring::<u32>(NonZeroUsize::MAX).is_err()); // more bytes than memory can address
-/// ```
-///
 /// # Errors
 ///
 /// [`AllocError`] when the slots cannot be allocated.
-pub fn ring<T: Clone>(capacity: NonZeroUsize) -> Result<RingSender<T>, AllocError> {
+pub(crate) fn ring<T: Clone>(capacity: NonZeroUsize) -> Result<RingSender<T>, AllocError> {
     let mut slots = Vec::new();
     slots.try_reserve_exact(capacity.get()).map_err(|_| AllocError { capacity: capacity.get() })?;
     slots.extend((0..capacity.get()).map(|_| Slot::EMPTY));
@@ -122,16 +114,8 @@ fn from_slots<T>(slots: Box<[Slot<T>]>) -> RingSender<T> {
 /// [`ring`] could not allocate its slots: the capacity asked for more memory than the
 /// address space holds, or the allocator refused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AllocError {
+pub(crate) struct AllocError {
     capacity: usize,
-}
-
-impl AllocError {
-    /// The capacity that was asked for.
-    #[must_use]
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
 }
 
 impl fmt::Display for AllocError {
@@ -258,7 +242,7 @@ impl<T> Shared<T> {
 ///
 /// Cloning gives another handle to the same channel; the channel closes when the last
 /// sender handle is dropped (or on [`close`](Self::close)).
-pub struct RingSender<T> {
+pub(crate) struct RingSender<T> {
     shared: Arc<Shared<T>>,
 }
 
@@ -285,9 +269,9 @@ impl<T> RingSender<T> {
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the value if the channel is closed.
-    pub fn send(&self, value: T) -> Result<usize, SendError<T>> {
-        self.send_value(value).map_err(SendError)
+    /// [`Closed`] if the channel is closed (the value is dropped).
+    pub(crate) fn send(&self, value: T) -> Result<usize, Closed> {
+        self.send_value(value).map_err(|_| Closed)
     }
 
     /// Like [`send`](Self::send), but builds the value only if there is at least one
@@ -296,14 +280,22 @@ impl<T> RingSender<T> {
     /// # Errors
     ///
     /// [`Closed`] if the channel is closed (`make` is not called then either).
-    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed> {
+    pub(crate) fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed> {
+        if !self.listening()? {
+            return Ok(0);
+        }
+        self.send(make())
+    }
+
+    /// Whether a send now would reach anybody: `Ok(false)` with no receiver, `Err` once
+    /// closed. Two atomic loads, no lock: what [`send_with`](Self::send_with) checks
+    /// before it builds the value, for a caller that builds it itself.
+    #[inline]
+    pub(crate) fn listening(&self) -> Result<bool, Closed> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Closed);
         }
-        if self.shared.receivers.load(Ordering::Acquire) == 0 {
-            return Ok(0);
-        }
-        self.send_value(make()).map_err(|_| Closed)
+        Ok(self.shared.receivers.load(Ordering::Acquire) != 0)
     }
 
     fn send_value(&self, value: T) -> Result<usize, T> {
@@ -349,7 +341,7 @@ impl<T> RingSender<T> {
     /// # Errors
     ///
     /// [`Closed`] if the channel is closed.
-    pub fn subscribe(&self) -> Result<RingReceiver<T>, Closed> {
+    pub(crate) fn subscribe(&self) -> Result<RingReceiver<T>, Closed> {
         let mut st = self.shared.state.lock();
         if st.closed {
             return Err(Closed);
@@ -370,31 +362,31 @@ impl<T> RingSender<T> {
 
     /// Closes the channel and wakes every waiting receiver. Returns `true` if this call
     /// closed it, `false` if it was already closed.
-    pub fn close(&self) -> bool {
+    pub(crate) fn close(&self) -> bool {
         self.shared.close()
     }
 
     /// Whether the channel is closed.
     #[must_use]
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Number of live receivers (read without taking the lock).
     #[must_use]
-    pub fn receiver_count(&self) -> usize {
+    pub(crate) fn receiver_count(&self) -> usize {
         self.shared.receivers.load(Ordering::Acquire)
     }
 
     /// Maximum number of values the channel retains.
     #[must_use]
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.shared.capacity
     }
 
     /// Whether both handles send to the same channel.
     #[must_use]
-    pub fn same_channel(&self, other: &Self) -> bool {
+    pub(crate) fn same_channel(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
@@ -442,7 +434,7 @@ impl<T> Drop for CloseWatch<T> {
 /// A receiver is 32 bytes on a 64-bit target (at most 24 on a 32-bit one), plus a waker
 /// slot of two words in the channel's shared state. The first poll that finds more than
 /// one value waiting allocates its local batch, room for 32 values, which it keeps.
-pub struct RingReceiver<T> {
+pub(crate) struct RingReceiver<T> {
     shared: Arc<Shared<T>>,
     /// Index of this receiver's waker slot.
     id: usize,
@@ -483,7 +475,7 @@ impl<T: Clone> RingReceiver<T> {
     /// [`TryRecvError::Empty`] if no value is available yet, [`TryRecvError::Lagged`]
     /// once after this receiver missed values, and [`TryRecvError::Closed`] once the
     /// channel is closed and every value sent to this receiver was received.
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         match self.recv(None) {
             Recv::Value(value) => Ok(value),
             Recv::Lagged(n) => Err(TryRecvError::Lagged(n)),
@@ -618,81 +610,45 @@ impl<T> fmt::Debug for RingReceiver<T> {
     }
 }
 
-/// A receiver fell behind and missed this many values, which were overwritten.
-///
-/// The receiver continues with the oldest value still retained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lagged(pub u64);
+/// The ring through the channel traits: the same calls, so a test or a caller written
+/// against the traits runs on the ring unchanged. (The bus calls the ring directly.)
+impl<T: Clone> BroadcastChannel<T> for RingSender<T> {
+    type Receiver = RingReceiver<T>;
 
-impl fmt::Display for Lagged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "receiver lagged behind and missed {} values", self.0)
+    fn send(&self, value: T) -> Result<usize, Closed> {
+        RingSender::send(self, value)
+    }
+
+    fn send_with(&self, make: impl FnOnce() -> T) -> Result<usize, Closed> {
+        RingSender::send_with(self, make)
+    }
+
+    fn subscribe(&self) -> Result<RingReceiver<T>, Closed> {
+        RingSender::subscribe(self)
+    }
+
+    fn close(&self) -> bool {
+        RingSender::close(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        RingSender::is_closed(self)
+    }
+
+    fn receiver_count(&self) -> usize {
+        RingSender::receiver_count(self)
+    }
+
+    fn capacity(&self) -> usize {
+        RingSender::capacity(self)
     }
 }
 
-impl core::error::Error for Lagged {}
-
-/// The channel is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Closed;
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("channel closed")
+impl<T: Clone> BroadcastReceiver<T> for RingReceiver<T> {
+    fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        RingReceiver::try_recv(self)
     }
 }
-
-impl core::error::Error for Closed {}
-
-/// [`RingSender::send`] failed because the channel is closed; holds the unsent value.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct SendError<T>(pub T);
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendError(..)")
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("channel closed")
-    }
-}
-
-impl<T> core::error::Error for SendError<T> {}
-
-crate::error::job_error_from!(AllocError, Lagged, Closed, TryRecvError);
-
-impl<T: crate::MaybeSend + crate::MaybeSync + 'static> From<SendError<T>> for crate::error::JobError {
-    fn from(error: SendError<T>) -> Self {
-        Self::new(error)
-    }
-}
-
-/// Why [`RingReceiver::try_recv`] returned no value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryRecvError {
-    /// No value is available yet.
-    Empty,
-    /// The receiver fell behind and missed this many values; the next call continues
-    /// with the oldest value still retained.
-    Lagged(u64),
-    /// The channel is closed and every value was received.
-    Closed,
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("channel empty"),
-            Self::Lagged(n) => write!(f, "receiver lagged behind and missed {n} values"),
-            Self::Closed => f.write_str("channel closed"),
-        }
-    }
-}
-
-impl core::error::Error for TryRecvError {}
 
 #[cfg(test)]
 #[allow(
@@ -743,7 +699,7 @@ mod tests {
     #[test]
     fn a_capacity_beyond_memory_is_an_error() {
         let err = ring::<u32>(NonZeroUsize::MAX).unwrap_err();
-        assert_eq!(err.capacity(), usize::MAX);
+        assert_eq!(err, AllocError { capacity: usize::MAX });
         assert_eq!(format!("{err}"), format!("could not allocate the {} slots of a ring channel", usize::MAX));
         // A count that fits in a `usize` but whose bytes (16 or more per slot) do not.
         assert!(ring::<u32>(cap(isize::MAX as usize / 8 + 1)).is_err());
@@ -852,6 +808,29 @@ mod tests {
         check::<RingReceiver<Arc<u32>>>();
     }
 
+    /// What the bus does through the traits for a custom channel, on the ring, directly
+    /// and behind an `Arc`.
+    #[test]
+    fn the_ring_through_the_channel_traits() {
+        fn exercise<C: BroadcastChannel<u32>>(tx: &C) {
+            assert_eq!(tx.send_with(|| panic!("nobody listens")), Ok(0));
+            let mut rx = tx.subscribe().unwrap();
+            assert_eq!((tx.receiver_count(), tx.capacity()), (1, 4));
+            assert_eq!(tx.send(1), Ok(1));
+            assert_eq!(tx.send_with(|| 2), Ok(1));
+            assert_eq!(BroadcastReceiver::try_recv(&mut rx), Ok(1));
+            assert!(tx.close());
+            assert!(tx.is_closed());
+            assert_eq!(tx.send(3), Err(Closed));
+            assert!(tx.subscribe().is_err());
+            let rest = futures::executor::block_on(futures::StreamExt::collect::<Vec<_>>(&mut rx));
+            assert_eq!(rest, vec![Ok(2)]);
+            assert_eq!(BroadcastReceiver::try_recv(&mut rx), Err(TryRecvError::Closed));
+        }
+        exercise(&ring::<u32>(cap(4)).unwrap());
+        exercise(&Arc::new(ring::<u32>(cap(4)).unwrap()));
+    }
+
     #[test]
     fn every_receiver_gets_every_value_in_global_order() {
         let tx = ring::<u32>(cap(16)).unwrap();
@@ -933,7 +912,7 @@ mod tests {
         assert!(tx.close());
         assert!(!tx.close(), "close is idempotent");
         assert!(tx.is_closed());
-        assert_eq!(tx.send(3), Err(SendError(3)));
+        assert_eq!(tx.send(3), Err(Closed));
         assert_eq!(tx.send_with(|| 4), Err(Closed));
         assert!(tx.subscribe().is_err());
         let waker = Waker::noop();
@@ -1071,8 +1050,6 @@ mod tests {
         let rx = tx.subscribe().unwrap();
         assert_eq!(format!("{tx:?}"), "RingSender { receivers: 1, capacity: 3, closed: false }");
         assert!(format!("{rx:?}").starts_with("RingReceiver"));
-        assert_eq!(format!("{:?}", SendError(NotDebug)), "SendError(..)");
-        assert_eq!(format!("{}", SendError(NotDebug)), "channel closed");
         assert_eq!(format!("{Closed}"), "channel closed");
         assert_eq!(format!("{}", Lagged(3)), "receiver lagged behind and missed 3 values");
         assert_eq!(format!("{}", TryRecvError::Lagged(3)), "receiver lagged behind and missed 3 values");

@@ -227,3 +227,44 @@ pub fn orchestrator_isolation<R: Runtime>(rt: &R) {
     assert_eq!(entries(&log_a, foreign_id), ["passive Success"]);
     assert_eq!((a.stats().hook_panics, b.stats().hook_panics), (0, 0));
 }
+
+/// An orchestrator that ignores other jobs' events.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Orchestrator for Quiet {
+    type State = u32;
+    type Command = ();
+
+    fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+        ctx.update_state(|n| *n += 1);
+    }
+}
+
+/// A host whose orchestrator ignores other jobs' events stops reading the bus after the
+/// first such event (its own jobs' events would then come to it directly), and still ends
+/// when the bus closes: it watches the close, whatever channel the bus runs on.
+pub fn orchestrator_ends_with_its_bus<R: Runtime>(rt: &R) {
+    let dispatcher = rt.dispatcher();
+    let bus = dispatcher.bus().clone();
+    let (host, handle) = Quiet.start(0, &dispatcher).unwrap();
+    let script = async {
+        // Started, it reads the bus.
+        handle.send(()).await.unwrap();
+        let mut states = handle.states();
+        while states.next().await != Some(1) {}
+        assert_eq!(bus.subscriber_count(), 1, "the host reads the bus");
+        // An event of nobody's job: the host has no use for the bus and stops reading it.
+        bus.emit(Event::custom("not ours", ())).unwrap();
+        while bus.subscriber_count() > 0 {
+            crate::util::yield_now().await;
+            if bus.subscriber_count() > 0 {
+                rt.sleep(Duration::from_millis(1)).await;
+            }
+        }
+        assert!(!handle.is_finished());
+        assert!(bus.close());
+    };
+    rt.run(async { futures::join!(host, script) });
+    assert!(handle.is_finished(), "the closed bus ended the host");
+}
