@@ -58,8 +58,9 @@ pub enum JobErrorKind {
 /// assert_eq!(e.to_string(), "not found");
 /// assert_eq!(JobError::msg("boom").to_string(), "boom");
 ///
-/// // A job's outcome goes into any error type with `?`.
-/// fn outcome(e: JobError) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // A job's outcome goes into any error type with `?` (`+ Send + Sync` too, where the
+/// // crate's types are `Send`: everywhere but WASM).
+/// fn outcome(e: JobError) -> Result<(), Box<dyn std::error::Error>> {
 ///     Err(e)?
 /// }
 /// let boxed = outcome(e).unwrap_err();
