@@ -253,6 +253,7 @@ impl Bus {
     /// # Errors
     ///
     /// [`BusClosed`] when the bus is closed.
+    #[inline]
     pub fn emit_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
         let Some(route) = &self.route else {
             return self.send_with(make);
@@ -273,6 +274,7 @@ impl Bus {
         Ok(self.tx.send_with(|| event).unwrap_or(0).saturating_add(1))
     }
 
+    #[inline]
     fn send_with(&self, make: impl FnOnce() -> Event) -> Result<usize, BusClosed> {
         self.tx.send_with(|| {
             let mut event = make();

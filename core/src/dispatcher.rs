@@ -274,12 +274,12 @@ impl Dispatcher {
         let kind = self.inner.registry.kind::<T::Job>()?;
         if options.is_plain() {
             self.admit(scoped.as_ref())?;
-            self.start(&kind, scoped, job, options, |core| core)
+            self.start(&kind, scoped, job, &mut options, |core| core)
         } else {
             let (timeout, cache) = self.check(kind.name, &mut options)?;
             self.admit(scoped.as_ref())?;
             let (retry, extras) = (options.retry.take(), Extras::new(options.placeholder.take(), cache));
-            self.start(&kind, scoped, job, options, |core| Plan { core, timeout, retry, extras })
+            self.start(&kind, scoped, job, &mut options, |core| Plan { core, timeout, retry, extras })
         }
     }
 
@@ -343,7 +343,7 @@ impl Dispatcher {
         kind: &JobKind<J>,
         scoped: Option<Bus>,
         job: J,
-        options: JobOptions<J::Output>,
+        options: &mut JobOptions<J::Output>,
         plan: impl FnOnce(JobCore<J::Output>) -> P,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
         let mut empty = P::boxes(kind).take();
@@ -355,11 +355,13 @@ impl Dispatcher {
     }
 
     /// A new job's context and the two ends of its result slot (`kept`, if it is free).
+    /// Takes what it needs out of `options` (by reference: the options are a few hundred
+    /// bytes, and every move of them is a copy).
     fn new_core<J: Job>(
         &self,
         name: &'static str,
         scoped: Option<Bus>,
-        options: JobOptions<J::Output>,
+        options: &mut JobOptions<J::Output>,
         kept: Option<SlotRef<J::Output>>,
     ) -> NewJob<J::Output> {
         let env = &self.inner.env;
@@ -375,7 +377,7 @@ impl Dispatcher {
             env: env.clone(),
             bus: scoped,
             cancel,
-            extras: ContextExtras::new(options.metadata, options.cache_provider),
+            extras: ContextExtras::new(options.metadata.take(), options.cache_provider.take()),
             attempt: AtomicU32::new(0),
         };
         (JobCore { ctx, completer }, handle, slot)
@@ -397,7 +399,7 @@ impl Dispatcher {
     /// A job of type `J` with default options, and its core (for size tests).
     #[cfg(test)]
     pub(crate) fn core_for_test<J: Job>(&self, job: J) -> (J, JobCore<J::Output>) {
-        let (core, _, _) = self.new_core::<J>("test", None, JobOptions::new(), None);
+        let (core, _, _) = self.new_core::<J>("test", None, &mut JobOptions::new(), None);
         (job, core)
     }
 
