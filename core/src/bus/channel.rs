@@ -82,7 +82,6 @@ impl BusChannel {
     /// code of the job pipeline (which emits at several places) as small as over the
     /// ring alone.
     #[inline(never)]
-    #[inline]
     pub(super) fn send_with(&self, make: impl FnOnce() -> Arc<Event>) -> Result<usize, Closed> {
         let listening = match self {
             Self::Ring(tx) => tx.listening(),
