@@ -14,6 +14,8 @@ use crate::cache::CacheProvider;
 use crate::cancel::CancellationToken;
 use crate::error::DispatchError;
 use crate::executor::{ContextExtras, Executor, JobContext};
+use crate::flow::{DEFAULT_PRIORITY_AGING, FlowStats, FlowTable, FlowTicket, Resolved};
+use crate::flow_policy::{FlowConflict, FlowPolicy};
 use crate::handle::{self, Counters, JobHandle, SlotRef};
 use crate::job::{IntoJob, Job, JobOptions};
 use crate::job_box::Task;
@@ -76,12 +78,26 @@ pub struct DispatcherStats {
     /// and was logged at [`Level::Warning`](crate::log::Level::Warning). Wraps on
     /// overflow.
     pub retries_refused: usize,
+    /// Jobs waiting now before they start, under flow control (debounce, throttle, a
+    /// serial key, a concurrency cap). Per job type: [`Dispatcher::flow_stats`].
+    pub waiting: usize,
+    /// Dispatches that joined a job in flight instead of running (flow control's join).
+    pub joined: usize,
+    /// Jobs cancelled because a later dispatch with their key superseded them
+    /// (latest-wins, debounce). Each is also logged at
+    /// [`Level::Warning`](crate::log::Level::Warning).
+    pub superseded: usize,
+    /// Dispatches refused by flow control ([`DispatchError::Busy`],
+    /// [`DispatchError::KeyQueueFull`]). Each is also logged at
+    /// [`Level::Warning`](crate::log::Level::Warning).
+    pub dropped: usize,
 }
 
 struct Inner {
     registry: Arc<Registry>,
     env: Arc<JobEnv>,
     queue: Arc<JobQueue>,
+    flow: Arc<FlowTable>,
     max_pending: usize,
     /// `build` started runners on a spawner: when none is alive any more, nothing would
     /// run a job, and dispatch says so.
@@ -177,6 +193,7 @@ impl Dispatcher {
                     retries_refused: AtomicUsize::new(0),
                 }),
                 queue: Arc::new(JobQueue::new(spawned)),
+                flow: FlowTable::new(b.max_concurrent, b.priority_aging),
                 max_pending: b.max_pending,
                 spawned,
             }),
@@ -272,15 +289,54 @@ impl Dispatcher {
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let (job, mut options) = job.into_job();
         let kind = self.inner.registry.kind::<T::Job>()?;
-        if options.is_plain() {
+        let flow = self.inner.flow.resolve(TypeId::of::<T::Job>(), options.flow, options.key.take(), options.priority);
+        if options.is_plain() && flow.is_none() {
             self.admit(scoped.as_ref())?;
             self.start(&kind, scoped, job, &mut options, |core| core)
         } else {
             let (timeout, cache) = self.check(kind.name, &mut options)?;
+            if let Some(flow) = &flow {
+                flow.check(kind.name, self.inner.env.timer.is_some())?;
+            }
             self.admit(scoped.as_ref())?;
-            let (retry, extras) = (options.retry.take(), Extras::new(options.placeholder.take(), cache));
-            self.start(&kind, scoped, job, &mut options, |core| Plan { core, timeout, retry, extras })
+            let (retry, placeholder) = (options.retry.take(), options.placeholder.take());
+            match flow {
+                None => self.start(&kind, scoped, job, &mut options, |core| Plan {
+                    core,
+                    timeout,
+                    retry,
+                    extras: Extras::new(placeholder, cache, None),
+                }),
+                Some(flow) => self.start_flow(&kind, scoped, job, &mut options, flow, |core, ticket| Plan {
+                    core,
+                    timeout,
+                    retry,
+                    extras: Extras::new(placeholder, cache, Some(ticket)),
+                }),
+            }
         }
+    }
+
+    /// Starts an admitted job under flow control: its context and handle first (a joined
+    /// dispatch is done then: its handle follows the job in flight), then its ticket, its
+    /// task, the queue.
+    fn start_flow<J: Job>(
+        &self,
+        kind: &JobKind<J>,
+        scoped: Option<Bus>,
+        job: J,
+        options: &mut JobOptions<J::Output>,
+        flow: Resolved,
+        plan: impl FnOnce(JobCore<J::Output>, FlowTicket) -> Plan<J::Output>,
+    ) -> Result<JobHandle<J::Output>, DispatchError> {
+        let (mut core, mut handle, slot) = self.new_core::<J>(kind.name, scoped, options, None);
+        let Some(ticket) = self.inner.flow.enter(flow, &mut core.ctx, &mut core.completer, &mut handle, &slot)? else {
+            return Ok(handle);
+        };
+        let empty = <Plan<J::Output> as Pipeline<J>>::boxes(kind).take();
+        let task = plan(core, ticket).task(kind, empty, job, slot);
+        self.enqueue(task, &handle)?;
+        Ok(handle)
     }
 
     /// Checks the options of a job that has some: its timeout (`None` for
@@ -457,10 +513,65 @@ impl Dispatcher {
         self.inner.env.retry_budget.as_ref()
     }
 
+    /// Sets the [`FlowPolicy`] of every job of type `J` whose dispatch sets none of its
+    /// own ([`JobBuilder::flow`](crate::JobBuilder::flow) or [`Job::configure`]).
+    /// `FlowPolicy::concurrent()` removes it. Jobs already dispatched keep theirs.
+    ///
+    /// # Errors
+    ///
+    /// The [`FlowConflict`] of a combination that is not allowed; nothing changes.
+    ///
+    /// ```
+    /// use orchestrator_core::{Dispatcher, DispatchError, FlowPolicy, Job, JobContext, executor_fn};
+    ///
+    /// struct Save;
+    /// impl Job for Save { type Output = (); }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(|_: Save, _: JobContext| async { Ok(()) }));
+    /// dispatcher.set_flow::<Save>(FlowPolicy::drop_while_busy()).unwrap();
+    /// let first = dispatcher.dispatch(Save).unwrap();
+    /// assert_eq!(dispatcher.dispatch(Save).unwrap_err(), DispatchError::Busy { job_type: "Save" });
+    /// assert_eq!(dispatcher.stats().dropped, 1);
+    /// # drop(first);
+    /// ```
+    pub fn set_flow<J: Job>(&self, policy: FlowPolicy) -> Result<(), FlowConflict> {
+        policy.check()?;
+        self.inner.flow.set_policy(TypeId::of::<J>(), (!policy.is_concurrent()).then_some(policy));
+        Ok(())
+    }
+
+    /// Caps how many jobs of type `J` run at once (`None`: no cap). Jobs beyond it wait
+    /// (emitting `Queued`) in their [`Priority`](crate::Priority) lane. At least 1.
+    /// Jobs already holding a place under the old cap keep it until they end.
+    ///
+    /// ```
+    /// use orchestrator_core::{Dispatcher, Job, JobContext, executor_fn};
+    ///
+    /// struct Upload;
+    /// impl Job for Upload { type Output = (); }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(|_: Upload, _: JobContext| async { Ok(()) }));
+    /// dispatcher.set_max_concurrent::<Upload>(Some(2));
+    /// # let _ = dispatcher.dispatch(Upload);
+    /// ```
+    pub fn set_max_concurrent<J: Job>(&self, limit: Option<usize>) {
+        self.inner.flow.set_cap(TypeId::of::<J>(), limit.map(|n| n.max(1)));
+    }
+
+    /// What flow control did to the dispatches of type `J`: jobs waiting now (the
+    /// type's queue depth), queued, joined, superseded and dropped so far, and the time
+    /// they waited.
+    pub fn flow_stats<J: Job>(&self) -> FlowStats {
+        self.inner.flow.stats(TypeId::of::<J>())
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> DispatcherStats {
         let env = &self.inner.env;
         let c = &env.counters;
+        let flow = self.inner.flow.totals();
         DispatcherStats {
             pending: c.pending(),
             queued: self.inner.queue.len(),
@@ -470,6 +581,10 @@ impl Dispatcher {
             cache_errors: env.cache_errors.load(Ordering::Relaxed),
             reusable: self.inner.registry.pooled(),
             retries_refused: env.retries_refused.load(Ordering::Relaxed),
+            waiting: flow.waiting,
+            joined: flow.joined,
+            superseded: flow.superseded,
+            dropped: flow.dropped,
         }
     }
 }
@@ -492,6 +607,8 @@ pub struct DispatcherBuilder {
     reuse_limit: usize,
     cache: Option<Arc<dyn CacheProvider>>,
     retry_budget: Option<RetryBudget>,
+    max_concurrent: Option<usize>,
+    priority_aging: u32,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -504,6 +621,8 @@ impl fmt::Debug for DispatcherBuilder {
             .field("reuse_limit", &self.reuse_limit)
             .field("has_cache", &self.cache.is_some())
             .field("retry_budget", &self.retry_budget)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("priority_aging", &self.priority_aging)
             .finish()
     }
 }
@@ -519,6 +638,8 @@ impl DispatcherBuilder {
     pub const DEFAULT_MAX_PENDING: usize = DEFAULT_MAX_PENDING;
     /// Default of [`reuse_limit`](Self::reuse_limit): finished jobs' boxes kept for reuse.
     pub const DEFAULT_REUSE_LIMIT: usize = DEFAULT_REUSE_LIMIT;
+    /// Default of [`priority_aging`](Self::priority_aging).
+    pub const DEFAULT_PRIORITY_AGING: u32 = DEFAULT_PRIORITY_AGING;
 
     /// Defaults: a new bus, no timer, no spawner, 1 runner, [`DispatcherBuilder::DEFAULT_MAX_PENDING`],
     /// [`DispatcherBuilder::DEFAULT_REUSE_LIMIT`], no cache, no retry budget.
@@ -533,6 +654,8 @@ impl DispatcherBuilder {
             reuse_limit: DEFAULT_REUSE_LIMIT,
             cache: None,
             retry_budget: None,
+            max_concurrent: None,
+            priority_aging: DEFAULT_PRIORITY_AGING,
         }
     }
 
@@ -672,6 +795,30 @@ impl DispatcherBuilder {
         self
     }
 
+    /// Caps how many of the dispatcher's jobs run at once, over all job types (default:
+    /// no cap; at least 1). Jobs beyond it wait (emitting `Queued`), served by
+    /// [`Priority`](crate::Priority) lane. Every job then goes through flow control (a
+    /// permit taken and given back): a plain job costs more than without a cap.
+    ///
+    /// ```
+    /// use orchestrator_core::Dispatcher;
+    /// let dispatcher = Dispatcher::builder().max_concurrent(8).build().unwrap();
+    /// # let _ = dispatcher;
+    /// ```
+    pub fn max_concurrent(mut self, limit: usize) -> Self {
+        self.max_concurrent = Some(limit.max(1));
+        self
+    }
+
+    /// How many times a job waiting for a concurrency permit may be passed over by jobs
+    /// of higher [`Priority`](crate::Priority) lanes before it is served next whatever
+    /// its lane (default [`DispatcherBuilder::DEFAULT_PRIORITY_AGING`]; at least 1), so
+    /// low lanes never starve.
+    pub fn priority_aging(mut self, passed_over: u32) -> Self {
+        self.priority_aging = passed_over.max(1);
+        self
+    }
+
     /// Builds the dispatcher and, with a spawner, starts its runners.
     ///
     /// # Errors
@@ -687,6 +834,38 @@ impl DispatcherBuilder {
             }
         }
         Ok(dispatcher)
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use crate::{Dispatcher, FlowPolicy, Job, JobBuilder, JobContext, executor_fn};
+
+    #[derive(Clone)]
+    struct Keyed;
+    impl Job for Keyed {
+        type Output = ();
+    }
+
+    /// The table keeps a key only while a job with it is in flight: a stream of distinct
+    /// keys does not grow it.
+    #[test]
+    fn flow_keys_are_forgotten_when_their_jobs_end() {
+        let dispatcher = Dispatcher::new();
+        dispatcher.register(executor_fn(|_: Keyed, _: JobContext| async { Ok(()) }));
+        let handles: alloc::vec::Vec<_> = (0..100_u64)
+            .map(|key| dispatcher.dispatch(JobBuilder::new(Keyed).key(key).flow(FlowPolicy::join())).unwrap())
+            .collect();
+        assert_eq!(dispatcher.inner.flow.keys(), 100);
+        let runner = dispatcher.runner();
+        futures::executor::block_on(async {
+            let (results, ()) = futures::join!(futures::future::join_all(handles), async {
+                dispatcher.shutdown();
+                runner.await;
+            });
+            assert!(results.iter().all(crate::JobResult::is_success));
+        });
+        assert_eq!(dispatcher.inner.flow.keys(), 0);
     }
 }
 

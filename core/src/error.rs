@@ -354,6 +354,28 @@ pub enum DispatchError {
     /// its events, as [`StartError::BusClosed`](crate::StartError::BusClosed) refuses an
     /// orchestrator that could never hear any.
     BusClosed,
+    /// The job's [`FlowPolicy`](crate::FlowPolicy) is drop-while-busy and a job with its
+    /// key is in flight: the dispatch was dropped.
+    Busy {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job's [`FlowPolicy`](crate::FlowPolicy) is serial and `limit` jobs with its
+    /// key are queued already.
+    KeyQueueFull {
+        /// The job type's name.
+        job_type: &'static str,
+        /// The policy's queue bound.
+        limit: usize,
+    },
+    /// The job's [`FlowPolicy`](crate::FlowPolicy) combines policies that do not go
+    /// together (see its table).
+    FlowConflict {
+        /// The job type's name.
+        job_type: &'static str,
+        /// What is not allowed.
+        conflict: crate::flow_policy::FlowConflict,
+    },
 }
 
 impl fmt::Display for DispatchError {
@@ -362,7 +384,10 @@ impl fmt::Display for DispatchError {
             Self::NoExecutor { job_type } => write!(f, "no executor registered for job type `{job_type}`"),
             Self::ZeroTimeout { job_type } => write!(f, "job `{job_type}` has a zero timeout"),
             Self::NoTimer { job_type } => {
-                write!(f, "job `{job_type}` needs a timer (timeout or retry back-off) but the dispatcher has none")
+                write!(
+                    f,
+                    "job `{job_type}` needs a timer (timeout, retry back-off, debounce or throttle) but the dispatcher has none"
+                )
             }
             Self::EmptyCacheKey { job_type } => write!(f, "job `{job_type}` has a cache policy with an empty key"),
             Self::ZeroCacheTtl { job_type } => write!(f, "job `{job_type}` has a cache policy with a zero TTL"),
@@ -375,6 +400,13 @@ impl fmt::Display for DispatchError {
                 "none of the dispatcher's runners is alive (was their runtime shut down?): the job would never run",
             ),
             Self::BusClosed => f.write_str("the job's bus is closed: nobody could see its events"),
+            Self::Busy { job_type } => write!(f, "job `{job_type}` dropped: a job with its key is in flight"),
+            Self::KeyQueueFull { job_type, limit } => {
+                write!(f, "job `{job_type}` dropped: {limit} jobs with its key are queued already")
+            }
+            Self::FlowConflict { job_type, conflict } => {
+                write!(f, "job `{job_type}` has a flow policy where {conflict}")
+            }
         }
     }
 }

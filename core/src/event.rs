@@ -120,6 +120,13 @@ pub enum SuppressionReason {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EventKind {
+    /// The job waits before it starts (flow control: debounce, throttle, a serial key, a
+    /// concurrency cap). `Started` follows when its turn comes, or only its terminal event
+    /// if it is cancelled or superseded while it waits.
+    Queued,
+    /// A dispatch joined this job (flow control's join) instead of running: its handle
+    /// gets this job's result.
+    Joined,
     /// The job has begun.
     Started,
     /// A placeholder value to show while the job runs.
@@ -166,6 +173,10 @@ pub enum EventKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EventTag {
+    /// [`EventKind::Queued`]
+    Queued,
+    /// [`EventKind::Joined`]
+    Joined,
     /// [`EventKind::Started`]
     Started,
     /// [`EventKind::Placeholder`]
@@ -194,6 +205,8 @@ impl EventKind {
     /// The kind's tag.
     pub fn tag(&self) -> EventTag {
         match self {
+            Self::Queued => EventTag::Queued,
+            Self::Joined => EventTag::Joined,
             Self::Started => EventTag::Started,
             Self::Placeholder(_) => EventTag::Placeholder,
             Self::CacheHit(_) => EventTag::CacheHit,
@@ -459,6 +472,8 @@ impl fmt::Display for Event {
             write!(f, " ({})", self.job_type)?;
         }
         match &self.kind {
+            EventKind::Queued => f.write_str(" queued"),
+            EventKind::Joined => f.write_str(" joined"),
             EventKind::Started => f.write_str(" started"),
             EventKind::Placeholder(_) => f.write_str(" placeholder"),
             EventKind::CacheHit(_) => f.write_str(" cache hit"),

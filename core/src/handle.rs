@@ -81,6 +81,13 @@ impl LazyToken {
         }
     }
 
+    /// Makes `token` this job's token (replacing any it had).
+    fn share(&self, token: CancellationToken) {
+        let old = self.token.lock().replace(token);
+        self.created.store(true, Ordering::Release);
+        drop(old); // outside the lock: dropping a child token locks its parent
+    }
+
     /// True once the job is cancelled (a job whose token was never created is not).
     pub(crate) fn is_cancelled(&self) -> bool {
         self.created.load(Ordering::Acquire) && self.token.lock().as_ref().is_some_and(CancellationToken::is_cancelled)
@@ -212,7 +219,22 @@ pub(crate) struct ResultSlot<T> {
     state: Mutex<State<T>>,
     cancel: LazyToken,
     gate: EmitGate,
+    /// The handles of dispatches that joined this job (flow control's `join`): each gets
+    /// a clone of its result.
+    joined: Mutex<Joined<T>>,
 }
+
+/// The handles waiting on another job's result (see [`ResultSlot::join`]).
+enum Joined<T> {
+    /// Still accepting handles (boxed: most jobs have none, and every slot has this field).
+    #[allow(clippy::box_collection)] // one pointer in every slot rather than a `Vec`'s three
+    Open(Option<alloc::boxed::Box<alloc::vec::Vec<Completer<T>>>>),
+    /// The job's result is being (or was) delivered: too late to join.
+    Closed,
+}
+
+/// What a handle that joined a job gets if cloning that job's output panicked.
+const JOINED_CLONE_PANICKED: &str = "the joined job's output panicked while being cloned for its joined handles";
 
 /// The job's end of the result slot. It resolves the handle exactly once and counts the
 /// job as finished; the pipeline's [`Plan`](crate::pipeline::Plan) resolves it as
@@ -228,9 +250,20 @@ impl<T> Completer<T> {
     }
 
     /// Stores the result and wakes the handle (only the first call does anything).
-    pub(crate) fn complete(&mut self, result: JobResult<T>, counters: &Counters) {
+    pub(crate) fn complete(&mut self, result: JobResult<T>, counters: &Counters)
+    where
+        T: Clone,
+    {
         if let Some(slot) = self.slot.take() {
             slot.finish(result, counters);
+        }
+    }
+
+    /// Resolves the handle with a `Failure` (for a handle that joined a job, which no
+    /// other handle can join in turn).
+    fn complete_failed(&mut self, error: JobError, counters: &Counters) {
+        if let Some(slot) = self.slot.take() {
+            slot.store(JobResult::Failure(error), counters);
         }
     }
 
@@ -239,13 +272,85 @@ impl<T> Completer<T> {
     pub(crate) fn disarm(&mut self) {
         self.slot = None;
     }
+
+    /// Takes the duty to resolve the handle, leaving this completer disarmed.
+    pub(crate) fn take(&mut self) -> Self {
+        Self { slot: self.slot.take() }
+    }
 }
 
 impl<T> ResultSlot<T> {
     /// Stores the job's result and wakes the handle; counts the job as finished. Called
     /// once per job, by its completer or by the panic boundary.
     #[inline]
-    fn finish(&self, result: JobResult<T>, counters: &Counters) {
+    fn finish(&self, result: JobResult<T>, counters: &Counters)
+    where
+        T: Clone,
+    {
+        let joined = core::mem::replace(&mut *self.joined.lock(), Joined::Closed);
+        if let Joined::Open(Some(joined)) = joined {
+            self.deliver(result, *joined, counters);
+        } else {
+            self.store(result, counters);
+        }
+    }
+
+    /// Resolves the handles that joined this job with clones of its result, then its own.
+    /// If a clone panics, the guard resolves the rest (and this job's own handle) with a
+    /// `Failure` as it unwinds: no handle is left waiting.
+    #[cold]
+    fn deliver(&self, result: JobResult<T>, joined: alloc::vec::Vec<Completer<T>>, counters: &Counters)
+    where
+        T: Clone,
+    {
+        struct Delivery<'a, T> {
+            slot: &'a ResultSlot<T>,
+            rest: alloc::vec::IntoIter<Completer<T>>,
+            counters: &'a Counters,
+            done: bool,
+        }
+        impl<T> Drop for Delivery<'_, T> {
+            fn drop(&mut self) {
+                if self.done {
+                    return;
+                }
+                for mut completer in self.rest.by_ref() {
+                    completer.complete_failed(JobError::msg(JOINED_CLONE_PANICKED), self.counters);
+                }
+                self.slot.store(JobResult::Failure(JobError::msg(JOINED_CLONE_PANICKED)), self.counters);
+            }
+        }
+        let mut delivery = Delivery { slot: self, rest: joined.into_iter(), counters, done: false };
+        while delivery.rest.len() > 0 {
+            // Cloned before the completer is taken out: a panicking clone leaves it to the guard.
+            let copy = result.clone();
+            if let Some(mut completer) = delivery.rest.next() {
+                completer.complete(copy, counters);
+            }
+        }
+        delivery.done = true;
+        self.store(result, counters);
+    }
+
+    /// Adds the handle of a dispatch that joins this job: it will get a clone of this
+    /// job's result. Gives it back if the result is already on its way.
+    pub(crate) fn join(&self, follower: Completer<T>) -> Result<(), Completer<T>> {
+        match &mut *self.joined.lock() {
+            Joined::Open(list) => {
+                list.get_or_insert_with(Default::default).push(follower);
+                Ok(())
+            }
+            Joined::Closed => Err(follower),
+        }
+    }
+
+    /// This job's cancellation token (created now if it did not exist).
+    pub(crate) fn token(&self) -> CancellationToken {
+        self.cancel.get()
+    }
+
+    /// Stores the job's result and wakes the handle; counts the job as finished.
+    fn store(&self, result: JobResult<T>, counters: &Counters) {
         let (waker, detached) = {
             let mut state = self.state.lock();
             match &mut *state {
@@ -295,6 +400,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
         Some(mut slot) => match Arc::get_mut(&mut slot) {
             Some(unique) => {
                 *unique.state.get_mut() = State::Waiting(None);
+                *unique.joined.get_mut() = Joined::Open(None);
                 unique.cancel = LazyToken::new(token);
                 unique.gate = EmitGate::new_accepted();
                 slot
@@ -318,6 +424,7 @@ fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
         state: Mutex::new(State::Waiting(None)),
         cancel: LazyToken::new(token),
         gate: EmitGate::new_accepted(),
+        joined: Mutex::new(Joined::Open(None)),
     })
 }
 
@@ -390,6 +497,9 @@ pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
     /// panic boundary, which exists only with `std`).
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     fn fail(&self, error: JobError, counters: &Counters);
+    /// Resolves the handle `Cancelled` (for a job dropped before it completed, whose
+    /// core knows its output type only through this slot).
+    fn abandon(&self, reason: Arc<str>, counters: &Counters);
     fn is_finished(&self) -> bool;
     fn take_outcome(&self) -> Option<crate::event::EventKind>;
     fn detach(&self, taken: bool);
@@ -406,6 +516,10 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for ResultSlot<T> {
 
     fn fail(&self, error: JobError, counters: &Counters) {
         self.finish(JobResult::Failure(error), counters);
+    }
+
+    fn abandon(&self, reason: Arc<str>, counters: &Counters) {
+        self.finish(JobResult::Cancelled(Some(reason)), counters);
     }
 
     fn is_finished(&self) -> bool {
@@ -483,6 +597,14 @@ impl<T> fmt::Debug for JobHandle<T> {
 }
 
 impl<T> JobHandle<T> {
+    /// Makes this the handle of a dispatch that joined job `leader` (whose token is
+    /// `token`): it carries that job's id, and cancelling it cancels that job, which
+    /// every handle joined to it shares.
+    pub(crate) fn follow(&mut self, leader: JobId, token: CancellationToken) {
+        self.id = leader;
+        self.slot.cancel.share(token);
+    }
+
     /// The job's report gate (see [`EmitGate`]).
     pub(crate) fn gate(&self) -> &EmitGate {
         &self.slot.gate

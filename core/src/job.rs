@@ -10,6 +10,7 @@ use core::time::Duration;
 use crate::cache::{CachePolicy, CacheProvider};
 use crate::cancel::CancellationToken;
 use crate::event::Payload;
+use crate::flow_policy::{FlowKey, FlowPolicy, Priority};
 use crate::retry::RetryPolicy;
 use crate::sync::{MaybeSend, MaybeSync};
 
@@ -71,6 +72,9 @@ pub struct JobOptions<T = ()> {
     /// `None` until an entry is added: a job without metadata then has nothing to drop.
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) id_prefix: Option<&'static str>,
+    pub(crate) key: Option<FlowKey>,
+    pub(crate) flow: Option<FlowPolicy>,
+    pub(crate) priority: Priority,
     _output: core::marker::PhantomData<fn() -> T>,
 }
 
@@ -85,6 +89,9 @@ impl<T> fmt::Debug for JobOptions<T> {
             .field("has_cache_provider", &self.cache_provider.is_some())
             .field("metadata", self.metadata())
             .field("id_prefix", &self.id_prefix)
+            .field("key", &self.key)
+            .field("flow", &self.flow)
+            .field("priority", &self.priority)
             .finish()
     }
 }
@@ -100,6 +107,9 @@ impl<T> Clone for JobOptions<T> {
             cache_provider: self.cache_provider.clone(),
             metadata: self.metadata.clone(),
             id_prefix: self.id_prefix,
+            key: self.key.clone(),
+            flow: self.flow,
+            priority: self.priority,
             _output: core::marker::PhantomData,
         }
     }
@@ -123,6 +133,9 @@ impl<T> JobOptions<T> {
             cache_provider: None,
             metadata: None,
             id_prefix: None,
+            key: None,
+            flow: None,
+            priority: Priority::Normal,
             _output: core::marker::PhantomData,
         }
     }
@@ -165,6 +178,22 @@ impl<T> JobOptions<T> {
     /// The prefix of the job's [`JobId`](crate::JobId), if set (default: the job type's name).
     pub fn id_prefix(&self) -> Option<&'static str> {
         self.id_prefix
+    }
+
+    /// The job's flow-control key, if it has one (else it shares its type's one keyless
+    /// key).
+    pub fn key(&self) -> Option<&FlowKey> {
+        self.key.as_ref()
+    }
+
+    /// The job's own flow policy, if set (else its type's applies, if any).
+    pub fn flow(&self) -> Option<&FlowPolicy> {
+        self.flow.as_ref()
+    }
+
+    /// The job's lane when it waits for a concurrency permit.
+    pub fn priority(&self) -> Priority {
+        self.priority
     }
 
     /// True when the job has none of the options that change how it runs (timeout,
@@ -332,6 +361,43 @@ impl<J: Job> JobBuilder<J> {
     /// The prefix of the job's [`JobId`](crate::JobId) (default: the job type's name).
     pub fn id_prefix(mut self, prefix: &'static str) -> Self {
         self.options.id_prefix = Some(prefix);
+        self
+    }
+    /// The key that identifies "the same job" for flow control (see [`FlowPolicy`]): a
+    /// string or a number. Without one, the job shares one key with every keyless job of
+    /// its type.
+    ///
+    /// ```
+    /// use orchestrator_core::{FlowPolicy, Job, JobBuilder};
+    ///
+    /// struct FetchUser(u64);
+    /// impl Job for FetchUser {
+    ///     type Output = String;
+    ///     // Every FetchUser of one user joins the one in flight.
+    ///     fn configure(job: JobBuilder<Self>) -> JobBuilder<Self> {
+    ///         let user = job.job().0;
+    ///         job.key(user).flow(FlowPolicy::join())
+    ///     }
+    /// }
+    /// let job = JobBuilder::new(FetchUser(7));
+    /// assert_eq!(job.options().key().map(ToString::to_string).as_deref(), Some("7"));
+    /// ```
+    pub fn key(mut self, key: impl Into<FlowKey>) -> Self {
+        self.options.key = Some(key.into());
+        self
+    }
+    /// The flow policy of this dispatch (replacing its type's, if any): what happens when
+    /// a job with its key is in flight, and any debounce or throttle. A combination that
+    /// is not allowed is refused at dispatch with
+    /// [`DispatchError::FlowConflict`](crate::DispatchError::FlowConflict).
+    pub fn flow(mut self, policy: FlowPolicy) -> Self {
+        self.options.flow = Some(policy);
+        self
+    }
+    /// The job's lane when it waits for a concurrency permit (default
+    /// [`Priority::Normal`]).
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.options.priority = priority;
         self
     }
 }

@@ -123,6 +123,8 @@ mod dispatcher;
 mod error;
 mod event;
 mod executor;
+mod flow;
+mod flow_policy;
 mod handle;
 mod job;
 mod job_box;
@@ -156,6 +158,8 @@ pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registratio
 pub use error::{DispatchError, DynError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, FnExecutor, JobContext, ProgressError, executor_fn};
+pub use flow::{FlowStats, SUPERSEDED};
+pub use flow_policy::{FlowConflict, FlowKey, FlowPolicy, OnBusy, Priority};
 pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};

@@ -45,7 +45,12 @@ impl Admission {
                 // orchestrators share the bus.
                 if !matches!(
                     event.tag(),
-                    EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed
+                    EventTag::Queued
+                        | EventTag::Joined
+                        | EventTag::Started
+                        | EventTag::Progress
+                        | EventTag::Retrying
+                        | EventTag::HooksSuppressed
                 ) && event.claim_stop_report()
                 {
                     core.stats.loop_trips = core.stats.loop_trips.wrapping_add(1);

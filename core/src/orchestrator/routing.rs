@@ -27,7 +27,12 @@ pub(crate) fn hooks(tag: EventTag, active: bool) -> &'static [Hook] {
         // observers of the bus, never for hooks: a hook reacting to one could only start
         // another chain.
         return match tag {
-            EventTag::Started | EventTag::Progress | EventTag::Retrying | EventTag::HooksSuppressed => &[],
+            EventTag::Queued
+            | EventTag::Joined
+            | EventTag::Started
+            | EventTag::Progress
+            | EventTag::Retrying
+            | EventTag::HooksSuppressed => &[],
             _ => &[PassiveEvent],
         };
     }

@@ -37,10 +37,10 @@ use crate::executor::{Executor, JobContext};
 use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
 use crate::log::Logger;
-use crate::result::JobResult;
 use crate::unwind::{self, Orphan};
 
 use report::{Outcome, report, started};
+use stop_signal::cancellation;
 
 pub(crate) use cache_stage::CacheStage;
 pub(crate) use plan::{Extras, Plan};
@@ -76,7 +76,10 @@ impl<T> Drop for JobCore<T> {
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
         }
-        self.completer.complete(JobResult::Cancelled(Some(reason)), &self.ctx.env.counters);
+        // Through the type-erased slot (the same one the completer holds): only it knows
+        // how to clone the result for any handles that joined this job.
+        self.completer.disarm();
+        self.ctx.cancel.abandon(reason, &self.ctx.env.counters);
     }
 }
 
@@ -90,6 +93,14 @@ trait Stages<T> {
     fn core(&self) -> &JobCore<T>;
 
     fn core_mut(&mut self) -> &mut JobCore<T>;
+
+    /// Waits for the job's turn before `Started`, if flow control applies to it (`None`
+    /// for a job without options: nothing to poll).
+    fn admit(&self) -> Option<impl Future<Output = ()> + '_>;
+
+    /// The job has ended: gives back what flow control lent it, before its handles
+    /// resolve.
+    fn leave(&mut self);
 
     /// Emits what follows `Started` even for a job cancelled before its work began.
     fn announce(&self);
@@ -155,9 +166,17 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
     async move {
         let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
-        started(ctx, logger);
-        stages.announce();
-        let outcome = if ctx.is_cancelled() {
+        // A job under flow control waits for its turn first; cancelled (or superseded)
+        // while it waits, it ends with its terminal event alone.
+        let admitted = match stages.admit() {
+            None => true,
+            Some(admit) => matches!(select(pin!(admit), pin!(cancellation::<J::Output>(ctx))).await, Either::Left(_)),
+        };
+        if admitted {
+            started(ctx, logger);
+            stages.announce();
+        }
+        let outcome = if !admitted || ctx.is_cancelled() {
             Outcome::Cancelled
         } else {
             // The work and its stop signal live in this block: when it ends, the losing
@@ -181,6 +200,7 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             outcome
         };
         let result = report(ctx, logger, outcome);
+        stages.leave();
         let core = stages.core_mut();
         core.completer.complete(result, &core.ctx.env.counters);
     }

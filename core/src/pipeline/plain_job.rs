@@ -22,6 +22,15 @@ impl<T> Stages<T> for JobCore<T> {
         self
     }
 
+    /// Nothing: flow control always comes with a [`Plan`](super::Plan).
+    #[inline(always)]
+    fn admit(&self) -> Option<impl Future<Output = ()> + '_> {
+        None::<core::future::Ready<()>>
+    }
+
+    #[inline(always)]
+    fn leave(&mut self) {}
+
     /// Nothing: only a [`Plan`](super::Plan) has a placeholder.
     fn announce(&self) {}
 

@@ -10,6 +10,7 @@ use core::time::Duration;
 
 use crate::event::{EventKind, Payload};
 use crate::executor::Executor;
+use crate::flow::FlowTicket;
 use crate::job::Job;
 use crate::log::Logger;
 use crate::retry::RetryPolicy;
@@ -40,12 +41,19 @@ pub(crate) struct Plan<T> {
 pub(crate) struct Extras {
     pub(crate) placeholder: Option<Payload>,
     pub(crate) cache: Option<CacheStage>,
+    /// Its place in flow control, if any policy or cap applies to it.
+    pub(crate) flow: Option<FlowTicket>,
 }
 
 impl Extras {
-    /// `None` when the job has neither.
-    pub(crate) fn new(placeholder: Option<Payload>, cache: Option<CacheStage>) -> Option<Box<Self>> {
-        (placeholder.is_some() || cache.is_some()).then(|| Box::new(Self { placeholder, cache }))
+    /// `None` when the job has none of them.
+    pub(crate) fn new(
+        placeholder: Option<Payload>,
+        cache: Option<CacheStage>,
+        flow: Option<FlowTicket>,
+    ) -> Option<Box<Self>> {
+        (placeholder.is_some() || cache.is_some() || flow.is_some())
+            .then(|| Box::new(Self { placeholder, cache, flow }))
     }
 }
 
@@ -62,6 +70,19 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> Stages<T> for Plan<T> {
 
     fn core_mut(&mut self) -> &mut JobCore<T> {
         &mut self.core
+    }
+
+    /// Its turn under flow control, if a policy or cap applies to it.
+    fn admit(&self) -> Option<impl Future<Output = ()> + '_> {
+        let ticket = self.extras.as_deref().and_then(|extras| extras.flow.as_ref())?;
+        Some(ticket.admit(&self.core.ctx))
+    }
+
+    /// Leaves flow control: the ticket's permits and key go back.
+    fn leave(&mut self) {
+        if let Some(ticket) = self.extras.as_deref_mut().and_then(|extras| extras.flow.as_mut()) {
+            ticket.release();
+        }
     }
 
     /// The placeholder, if any.

@@ -13,6 +13,8 @@ use crate::parsed_names::{self, Refused};
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "EventTag")]
 enum Repr<'a> {
+    Queued,
+    Joined,
     Started,
     Placeholder,
     CacheHit,
@@ -29,6 +31,8 @@ enum Repr<'a> {
 impl Serialize for EventTag {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let repr = match *self {
+            Self::Queued => Repr::Queued,
+            Self::Joined => Repr::Joined,
             Self::Started => Repr::Started,
             Self::Placeholder => Repr::Placeholder,
             Self::CacheHit => Repr::CacheHit,
@@ -51,6 +55,8 @@ impl Serialize for EventTag {
 impl<'de> Deserialize<'de> for EventTag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match Repr::deserialize(deserializer)? {
+            Repr::Queued => Self::Queued,
+            Repr::Joined => Self::Joined,
             Repr::Started => Self::Started,
             Repr::Placeholder => Self::Placeholder,
             Repr::CacheHit => Self::CacheHit,

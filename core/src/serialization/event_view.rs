@@ -118,7 +118,9 @@ impl Event {
             EventKind::Cancelled { reason } => view.reason = reason.as_deref(),
             EventKind::TimedOut { after } => view.timed_out_after = Some(*after),
             EventKind::HooksSuppressed(suppression) => view.suppression = Some(suppression),
-            EventKind::Started
+            EventKind::Queued
+            | EventKind::Joined
+            | EventKind::Started
             | EventKind::Placeholder(_)
             | EventKind::CacheHit(_)
             | EventKind::Success(_)
