@@ -120,6 +120,7 @@ pub mod cache;
 mod cancel;
 pub mod channel;
 mod dispatcher;
+mod drain;
 mod error;
 mod event;
 mod executor;
@@ -153,6 +154,7 @@ pub use cancel::{
     CancellationToken, Cancelled, CancelledOwned, DropGuard, ListenerId, RunUntilCancelled, RunUntilCancelledOwned,
 };
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
+pub use drain::{DRAIN_DEADLINE_REASON, Drain, DrainError, DrainReport};
 pub use error::{DispatchError, DynError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, FnExecutor, JobContext, ProgressError, executor_fn};
