@@ -162,7 +162,7 @@ pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
-    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, MAX_COMMAND_CAPACITY, Orchestrator,
+    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, HostDrain, MAX_COMMAND_CAPACITY, Orchestrator,
     OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError, StartError,
     StateStream,
 };

@@ -132,3 +132,107 @@ fn draining_an_idle_dispatcher_resolves_at_once() {
     assert_eq!(report, DrainReport::default());
     assert_eq!(h.clock.now(), Duration::ZERO);
 }
+
+mod host {
+    use super::*;
+    use orchestrator_core::{Context, Event, Orchestrator, runtime::run_virtual};
+
+    /// Dispatches a nap per command; records the outcomes its hooks saw.
+    #[derive(Default)]
+    struct Sleeper {
+        follow_up: bool,
+    }
+
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Seen {
+        succeeded: usize,
+        cancelled: Vec<String>,
+    }
+
+    impl Orchestrator for Sleeper {
+        type State = Seen;
+        type Command = u64;
+        fn handle(&mut self, secs: u64, ctx: &mut Context<'_, Self>) {
+            ctx.dispatch(Nap(secs)).unwrap();
+        }
+        fn on_active_success(&mut self, _: &Event, ctx: &mut Context<'_, Self>) {
+            ctx.update_state(|s| s.succeeded += 1);
+            // A hook may still dispatch while the host drains: that job is waited for too.
+            if std::mem::take(&mut self.follow_up) {
+                ctx.dispatch(Nap(2)).unwrap();
+            }
+        }
+        fn on_active_cancelled(&mut self, event: &Event, ctx: &mut Context<'_, Self>) {
+            if let EventKind::Cancelled { reason } = event.kind() {
+                let reason = reason.as_deref().unwrap_or("").to_owned();
+                ctx.update_state(|s| s.cancelled.push(reason));
+            }
+        }
+    }
+
+    fn setup() -> (VirtualClock, Dispatcher) {
+        let clock = VirtualClock::new();
+        let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
+        register_nap(&dispatcher, &clock);
+        (clock, dispatcher)
+    }
+
+    #[test]
+    fn a_host_drains_its_active_jobs_and_refuses_new_commands() {
+        let (clock, dispatcher) = setup();
+        let (host, handle) = Sleeper { follow_up: true }.start(Seen::default(), &dispatcher).unwrap();
+        handle.try_send(3).unwrap();
+        handle.try_send(5).unwrap();
+        let drain = handle.drain(None);
+        assert!(handle.try_send(1).unwrap_err().is_closed());
+        let report = run_virtual(&clock, async {
+            let drain = async {
+                let report = drain.await;
+                dispatcher.shutdown();
+                report
+            };
+            futures::join!(drain, host, dispatcher.runner()).0
+        })
+        .unwrap()
+        .unwrap();
+        // The two commands' jobs, and the follow-up a hook dispatched while draining.
+        assert_eq!((report.finished, report.cancelled), (3, 0));
+        assert_eq!(clock.now(), Duration::from_secs(5));
+        assert_eq!(handle.state(), Seen { succeeded: 3, cancelled: vec![] });
+        assert!(handle.is_finished());
+    }
+
+    #[test]
+    fn a_host_drain_deadline_cancels_the_rest_and_the_hooks_see_it() {
+        let (clock, dispatcher) = setup();
+        let (host, handle) = Sleeper::default().start(Seen::default(), &dispatcher).unwrap();
+        for secs in [1, 50, 90] {
+            handle.try_send(secs).unwrap();
+        }
+        let drain = handle.drain(Some(Duration::from_secs(10)));
+        let report = run_virtual(&clock, async {
+            let drain = async {
+                let report = drain.await;
+                dispatcher.shutdown();
+                report
+            };
+            futures::join!(drain, host, dispatcher.runner()).0
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!((report.finished, report.cancelled), (1, 2));
+        assert_eq!(clock.now(), Duration::from_secs(10));
+        let seen = handle.state();
+        assert_eq!(seen.succeeded, 1);
+        assert_eq!(seen.cancelled, vec![DRAIN_DEADLINE_REASON.to_owned(); 2]);
+    }
+
+    #[test]
+    fn a_host_drain_deadline_needs_a_timer() {
+        let dispatcher = Dispatcher::new();
+        let (_host, handle) = Sleeper::default().start(Seen::default(), &dispatcher).unwrap();
+        let result = futures::executor::block_on(handle.drain(Some(Duration::from_secs(1))));
+        assert_eq!(result, Err(DrainError::NoTimer));
+        assert!(!handle.is_closed());
+    }
+}

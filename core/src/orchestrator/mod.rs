@@ -26,6 +26,7 @@ mod admission;
 mod builder;
 mod context;
 mod continuation;
+mod drain;
 mod handle;
 mod host;
 mod inputs;
@@ -40,6 +41,7 @@ pub use builder::{
     DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, MAX_COMMAND_CAPACITY, OrchestratorBuilder, StartError,
 };
 pub use context::Context;
+pub use drain::HostDrain;
 pub use handle::{OrchestratorHandle, SendError};
 pub use host::Host;
 pub use reply::{AskError, Reply};
