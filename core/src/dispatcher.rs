@@ -379,6 +379,8 @@ impl Dispatcher {
             cancel,
             extras: ContextExtras::new(options.metadata.take(), options.cache_provider.take()),
             attempt: AtomicU32::new(0),
+            #[cfg(feature = "tracing")]
+            span: crate::pipeline::job_span::new_span(id, name),
         };
         (JobCore { ctx, completer }, handle, slot)
     }

@@ -472,6 +472,7 @@ fn invoke<O: Orchestrator, A>(
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
+    let _span = super::hook_span::enter(core.name, what);
     let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core, thens: &mut *thens }));
     if let Err(message) = outcome {
         core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);

@@ -28,6 +28,7 @@ mod context;
 mod continuation;
 mod drain;
 mod handle;
+mod hook_span;
 mod host;
 mod inputs;
 mod lag_recovery;

@@ -21,6 +21,7 @@
 
 mod attempts;
 mod cache_stage;
+pub(crate) mod job_span;
 mod plain_job;
 mod plan;
 mod report;
@@ -76,7 +77,9 @@ impl<T> Drop for JobCore<T> {
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
         }
-        self.completer.complete(JobResult::Cancelled(Some(reason)), &self.ctx.env.counters);
+        let result = JobResult::Cancelled(Some(reason));
+        job_span::finished(&self.ctx, &result);
+        self.completer.complete(result, &self.ctx.env.counters);
     }
 }
 
@@ -152,7 +155,8 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
     job: J,
     mut stages: S,
 ) -> impl Future<Output = ()> {
-    async move {
+    let span = job_span::span_of(&stages.core().ctx);
+    job_span::instrument(span, async move {
         let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
         started(ctx, logger);
@@ -181,7 +185,8 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             outcome
         };
         let result = report(ctx, logger, outcome);
+        job_span::finished(ctx, &result);
         let core = stages.core_mut();
         core.completer.complete(result, &core.ctx.env.counters);
-    }
+    })
 }
