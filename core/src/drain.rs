@@ -3,7 +3,7 @@
 //!
 //! A dispatcher's counters know how many jobs are pending but not which ones; the jobs
 //! themselves live in the runners. So the drain waits on [`DrainSignal`] (notified by
-//! each job's end once somebody drains), and at its deadline asks the runners, through
+//! each job's end once somebody drains, see `drain_signal`), and at its deadline asks the runners, through
 //! their queue, to cancel the jobs they hold (see `JobQueue::abort`). Before a drain
 //! starts a job's end costs one load and a branch here.
 
@@ -11,10 +11,9 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 
-use event_listener::Event;
 use futures_util::future::{Either, select};
 
 use crate::handle::Counters;
@@ -79,24 +78,6 @@ impl fmt::Display for DrainError {
 
 impl core::error::Error for DrainError {}
 
-/// Wakes drains when jobs end: part of a dispatcher's [`Counters`].
-#[derive(Debug, Default)]
-pub(crate) struct DrainSignal {
-    /// Set once somebody drains: only then do job ends notify.
-    watching: AtomicBool,
-    ended: Event,
-}
-
-impl DrainSignal {
-    /// A job ended (after `Counters::finished` was incremented, `SeqCst`).
-    #[inline]
-    pub(crate) fn job_ended(&self) {
-        if self.watching.load(Ordering::SeqCst) {
-            self.ended.notify(usize::MAX);
-        }
-    }
-}
-
 /// Dispatched jobs not yet ended, read in the order [`DrainSignal::job_ended`] pairs
 /// with (a job's end increments `finished`, then reads `watching`; a drain sets
 /// `watching`, listens, then reads `finished`: one of the two sees the other).
@@ -107,9 +88,9 @@ fn pending_now(counters: &Counters) -> usize {
 
 /// Resolves once no dispatched job is pending.
 pub(crate) async fn all_ended(counters: &Counters) {
-    counters.drain.watching.store(true, Ordering::SeqCst);
+    counters.drain.watch();
     loop {
-        let listener = counters.drain.ended.listen();
+        let listener = counters.drain.listen();
         if pending_now(counters) == 0 {
             return;
         }

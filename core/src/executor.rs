@@ -178,7 +178,7 @@ pub struct JobContext {
     pub(crate) attempt: AtomicU32,
     /// The job's span (see `pipeline::job_span`).
     #[cfg(feature = "tracing")]
-    pub(crate) span: crate::pipeline::job_span::JobSpan,
+    pub(crate) span: tracing::Span,
 }
 
 /// The parts of a [`JobContext`] that few jobs have.

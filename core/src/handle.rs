@@ -37,7 +37,7 @@ pub(crate) struct Counters {
     /// Runner futures alive.
     pub(crate) runners: AtomicUsize,
     /// Wakes a drain when a job ends.
-    pub(crate) drain: crate::drain::DrainSignal,
+    pub(crate) drain: crate::drain_signal::DrainSignal,
 }
 
 impl Counters {

@@ -121,6 +121,7 @@ mod cancel;
 pub mod channel;
 mod dispatcher;
 mod drain;
+mod drain_signal;
 mod error;
 mod event;
 mod executor;
@@ -162,9 +163,9 @@ pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
-    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, HostDrain, MAX_COMMAND_CAPACITY, Orchestrator,
-    OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError, StartError,
-    StateStream,
+    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, HostDrain, MAX_COMMAND_CAPACITY,
+    Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError,
+    StartError, StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::{Backoff, Jitter, RetryPolicy};

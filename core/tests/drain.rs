@@ -11,8 +11,7 @@ use std::time::Duration;
 use common::Harness;
 use orchestrator_core::runtime::{Clock, Timer, VirtualClock};
 use orchestrator_core::{
-    DRAIN_DEADLINE_REASON, DispatchError, Dispatcher, DrainError, DrainReport, EventKind, Job, JobResult,
-    executor_fn,
+    DRAIN_DEADLINE_REASON, DispatchError, Dispatcher, DrainError, DrainReport, EventKind, Job, JobResult, executor_fn,
 };
 
 /// Sleeps its number of seconds on the virtual clock.

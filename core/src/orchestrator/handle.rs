@@ -261,9 +261,13 @@ impl<O: Orchestrator> OrchestratorHandle<O> {
     /// ```
     pub fn drain(&self, deadline: Option<core::time::Duration>) -> super::HostDrain {
         let commands = self.commands.clone();
-        super::drain::start(self.shared.clone(), move || {
-            commands.close();
-        }, deadline)
+        super::drain::start(
+            self.shared.clone(),
+            move || {
+                commands.close();
+            },
+            deadline,
+        )
     }
 
     /// True once the host ended, or a shutdown has started.
