@@ -435,6 +435,8 @@ impl Dispatcher {
             cancel,
             extras: ContextExtras::new(options.metadata.take(), options.cache_provider.take()),
             attempt: AtomicU32::new(0),
+            #[cfg(feature = "tracing")]
+            span: crate::pipeline::job_span::new_span(id, name),
         };
         (JobCore { ctx, completer }, handle, slot)
     }
@@ -470,6 +472,60 @@ impl Dispatcher {
     /// finish. Returns `true` if this call shut it down.
     pub fn shutdown(&self) -> bool {
         self.inner.queue.close()
+    }
+
+    /// Shuts the dispatcher down and resolves when every job dispatched before has ended
+    /// (its terminal event emitted, its handle resolved), with how they ended.
+    ///
+    /// With a `deadline` (measured on the dispatcher's [timer](DispatcherBuilder::timer),
+    /// from the call), the jobs still running when it passes are cancelled with
+    /// [`DRAIN_DEADLINE_REASON`](crate::DRAIN_DEADLINE_REASON), and the drain resolves once
+    /// they have ended. The jobs must be run meanwhile: by the spawned runners, or by a
+    /// [`runner`](Self::runner) you await alongside the drain.
+    ///
+    /// # Errors
+    ///
+    /// [`DrainError::NoTimer`](crate::DrainError::NoTimer) with a deadline and no timer
+    /// (the dispatcher is then left as it was).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use orchestrator_core::{Dispatcher, Job, JobResult, executor_fn};
+    /// use orchestrator_core::runtime::{Timer, VirtualClock, run_virtual};
+    ///
+    /// #[derive(Clone)]
+    /// struct Nap(u64);
+    /// impl Job for Nap { type Output = (); }
+    ///
+    /// let clock = VirtualClock::new();
+    /// let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
+    /// let timer = clock.clone();
+    /// dispatcher.register(executor_fn(move |nap: Nap, _| {
+    ///     let sleep = timer.sleep(Duration::from_secs(nap.0));
+    ///     async move { sleep.await; Ok(()) }
+    /// }));
+    /// let quick = dispatcher.dispatch(Nap(1)).unwrap();
+    /// let slow = dispatcher.dispatch(Nap(60)).unwrap();
+    ///
+    /// let drain = dispatcher.drain(Some(Duration::from_secs(5)));
+    /// let (report, ()) = run_virtual(&clock, async { futures::join!(drain, dispatcher.runner()) }).unwrap();
+    /// let report = report.unwrap();
+    /// assert_eq!((report.finished, report.cancelled), (1, 1));
+    /// assert!(matches!(run_virtual(&clock, quick).unwrap(), JobResult::Success(())));
+    /// assert!(matches!(run_virtual(&clock, slow).unwrap(), JobResult::Cancelled(Some(_))));
+    /// ```
+    pub fn drain(&self, deadline: Option<Duration>) -> crate::drain::Drain {
+        let env = &self.inner.env;
+        let deadline = match (deadline, &env.timer) {
+            (None, _) => None,
+            (Some(_), None) => return crate::drain::Drain(Box::pin(async { Err(crate::DrainError::NoTimer) })),
+            (Some(after), Some(timer)) => Some(timer.sleep(after)),
+        };
+        self.shutdown();
+        let queue = self.inner.queue.clone();
+        crate::drain::Drain(Box::pin(crate::drain::run(env.counters.clone(), deadline, move |reason| {
+            queue.abort(reason)
+        })))
     }
 
     /// True after [`shutdown`](Self::shutdown).

@@ -176,6 +176,9 @@ pub struct JobContext {
     /// the context (part of every job's future) stays small.
     pub(crate) extras: Option<Arc<ContextExtras>>,
     pub(crate) attempt: AtomicU32,
+    /// The job's span (see `pipeline::job_span`).
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 /// The parts of a [`JobContext`] that few jobs have.
@@ -203,6 +206,8 @@ impl Clone for JobContext {
             cancel: self.cancel.clone(),
             extras: self.extras.clone(),
             attempt: AtomicU32::new(self.attempt()),
+            #[cfg(feature = "tracing")]
+            span: self.span.clone(),
         }
     }
 }
@@ -218,6 +223,36 @@ impl fmt::Debug for JobContext {
 }
 
 impl JobContext {
+    /// The job's `tracing` span (`job`, with `job_id`, `job_type`, `attempt` and
+    /// `outcome`): a child of the span current at dispatch, entered whenever the job's
+    /// future is polled. Enter it (or use it as a parent) in work the executor hands
+    /// elsewhere, such as a spawned task.
+    ///
+    /// ```
+    /// use orchestrator_core::{Dispatcher, Job, JobContext, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Ping;
+    /// impl Job for Ping { type Output = (); }
+    ///
+    /// let dispatcher = Dispatcher::new();
+    /// dispatcher.register(executor_fn(|_: Ping, ctx: JobContext| async move {
+    ///     // Work moved off the job's future keeps its job_id by entering the span.
+    ///     let span = ctx.span().clone();
+    ///     std::thread::spawn(move || span.in_scope(|| tracing::info!("off the job's task"))).join().ok();
+    ///     Ok(())
+    /// }));
+    /// let handle = dispatcher.dispatch(Ping).unwrap();
+    /// dispatcher.shutdown();
+    /// let (result, ()) = futures::executor::block_on(async { futures::join!(handle, dispatcher.runner()) });
+    /// assert!(result.is_success());
+    /// ```
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// The job's id.
     pub fn id(&self) -> JobId {
         self.id

@@ -36,6 +36,8 @@ pub(crate) struct Counters {
     pub(crate) running: AtomicUsize,
     /// Runner futures alive.
     pub(crate) runners: AtomicUsize,
+    /// Wakes a drain when a job ends.
+    pub(crate) drain: crate::drain_signal::DrainSignal,
 }
 
 impl Counters {
@@ -280,6 +282,11 @@ impl<T> Completer<T> {
 }
 
 impl<T> ResultSlot<T> {
+    /// Cancels the job with `reason` (a drain's deadline).
+    pub(crate) fn cancel_with(&self, reason: &Arc<str>) {
+        self.cancel.get().cancel_with_reason(reason.clone());
+    }
+
     /// Stores the job's result and wakes the handle; counts the job as finished. Called
     /// once per job, by its completer or by the panic boundary.
     #[inline]
@@ -372,7 +379,9 @@ impl<T> ResultSlot<T> {
             // The handle was gone before the job ended: nobody can cancel it any more.
             self.cancel.release();
         }
-        counters.finished.fetch_add(1, Ordering::AcqRel);
+        // `SeqCst`: a drain reads it after announcing itself (see `drain`).
+        counters.finished.fetch_add(1, Ordering::SeqCst);
+        counters.drain.job_ended();
         if let Some(w) = waker {
             w.wake();
         }

@@ -32,6 +32,9 @@ pub(crate) trait RunJob: Future<Output = ()> + MaybeSend {
     /// Gives the box, emptied by the poll that finished its job, back to its pool (which
     /// may drop it).
     fn recycle(self: Pin<Box<Self>>);
+
+    /// Cancels the job in the box, if one is there, with `reason`.
+    fn cancel(&self, reason: &Arc<str>);
 }
 
 /// An empty box for jobs of type `J` run with plan `P` (their pipeline's input).
@@ -126,6 +129,12 @@ where
     fn recycle(self: Pin<Box<Self>>) {
         let pool = self.pool.clone();
         pool.put(self);
+    }
+
+    fn cancel(&self, reason: &Arc<str>) {
+        if let (Some(_), Some(slot)) = (&self.future, &self.kept) {
+            slot.cancel_with(reason);
+        }
     }
 }
 

@@ -120,6 +120,8 @@ pub mod cache;
 mod cancel;
 pub mod channel;
 mod dispatcher;
+mod drain;
+mod drain_signal;
 mod error;
 mod event;
 mod executor;
@@ -155,6 +157,7 @@ pub use cancel::{
     CancellationToken, Cancelled, CancelledOwned, DropGuard, ListenerId, RunUntilCancelled, RunUntilCancelledOwned,
 };
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherStats, Registration};
+pub use drain::{DRAIN_DEADLINE_REASON, Drain, DrainError, DrainReport};
 pub use error::{DispatchError, DynError, JobError, JobErrorKind};
 pub use event::{Event, EventKind, EventTag, Payload, Progress, Retrying, Suppression, SuppressionReason};
 pub use executor::{EmitError, Executor, FnExecutor, JobContext, ProgressError, executor_fn};
@@ -164,9 +167,9 @@ pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
 pub use orchestrator::{
-    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, MAX_COMMAND_CAPACITY, Orchestrator,
-    OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError, StartError,
-    StateStream,
+    AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, HostDrain, MAX_COMMAND_CAPACITY,
+    Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError,
+    StartError, StateStream,
 };
 pub use result::{JobResult, WaitError, wait_for_result};
 pub use retry::{Backoff, Jitter, RetryPolicy};

@@ -52,6 +52,8 @@ struct QueueState {
     /// The last runner of a spawned dispatcher is gone: jobs are refused until a runner
     /// is created again.
     unserved: bool,
+    /// A drain's deadline passed: the runners cancel the jobs they hold, with this reason.
+    aborted: Option<Arc<str>>,
 }
 
 /// Why [`JobQueue::push`] refused a job.
@@ -81,6 +83,7 @@ impl JobQueue {
                 waiting: WakerSlots::new(),
                 runners: 0,
                 unserved: false,
+                aborted: None,
             }),
             spawned,
             closed: AtomicBool::new(false),
@@ -122,6 +125,31 @@ impl JobQueue {
         }
         waiting.wake_all();
         true
+    }
+
+    /// A drain's deadline passed: cancels the queued jobs with `reason`, and wakes the
+    /// runners so they cancel those they hold (see [`Runner`]'s poll).
+    pub(crate) fn abort(&self, reason: Arc<str>) {
+        let mut waiting = WakeBatch::new();
+        {
+            let mut st = self.state.lock();
+            for job in &st.jobs {
+                job.cancel(&reason);
+            }
+            st.aborted = Some(reason);
+            st.waiting.take_all(&mut waiting);
+        }
+        waiting.wake_all();
+    }
+
+    /// For a runner that has seen the queue closed: the abort reason if a drain's
+    /// deadline passed, else registers `waker` for runner `id` to hear of one.
+    fn aborted_or_register(&self, id: usize, waker: &Waker) -> Option<Arc<str>> {
+        let mut st = self.state.lock();
+        if st.aborted.is_none() {
+            st.waiting.register(id, waker);
+        }
+        st.aborted.clone()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -211,6 +239,8 @@ pub struct Runner {
     /// Jobs finished in this poll: `running` is updated once, at its end.
     finished: usize,
     queue_closed: bool,
+    /// A drain's deadline cancelled this runner's jobs.
+    aborted: bool,
     counters: Arc<Counters>,
     _registered: RunnerToken,
 }
@@ -240,6 +270,7 @@ impl Runner {
             jobs: FuturesUnordered::new(),
             finished: 0,
             queue_closed: false,
+            aborted: false,
             _registered: RunnerToken(counters.clone()),
             counters,
         }
@@ -322,6 +353,21 @@ impl Runner {
                     }
                 }
                 Poll::Ready(None) if self.queue_closed => return Poll::Ready(()),
+                Poll::Pending if self.queue_closed && !self.aborted => {
+                    // Shut down, jobs still running: a drain's deadline may cancel them
+                    // (only now is the queue asked, so running normally costs nothing).
+                    if let Some(reason) = self.queue.aborted_or_register(self.id, cx.waker()) {
+                        self.aborted = true;
+                        for job in self.jobs.iter().filter_map(|job| job.0.as_ref()) {
+                            job.cancel(&reason);
+                        }
+                        for job in &self.batch {
+                            job.cancel(&reason);
+                        }
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
             }
         }

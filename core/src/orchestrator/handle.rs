@@ -205,6 +205,71 @@ impl<O: Orchestrator> OrchestratorHandle<O> {
         self.commands.close()
     }
 
+    /// Drains the host gracefully: no more commands are accepted (those already queued
+    /// are handled), the orchestrator's active jobs run to their end with their events
+    /// routed to the hooks as usual, then the host ends. Resolves once it has, with how
+    /// many of the orchestrator's jobs ended on their own and how many the deadline
+    /// cancelled.
+    ///
+    /// With a `deadline` (on the dispatcher's [timer](crate::DispatcherBuilder::timer),
+    /// from the host's first turn after this call), the active jobs left when it passes,
+    /// and those the hooks dispatch after it, are cancelled with
+    /// [`DRAIN_DEADLINE_REASON`](crate::DRAIN_DEADLINE_REASON); the host ends once their
+    /// terminal events have been routed. The host (and the dispatcher's runners) must be
+    /// running meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`DrainError::NoTimer`](crate::DrainError::NoTimer) with a deadline when the
+    /// dispatcher has no timer (nothing is changed).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use orchestrator_core::{Context, Dispatcher, Job, Orchestrator, executor_fn};
+    /// use orchestrator_core::runtime::{Timer, VirtualClock, run_virtual};
+    ///
+    /// #[derive(Clone)]
+    /// struct Nap(u64);
+    /// impl Job for Nap { type Output = (); }
+    ///
+    /// struct Sleeper;
+    /// impl Orchestrator for Sleeper {
+    ///     type State = ();
+    ///     type Command = u64;
+    ///     fn handle(&mut self, secs: u64, ctx: &mut Context<'_, Self>) {
+    ///         let _ = ctx.dispatch(Nap(secs));
+    ///     }
+    /// }
+    ///
+    /// let clock = VirtualClock::new();
+    /// let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
+    /// let timer = clock.clone();
+    /// dispatcher.register(executor_fn(move |nap: Nap, _| {
+    ///     let sleep = timer.sleep(Duration::from_secs(nap.0));
+    ///     async move { sleep.await; Ok(()) }
+    /// }));
+    /// let (host, handle) = Sleeper.start((), &dispatcher).unwrap();
+    /// handle.try_send(1).unwrap();
+    /// handle.try_send(60).unwrap();
+    /// let drain = handle.drain(Some(Duration::from_secs(5)));
+    /// let report = run_virtual(&clock, async {
+    ///     let drain = async { let report = drain.await; dispatcher.shutdown(); report };
+    ///     futures::join!(drain, host, dispatcher.runner()).0
+    /// }).unwrap().unwrap();
+    /// assert_eq!((report.finished, report.cancelled), (1, 1));
+    /// assert!(handle.is_finished());
+    /// ```
+    pub fn drain(&self, deadline: Option<core::time::Duration>) -> super::HostDrain {
+        let commands = self.commands.clone();
+        super::drain::start(
+            self.shared.clone(),
+            move || {
+                commands.close();
+            },
+            deadline,
+        )
+    }
+
     /// True once the host ended, or a shutdown has started.
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed() || self.shared.is_closed()

@@ -9,6 +9,7 @@ use core::task::{Context as TaskContext, Poll};
 use super::admission::Admission;
 use super::context::{Context, HostCore};
 use super::continuation::Continuations;
+use super::drain::Draining;
 use super::inputs::{End, Inputs, Next};
 use super::lag_recovery::LagRecovery;
 use super::routing::{Hook, hooks};
@@ -110,6 +111,8 @@ pub struct Host<O: Orchestrator> {
     lag: LagRecovery,
     flushed: OrchestratorStats,
     finished: bool,
+    /// A graceful drain in progress (see `OrchestratorHandle::drain`).
+    draining: Option<Draining>,
 }
 
 /// The host never pins its fields: the orchestrator is only ever used through `&mut`.
@@ -142,7 +145,7 @@ impl<O: Orchestrator> Future for Host<O> {
                 Next::Lagged { missed, own } => this.on_lag(missed, own),
                 Next::Command(command) => this.handle_command(command),
                 Next::Idle => {
-                    if this.recover_lost_terminals() {
+                    if this.recover_lost_terminals() || this.drain_deadline(cx) {
                         continue;
                     }
                     this.flush_stats();
@@ -153,11 +156,14 @@ impl<O: Orchestrator> Future for Host<O> {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                Next::End(End::Shutdown) => this.core.stop_with("shut down"),
+                Next::End(End::Shutdown) => this.shut_down(),
                 Next::End(End::BusClosed) => {
                     log_at!(this.core.logger, Level::Warning, "orchestrator {}: its bus was closed", this.core.name);
                     this.core.stop_with("its bus is closed");
                 }
+            }
+            if this.draining.is_some() && this.core.tracking.is_empty() {
+                this.core.stop_with("drained");
             }
             if let Some(why) = this.core.stop_reason() {
                 this.finish(why);
@@ -184,6 +190,7 @@ impl<O: Orchestrator> Host<O> {
         shared: Arc<Shared<O::State>>,
         admission: Admission,
     ) -> Self {
+        shared.drain.set_has_timer(core.dispatcher.timer().is_some());
         Self {
             orchestrator,
             core,
@@ -194,6 +201,7 @@ impl<O: Orchestrator> Host<O> {
             lag: LagRecovery::default(),
             flushed: OrchestratorStats::default(),
             finished: false,
+            draining: None,
         }
     }
 
@@ -271,6 +279,9 @@ impl<O: Orchestrator> Host<O> {
         if active && tag.is_terminal() {
             self.core.tracking.remove(id);
             self.thens.remove(id);
+            if let Some(draining) = &mut self.draining {
+                draining.job_ended();
+            }
         }
     }
 
@@ -305,6 +316,44 @@ impl<O: Orchestrator> Host<O> {
         invoke(&mut self.orchestrator, &mut self.core, &mut self.thens, name, event, call);
         self.core.bus.set_cause(0);
         self.core.dispatcher.set_cause(0);
+    }
+
+    /// The command queue is closed and empty: the host ends, unless a handle asked for a
+    /// drain, which starts now (the active jobs run on, new commands are refused).
+    fn shut_down(&mut self) {
+        let Some(deadline) = self.shared.drain.asked() else {
+            self.core.stop_with("shut down");
+            return;
+        };
+        let timer = self.core.dispatcher.timer();
+        let sleep = deadline.and_then(|after| timer.map(|timer| timer.sleep(after)));
+        self.draining = Some(Draining::new(sleep));
+        self.inputs.commands_ended();
+        log_at!(
+            self.core.logger,
+            Level::Info,
+            "orchestrator {} draining: {} active jobs",
+            self.core.name,
+            self.core.tracking.len()
+        );
+    }
+
+    /// With nothing else to do while draining: once the deadline has passed, cancels the
+    /// active jobs. Returns `true` if it cancelled any (their events come next).
+    fn drain_deadline(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        let Some(reason) = self.draining.as_mut().and_then(|draining| draining.poll_deadline(cx)) else {
+            return false;
+        };
+        let cancelled = self.core.tracking.cancel_all(Some(&reason));
+        if cancelled > 0 {
+            log_at!(
+                self.core.logger,
+                Level::Warning,
+                "orchestrator {}: drain deadline passed; cancelled {cancelled} active jobs",
+                self.core.name
+            );
+        }
+        cancelled > 0
     }
 
     fn on_lag(&mut self, missed: u64, own: bool) {
@@ -393,6 +442,11 @@ impl<O: Orchestrator> Host<O> {
         let reason: Arc<str> = Arc::from(SHUTDOWN_REASON);
         let cancelled = self.core.tracking.cancel_and_clear(&reason);
         self.thens.clear();
+        if self.shared.drain.asked().is_some() {
+            let mut report = self.draining.take().map(|d| d.report).unwrap_or_default();
+            report.cancelled = report.cancelled.saturating_add(cancelled);
+            self.shared.drain.set_report(report);
+        }
         log_at!(
             self.core.logger,
             Level::Info,
@@ -418,6 +472,7 @@ fn invoke<O: Orchestrator, A>(
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
+    let _span = super::hook_span::enter(core.name, what);
     let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core, thens: &mut *thens }));
     if let Err(message) = outcome {
         core.stats.hook_panics = core.stats.hook_panics.wrapping_add(1);

@@ -85,6 +85,8 @@ pub(crate) struct Inputs<C> {
     bus_first: bool,
     /// The watch of the bus's close, made when the host stops reading it.
     close_watch: Option<BusCloseWatch>,
+    /// The command queue is closed and empty, and the host drains: it is not asked again.
+    commands_done: bool,
 }
 
 impl<C> Inputs<C> {
@@ -97,6 +99,7 @@ impl<C> Inputs<C> {
             budget: INPUTS_PER_TURN,
             bus_first: false,
             close_watch: None,
+            commands_done: false,
         }
     }
 
@@ -117,13 +120,15 @@ impl<C> Inputs<C> {
             }
         }
         self.streak = 0;
-        match self.commands.as_mut().poll_next(cx) {
-            Poll::Ready(Some(command)) => {
-                self.take_one(false);
-                return Next::Command(command);
+        if !self.commands_done {
+            match self.commands.as_mut().poll_next(cx) {
+                Poll::Ready(Some(command)) => {
+                    self.take_one(false);
+                    return Next::Command(command);
+                }
+                Poll::Ready(None) => return Next::End(End::Shutdown),
+                Poll::Pending => {}
             }
-            Poll::Ready(None) => return Next::End(End::Shutdown),
-            Poll::Pending => {}
         }
         // No command: events the streak left waiting come next.
         match self.next_event(cx) {
@@ -199,6 +204,11 @@ impl<C> Inputs<C> {
             self.close_watch = Some(bus.watch_close());
             self.bus = BusInput::Draining(events);
         }
+    }
+
+    /// The host drains: its command queue is closed and empty; only events come now.
+    pub(crate) fn commands_ended(&mut self) {
+        self.commands_done = true;
     }
 
     /// True while the host reads every event of its bus.

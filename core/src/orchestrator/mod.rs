@@ -26,7 +26,9 @@ mod admission;
 mod builder;
 mod context;
 mod continuation;
+mod drain;
 mod handle;
+mod hook_span;
 mod host;
 mod inputs;
 mod lag_recovery;
@@ -40,6 +42,7 @@ pub use builder::{
     DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, MAX_COMMAND_CAPACITY, OrchestratorBuilder, StartError,
 };
 pub use context::Context;
+pub use drain::HostDrain;
 pub use handle::{OrchestratorHandle, SendError};
 pub use host::Host;
 pub use reply::{AskError, Reply};

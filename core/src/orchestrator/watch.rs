@@ -34,6 +34,8 @@ struct StateCell<S> {
 pub(crate) struct Shared<S> {
     slot: Mutex<StateCell<S>>,
     stats: Mutex<OrchestratorStats>,
+    /// A graceful drain asked for by a handle, and its report.
+    pub(crate) drain: super::drain::DrainCell,
 }
 
 impl<S: Clone> Shared<S> {
@@ -41,6 +43,7 @@ impl<S: Clone> Shared<S> {
         Self {
             slot: Mutex::new(StateCell { state, version: 0, closed: false, watchers: WakerSlots::new() }),
             stats: Mutex::new(OrchestratorStats::default()),
+            drain: super::drain::DrainCell::default(),
         }
     }
 

@@ -65,6 +65,7 @@ pub(super) fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
                 return (Err(refuse_retry(ctx, budget, error, retry_number, max)), attempt > 0);
             }
             let delay = policy.delay(attempt);
+            super::job_span::retrying(ctx, retry_number, max, &error, delay);
             let _ = ctx.emit_kind(|| EventKind::Retrying(Retrying { attempt: retry_number, max, error, delay }));
             if let (false, Some(timer)) = (delay.is_zero(), timer) {
                 timer.sleep(delay).await;

@@ -21,6 +21,7 @@
 
 mod attempts;
 mod cache_stage;
+pub(crate) mod job_span;
 mod plain_job;
 mod plan;
 mod report;
@@ -37,10 +38,11 @@ use crate::executor::{Executor, JobContext};
 use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
 use crate::log::Logger;
+use crate::result::JobResult;
+use crate::sync::BoxFuture;
 use crate::unwind::{self, Orphan};
 
 use report::{Outcome, report, started};
-use stop_signal::cancellation;
 
 pub(crate) use cache_stage::CacheStage;
 pub(crate) use plan::{Extras, Plan};
@@ -76,6 +78,7 @@ impl<T> Drop for JobCore<T> {
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
         }
+        job_span::finished(&self.ctx, &JobResult::<()>::Cancelled(Some(reason.clone())));
         // Through the type-erased slot (the same one the completer holds): only it knows
         // how to clone the result for any handles that joined this job.
         self.completer.disarm();
@@ -95,8 +98,9 @@ trait Stages<T> {
     fn core_mut(&mut self) -> &mut JobCore<T>;
 
     /// Waits for the job's turn before `Started`, if flow control applies to it (`None`
-    /// for a job without options: nothing to poll).
-    fn admit(&self) -> Option<impl Future<Output = ()> + '_>;
+    /// for a job without options: nothing to poll); `false` if the job was cancelled (or
+    /// superseded) while it waited.
+    fn admit(&self) -> Option<BoxFuture<'_, bool>>;
 
     /// The job has ended: gives back what flow control lent it, before its handles
     /// resolve.
@@ -163,14 +167,15 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
     job: J,
     mut stages: S,
 ) -> impl Future<Output = ()> {
-    async move {
+    let span = job_span::span_of(&stages.core().ctx);
+    job_span::instrument(span, async move {
         let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
         // A job under flow control waits for its turn first; cancelled (or superseded)
         // while it waits, it ends with its terminal event alone.
         let admitted = match stages.admit() {
             None => true,
-            Some(admit) => matches!(select(pin!(admit), pin!(cancellation::<J::Output>(ctx))).await, Either::Left(_)),
+            Some(admit) => admit.await,
         };
         if admitted {
             started(ctx, logger);
@@ -200,8 +205,9 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             outcome
         };
         let result = report(ctx, logger, outcome);
+        job_span::finished(ctx, &result);
         stages.leave();
         let core = stages.core_mut();
         core.completer.complete(result, &core.ctx.env.counters);
-    }
+    })
 }

@@ -7,6 +7,7 @@ use core::pin::Pin;
 use crate::executor::Executor;
 use crate::job::Job;
 use crate::log::Logger;
+use crate::sync::BoxFuture;
 
 use super::attempts::guarded;
 use super::report::Outcome;
@@ -24,8 +25,8 @@ impl<T> Stages<T> for JobCore<T> {
 
     /// Nothing: flow control always comes with a [`Plan`](super::Plan).
     #[inline(always)]
-    fn admit(&self) -> Option<impl Future<Output = ()> + '_> {
-        None::<core::future::Ready<()>>
+    fn admit(&self) -> Option<BoxFuture<'_, bool>> {
+        None
     }
 
     #[inline(always)]

@@ -5,8 +5,10 @@
 
 use alloc::boxed::Box;
 use core::future::Future;
-use core::pin::Pin;
+use core::pin::{Pin, pin};
+
 use core::time::Duration;
+use futures_util::future::{Either, select};
 
 use crate::event::{EventKind, Payload};
 use crate::executor::Executor;
@@ -14,12 +16,12 @@ use crate::flow::FlowTicket;
 use crate::job::Job;
 use crate::log::Logger;
 use crate::retry::RetryPolicy;
-use crate::sync::{MaybeSend, MaybeSync};
+use crate::sync::{BoxFuture, MaybeSend, MaybeSync};
 
 use super::attempts::attempts;
 use super::cache_stage::CacheStage;
 use super::report::Outcome;
-use super::stop_signal::{Deadline, stop_signal};
+use super::stop_signal::{Deadline, cancellation, stop_signal};
 use super::{JobCore, Stages};
 
 /// The plan of a job with options: a timeout, retry, a placeholder or a cache policy.
@@ -72,10 +74,16 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> Stages<T> for Plan<T> {
         &mut self.core
     }
 
-    /// Its turn under flow control, if a policy or cap applies to it.
-    fn admit(&self) -> Option<impl Future<Output = ()> + '_> {
+    /// Its turn under flow control, if a policy or cap applies to it, raced against its
+    /// cancellation. Boxed: only jobs under flow control wait here, and inline its state
+    /// would grow every job's future with options by about a hundred bytes.
+    fn admit(&self) -> Option<BoxFuture<'_, bool>> {
         let ticket = self.extras.as_deref().and_then(|extras| extras.flow.as_ref())?;
-        Some(ticket.admit(&self.core.ctx))
+        let ctx = &self.core.ctx;
+        Some(Box::pin(async move {
+            let turn = pin!(ticket.admit(ctx));
+            matches!(select(turn, pin!(cancellation::<T>(ctx))).await, Either::Left(_))
+        }))
     }
 
     /// Leaves flow control: the ticket's permits and key go back.
