@@ -580,6 +580,7 @@ impl Dispatcher {
     /// ```
     /// use orchestrator_core::{Dispatcher, DispatchError, FlowPolicy, Job, JobContext, executor_fn};
     ///
+    /// #[derive(Clone)]
     /// struct Save;
     /// impl Job for Save { type Output = (); }
     ///
@@ -604,6 +605,7 @@ impl Dispatcher {
     /// ```
     /// use orchestrator_core::{Dispatcher, Job, JobContext, executor_fn};
     ///
+    /// #[derive(Clone)]
     /// struct Upload;
     /// impl Job for Upload { type Output = (); }
     ///
