@@ -331,7 +331,9 @@ impl TestHarness {
     /// As [`run_until`](Self::run_until).
     pub fn settle(&mut self) -> Result<(), RunError> {
         let limit = self.time_limit;
-        self.run_until(limit, |h| h.clock.next_deadline().is_none())
+        // Only once a round woke nothing: a dispatch in this round may start a sleep in
+        // the next.
+        self.run_until(limit, |h| !h.flag.0.load(Ordering::Acquire) && h.clock.next_deadline().is_none())
     }
 
     /// Shuts the hosts and the dispatcher down and runs until every task has ended (the
