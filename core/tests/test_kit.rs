@@ -8,9 +8,7 @@ use core::time::Duration;
 use futures::FutureExt;
 use orchestrator_core::EventTag::*;
 use orchestrator_core::test_kit::{Call, Expect, OrchestratorTest, Replay, RunError, Script, Step, TestHarness};
-use orchestrator_core::{
-    Context, Event, Job, JobBuilder, JobError, JobResult, Orchestrator, RetryPolicy, executor_fn,
-};
+use orchestrator_core::{Context, Event, Job, JobBuilder, JobError, JobResult, Orchestrator, RetryPolicy, executor_fn};
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

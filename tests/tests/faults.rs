@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::{Either, join_all, select};
 use futures::{StreamExt, join};
 use orchestrator_core::EventTag::{self, *};
@@ -24,12 +25,11 @@ use orchestrator_core::SHUTDOWN_REASON;
 use orchestrator_core::breaker::RateLimiter;
 use orchestrator_core::cache::InMemoryCache;
 use orchestrator_core::runtime::Timer;
+use orchestrator_core::test_kit::{Expect, TestHarness};
 use orchestrator_core::{
     Bus, Context, DispatchError, Dispatcher, Event, Executor, Job, JobBuilder, JobContext, JobError, JobId, JobResult,
     Lagged, Orchestrator, OrchestratorHandle, Payload, ProgressError, Registration, RetryPolicy,
 };
-use futures::FutureExt;
-use orchestrator_core::test_kit::{Expect, TestHarness};
 use orchestrator_tests::util::{Latch, Recorder, settle, tags_of};
 use orchestrator_tests::{LocalVirtual, Runtime};
 

@@ -102,11 +102,9 @@ impl Expect {
         };
         match found {
             None => Ok(()),
-            Some(found) => Err(Mismatch {
-                expected: self.describe(),
-                found,
-                timeline: timeline::render(events, lagged),
-            }),
+            Some(found) => {
+                Err(Mismatch { expected: self.describe(), found, timeline: timeline::render(events, lagged) })
+            }
         }
     }
 

@@ -20,6 +20,9 @@ enum Act<C> {
     Wait(Duration),
 }
 
+/// Prepares the harness before the orchestrator starts.
+type Setup = Box<dyn FnOnce(&mut TestHarness)>;
+
 /// Compares what happened with what was expected; `Some(reason)` when they differ.
 type Check<S> = Box<dyn FnOnce(&[S], &[&'static str], &TestHarness) -> Option<String>>;
 
@@ -58,7 +61,7 @@ type Check<S> = Box<dyn FnOnce(&[S], &[&'static str], &TestHarness) -> Option<St
 pub struct OrchestratorTest<O: Orchestrator> {
     orchestrator: O,
     given: O::State,
-    setup: Vec<Box<dyn FnOnce(&mut TestHarness)>>,
+    setup: Vec<Setup>,
     acts: Vec<Act<O::Command>>,
     checks: Vec<Check<O::State>>,
 }
@@ -146,7 +149,8 @@ impl<O: Orchestrator> OrchestratorTest<O> {
         for step in setup {
             step(&mut harness);
         }
-        let fail = |harness: &TestHarness, reason: String| TestFailure { reason, timeline: harness.recorder().timeline() };
+        let fail =
+            |harness: &TestHarness, reason: String| TestFailure { reason, timeline: harness.recorder().timeline() };
         let handle = match harness.start(orchestrator, given) {
             Ok(handle) => handle,
             Err(e) => return Err(fail(&harness, format!("the orchestrator could not start: {e}"))),
@@ -171,13 +175,8 @@ impl<O: Orchestrator> OrchestratorTest<O> {
             }
         }
         let states = harness.take_states(&handle);
-        let jobs: Vec<&'static str> = harness
-            .recorder()
-            .events()
-            .iter()
-            .filter(|e| e.tag() == EventTag::Started)
-            .map(|e| e.job_type())
-            .collect();
+        let jobs: Vec<&'static str> =
+            harness.recorder().events().iter().filter(|e| e.tag() == EventTag::Started).map(|e| e.job_type()).collect();
         let reasons: Vec<String> = checks.into_iter().filter_map(|check| check(&states, &jobs, &harness)).collect();
         if reasons.is_empty() { Ok(()) } else { Err(fail(&harness, reasons.join("\n"))) }
     }
@@ -214,7 +213,9 @@ fn send<O: Orchestrator>(
                     return Err(String::from("the command queue stays full: the host does not take commands"));
                 }
             }
-            Err(SendError::Closed(_)) => return Err(String::from("the orchestrator has shut down: a command was refused")),
+            Err(SendError::Closed(_)) => {
+                return Err(String::from("the orchestrator has shut down: a command was refused"));
+            }
         }
     }
 }

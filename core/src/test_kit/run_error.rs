@@ -53,9 +53,7 @@ impl RunError {
     /// The recorded timeline carried by the error.
     pub fn timeline(&self) -> &str {
         match self {
-            Self::TimeLimit { timeline, .. } | Self::Stalled { timeline, .. } | Self::Busy { timeline, .. } => {
-                timeline
-            }
+            Self::TimeLimit { timeline, .. } | Self::Stalled { timeline, .. } | Self::Busy { timeline, .. } => timeline,
         }
     }
 }
