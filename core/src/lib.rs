@@ -91,7 +91,8 @@
 //!   facades (both build without `std`); the first one on is the default logger
 //!   ([`log::DefaultLogger`]). Turn logging off with `.logger(NoopLogger)`.
 //! * `test-util`: `runtime::VirtualClock` and `runtime::run_virtual` for deterministic
-//!   tests of time-dependent behaviour.
+//!   tests of time-dependent behaviour, and the `test_kit` (a harness, scripted
+//!   executors, an event recorder with matchers, orchestrator tests, replay).
 //! * `serde`: `Serialize` / `Deserialize` for [`JobId`] (as its text), [`EventTag`],
 //!   [`JobError`] (kind and message), [`JobResult`], [`AsyncState`], [`RetryPolicy`],
 //!   [`CachePolicy`](cache::CachePolicy) and more, and `Event::to_view`, a serializable view of an event
@@ -147,6 +148,9 @@ pub mod runtime;
 mod serialization;
 mod state;
 mod sync;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_kit;
 mod unwind;
 mod waker_slots;
 

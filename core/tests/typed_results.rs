@@ -1,14 +1,12 @@
 //! Typed results (`Context::dispatch_then`), request-reply commands
-//! (`OrchestratorHandle::ask`) and event times. All on virtual time.
+//! (`OrchestratorHandle::ask`) and event times. All on virtual time, with the test kit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, missing_debug_implementations)]
 
 use core::time::Duration;
 
-use futures::StreamExt;
-use orchestrator_core::runtime::{Timer, VirtualClock, run_virtual};
-use orchestrator_core::{
-    AskError, Context, Dispatcher, Job, JobContext, JobError, JobResult, Orchestrator, Reply, executor_fn,
-};
+use orchestrator_core::runtime::Timer;
+use orchestrator_core::test_kit::{OrchestratorTest, TestHarness};
+use orchestrator_core::{AskError, Context, Job, JobContext, JobError, JobResult, Orchestrator, Reply, executor_fn};
 
 /// Sleeps `ms` of virtual time, then returns `n * 10`, or fails when `n` is 0.
 #[derive(Clone)]
@@ -84,119 +82,76 @@ impl Orchestrator for Calc {
     }
 }
 
-fn world() -> (VirtualClock, Dispatcher) {
-    let clock = VirtualClock::new();
-    let dispatcher = Dispatcher::builder().timer(clock.clone()).build().unwrap();
-    let timer = clock.clone();
-    dispatcher.register(executor_fn(move |job: Compute, _: JobContext| {
+/// Registers the executor of `Compute` on the harness's clock.
+fn compute(h: &mut TestHarness) {
+    let timer = h.clock().clone();
+    h.register(executor_fn(move |job: Compute, _: JobContext| {
         let timer = timer.clone();
         async move {
             timer.sleep(Duration::from_millis(job.ms)).await;
             if job.n == 0 { Err(JobError::msg("zero")) } else { Ok(job.n * 10) }
         }
     }));
-    (clock, dispatcher)
 }
 
-/// Runs `script` with the host and the runner on virtual time.
-fn run<F: core::future::Future<Output = ()>>(
-    clock: &VirtualClock,
-    dispatcher: &Dispatcher,
-    host: orchestrator_core::Host<Calc>,
-    script: F,
-) {
-    let runner = dispatcher.runner();
-    run_virtual(clock, async {
-        futures::join!(host, runner, script);
-    })
-    .unwrap();
+fn lines(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|line| line.to_string()).collect()
 }
 
 #[test]
 fn dispatch_then_gets_each_outcome_typed() {
-    let (clock, dispatcher) = world();
-    let (host, handle) = Calc::default().start(Vec::new(), &dispatcher).unwrap();
-    let d = dispatcher.clone();
-    run(&clock, &dispatcher, host, async move {
-        let mut states = handle.states();
-        handle.send(Command::Compute(4, 5)).await.unwrap();
-        handle.send(Command::Compute(0, 5)).await.unwrap();
-        handle.send(Command::Compute(9, 1_000)).await.unwrap();
-        handle.send(Command::Cancel).await.unwrap();
-        while states.next().await.unwrap().len() < 3 {}
-        let results = handle.ask(Command::Results).await.unwrap();
-        assert_eq!(results, ["cancelled Some(\"user\")", "ok 40", "failed zero"]);
-        handle.shutdown();
-        d.shutdown();
-    });
+    let (cancelled, ok, failed) = ("cancelled Some(\"user\")", "ok 40", "failed zero");
+    OrchestratorTest::new(Calc::default(), Vec::new())
+        .executors(compute)
+        .when(Command::Compute(4, 5))
+        .when(Command::Compute(0, 5))
+        .when(Command::Compute(9, 1_000))
+        .when(Command::Cancel)
+        .then_states([lines(&[cancelled]), lines(&[cancelled, ok]), lines(&[cancelled, ok, failed])])
+        .run();
 }
 
 #[test]
 fn a_continuation_can_dispatch_with_its_own_continuation() {
-    let (clock, dispatcher) = world();
-    let (host, handle) = Calc::default().start(Vec::new(), &dispatcher).unwrap();
-    let d = dispatcher.clone();
-    run(&clock, &dispatcher, host, async move {
-        let mut states = handle.states();
-        handle.send(Command::Chain(2)).await.unwrap();
-        while states.next().await.unwrap().is_empty() {}
-        assert_eq!(handle.state(), ["chain 20 200"]);
-        handle.shutdown();
-        d.shutdown();
-    });
+    OrchestratorTest::new(Calc::default(), Vec::new())
+        .executors(compute)
+        .when(Command::Chain(2))
+        .then_states([lines(&["chain 20 200"])])
+        .then_jobs(["Compute", "Compute"])
+        .run();
 }
 
 #[cfg(all(feature = "std", panic = "unwind"))]
 #[test]
 fn a_panicking_continuation_is_caught_and_counted() {
-    let (clock, dispatcher) = world();
-    let (host, handle) = Calc::default().start(Vec::new(), &dispatcher).unwrap();
-    let d = dispatcher.clone();
-    run(&clock, &dispatcher, host, async move {
-        handle.send(Command::Panic).await.unwrap();
-        handle.send(Command::Compute(1, 10)).await.unwrap();
-        let mut states = handle.states();
-        while states.next().await.unwrap().is_empty() {}
-        assert_eq!(handle.state(), ["ok 10"], "the host went on");
-        assert_eq!(handle.stats().hook_panics, 1);
-        assert_eq!(handle.stats().active_jobs, 0);
-        handle.shutdown();
-        d.shutdown();
-    });
+    let mut h = TestHarness::new();
+    compute(&mut h);
+    let calc = h.start(Calc::default(), Vec::new()).unwrap();
+    calc.try_send(Command::Panic).unwrap();
+    calc.try_send(Command::Compute(1, 10)).unwrap();
+    h.settle().unwrap();
+    assert_eq!(calc.state(), ["ok 10"], "the host went on");
+    assert_eq!(calc.stats().hook_panics, 1);
+    assert_eq!(calc.stats().active_jobs, 0);
 }
 
 #[test]
 fn ask_answers_or_says_why_not() {
-    let (clock, dispatcher) = world();
-    let (host, handle) = Calc::default().start(vec!["start".into()], &dispatcher).unwrap();
-    let d = dispatcher.clone();
-    run(&clock, &dispatcher, host, async move {
-        assert_eq!(handle.ask(Command::Results).await, Ok(vec!["start".to_string()]));
-        assert_eq!(handle.ask(Command::Ignore).await, Err(AskError::NoReply));
-        handle.shutdown();
-        assert_eq!(handle.ask(Command::Results).await, Err(AskError::Closed));
-        d.shutdown();
-    });
+    let mut h = TestHarness::new();
+    let calc = h.start(Calc::default(), vec!["start".into()]).unwrap();
+    assert_eq!(h.block_on(calc.ask(Command::Results)).unwrap(), Ok(vec!["start".to_string()]));
+    assert_eq!(h.block_on(calc.ask(Command::Ignore)).unwrap(), Err(AskError::NoReply));
+    calc.shutdown();
+    assert_eq!(h.block_on(calc.ask(Command::Results)).unwrap(), Err(AskError::Closed));
 }
 
 #[test]
 fn a_jobs_events_carry_the_dispatcher_clock_time() {
-    let (clock, dispatcher) = world();
-    clock.advance(Duration::from_secs(10));
-    let mut events = dispatcher.bus().subscribe().unwrap();
-    let handle = dispatcher.dispatch(Compute { n: 1, ms: 250 }).unwrap();
-    let runner = dispatcher.runner();
-    let d = dispatcher.clone();
-    run_virtual(&clock, async move {
-        let script = async {
-            assert_eq!(handle.await.ok(), Some(10));
-            d.shutdown();
-        };
-        futures::join!(runner, script);
-    })
-    .unwrap();
-    let started = events.try_next().unwrap();
-    let success = events.try_next().unwrap();
-    assert_eq!(started.time(), Duration::from_secs(10));
-    assert_eq!(success.time(), Duration::from_millis(10_250));
+    let mut h = TestHarness::new();
+    compute(&mut h);
+    h.clock().advance(Duration::from_secs(10));
+    let handle = h.dispatcher().dispatch(Compute { n: 1, ms: 250 }).unwrap();
+    assert_eq!(h.block_on(handle).unwrap().ok(), Some(10));
+    let times: Vec<Duration> = h.recorder().events().iter().map(|e| e.time()).collect();
+    assert_eq!(times, [Duration::from_secs(10), Duration::from_millis(10_250)]);
 }

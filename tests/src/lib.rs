@@ -146,3 +146,8 @@ struct NoStdWasmDoc;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/migrating-from-dart.md")]
 struct MigratingFromDartDoc;
+
+/// `docs/testing.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/testing.md")]
+struct TestingDoc;

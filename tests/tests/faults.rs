@@ -17,18 +17,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::{Either, join_all, select};
 use futures::{StreamExt, join};
 use orchestrator_core::EventTag::{self, *};
 use orchestrator_core::SHUTDOWN_REASON;
 use orchestrator_core::breaker::RateLimiter;
 use orchestrator_core::cache::InMemoryCache;
-use orchestrator_core::runtime::{Clock, Timer};
+use orchestrator_core::runtime::Timer;
+use orchestrator_core::test_kit::{Expect, TestHarness};
 use orchestrator_core::{
     Bus, Context, DispatchError, Dispatcher, Event, Executor, Job, JobBuilder, JobContext, JobError, JobId, JobResult,
     Lagged, Orchestrator, OrchestratorHandle, Payload, ProgressError, Registration, RetryPolicy,
 };
-use orchestrator_tests::util::{Latch, Recorder, settle, tags_of, yield_now};
+use orchestrator_tests::util::{Latch, Recorder, settle, tags_of};
 use orchestrator_tests::{LocalVirtual, Runtime};
 
 // ---------------------------------------------------------------------------------------
@@ -535,43 +537,39 @@ on_every_runtime!(
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 86_400);
 
+/// Registers the [`TaskExec`] on a harness's dispatcher, timed by its virtual clock.
+fn probe_on(h: &TestHarness, tag: u32) -> Arc<Probe> {
+    let probe = Arc::new(Probe::default());
+    h.dispatcher().register(TaskExec { tag, timer: Arc::new(h.clock().clone()), probe: probe.clone() });
+    probe
+}
+
 /// Jobs that never end, with timeouts from 1 ms to 9 years, are all running when the
 /// clock jumps ten years: each times out exactly once, with its own timeout; a later
 /// jump emits nothing; no sleep is left behind.
 #[test]
 fn clock_jump_fires_each_timeout_exactly_once() {
-    let rt = LocalVirtual::new();
-    let dispatcher = rt.dispatcher();
-    let probe = register(&rt, &dispatcher, 0);
-    let mut rec = Recorder::new(dispatcher.bus());
+    let mut h = TestHarness::new();
+    let probe = probe_on(&h, 0);
     let timeouts =
         [Duration::from_millis(1), Duration::from_secs(1), Duration::from_secs(3600), YEAR, 9 * YEAR, TEN_YEARS];
-    rt.block_on(async {
-        let handles: Vec<_> = timeouts
-            .iter()
-            .map(|&t| {
-                dispatcher.dispatch(JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(t)).unwrap()
-            })
-            .collect();
-        probe.arrivals.wait_for(timeouts.len()).await;
-        let start = rt.clock().now();
-        assert!(start < Duration::from_millis(1), "no timeout fired before the jump");
-        rt.clock().advance(TEN_YEARS);
-        let ids: Vec<_> = handles.iter().map(|h| h.id()).collect();
-        for (handle, &t) in handles.into_iter().zip(&timeouts) {
-            assert!(matches!(handle.await, JobResult::TimedOut(d) if d == t));
-        }
-        let events = rec.collect(&rt, &dispatcher).await;
-        for id in &ids {
-            assert_eq!(tags_of(&events, *id), [Started, TimedOut]);
-        }
-        rt.clock().advance(TEN_YEARS);
-        assert!(rec.collect(&rt, &dispatcher).await.is_empty(), "a second jump fires nothing");
-        assert_eq!(rt.clock().now(), start + 2 * TEN_YEARS);
-    });
+    let forever = |t| JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(t);
+    let handles: Vec<_> = timeouts.iter().map(|&t| h.dispatcher().dispatch(forever(t)).unwrap()).collect();
+    h.run_until_idle().unwrap();
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 6, "every job is running before the jump");
+    h.clock().advance(TEN_YEARS);
+    h.run_until_idle().unwrap();
+    for (handle, &t) in handles.into_iter().zip(&timeouts) {
+        h.recorder().assert(Expect::sequence([Started, TimedOut]).of_job(handle.id()));
+        assert!(matches!(handle.now_or_never(), Some(JobResult::TimedOut(d)) if d == t));
+    }
+    let seen = h.recorder().events().len();
+    h.clock().advance(TEN_YEARS);
+    h.run_until_idle().unwrap();
+    assert_eq!(h.recorder().events().len(), seen, "a second jump fires nothing");
+    assert_eq!(h.now(), 2 * TEN_YEARS);
     assert_eq!(probe.dropped.load(Ordering::SeqCst), timeouts.len() as u32);
-    // Only the local runtime's own bookkeeping may sleep now: none of the jobs' sleeps.
-    assert_eq!(rt.clock().pending_sleeps(), 0);
+    assert_eq!(h.clock().pending_sleeps(), 0);
 }
 
 /// A jump of ten years during an hour-long retry back-off ends that back-off once: one
@@ -581,52 +579,43 @@ fn clock_jump_fires_each_timeout_exactly_once() {
 /// clock reads exactly the sum of the delays.
 #[test]
 fn clock_jump_during_back_off_and_retries_past_overflow() {
-    let rt = LocalVirtual::new();
-    let dispatcher = rt.dispatcher();
-    let probe = register(&rt, &dispatcher, 5);
-    let mut rec = Recorder::new(dispatcher.bus());
-    let mut watch = Recorder::new(dispatcher.bus());
+    let mut h = TestHarness::new().time_limit(Duration::MAX);
+    let probe = probe_on(&h, 5);
     let hour = Duration::from_secs(3600);
-    rt.block_on(async {
-        let policy = RetryPolicy::new().with_max_retries(3).with_base_delay(hour).with_max_delay(Duration::MAX);
-        let handle =
-            dispatcher.dispatch(JobBuilder::new(Task { fail_first: 3, ..Task::default() }).retry(policy)).unwrap();
-        let id = handle.id();
-        watch.wait_for(id, Retrying).await;
-        let t0 = rt.clock().now();
-        rt.clock().advance(TEN_YEARS);
-        // Back-offs after the jump: 2 h, then 4 h; the job succeeds on its 4th attempt.
-        assert!(matches!(handle.await, JobResult::Success(5)));
-        assert_eq!(rt.clock().now(), t0 + TEN_YEARS + 2 * hour + 4 * hour);
-        let events = rec.collect(&rt, &dispatcher).await;
-        assert_eq!(tags_of(&events, id), [Started, Retrying, Retrying, Retrying, Success]);
-        assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
+    let policy = RetryPolicy::new().with_max_retries(3).with_base_delay(hour).with_max_delay(Duration::MAX);
+    let handle = h.dispatcher().dispatch(JobBuilder::new(Task { fail_first: 3, ..Task::default() }).retry(policy));
+    let handle = handle.unwrap();
+    let id = handle.id();
+    h.run_until_idle().unwrap();
+    h.recorder().assert(Expect::sequence([Started, Retrying]).of_job(id));
+    let t0 = h.now();
+    h.clock().advance(TEN_YEARS);
+    // Back-offs after the jump: 2 h, then 4 h; the job succeeds on its 4th attempt.
+    assert!(matches!(h.block_on(handle).unwrap(), JobResult::Success(5)));
+    assert_eq!(h.now(), t0 + TEN_YEARS + 2 * hour + 4 * hour);
+    h.recorder().assert(Expect::sequence([Started, Retrying, Retrying, Retrying, Success]).of_job(id));
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
 
-        // 100 retries, exponential from 1 s, capped at one year.
-        let policy =
-            RetryPolicy::new().with_max_retries(100).with_base_delay(Duration::from_secs(1)).with_max_delay(YEAR);
-        let start = rt.clock().now();
-        let handle = dispatcher
-            .dispatch(JobBuilder::new(Task { fail_first: 100, ..Task::default() }).retry(policy.clone()))
-            .unwrap();
-        let id = handle.id();
-        assert!(matches!(handle.await, JobResult::Success(5)));
-        let expected: Duration = (0..100).map(|a| policy.delay(a)).sum();
-        assert_eq!(rt.clock().now() - start, expected);
-        let events = rec.collect(&rt, &dispatcher).await;
-        let delays: Vec<Duration> = events
-            .iter()
-            .filter(|e| e.id() == id)
-            .filter_map(|e| match e.kind() {
-                orchestrator_core::EventKind::Retrying(r) => Some(r.delay),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(delays.len(), 100);
-        assert!(delays.windows(2).all(|w| w[0] <= w[1]) && delays.iter().all(|d| *d <= YEAR));
-        assert_eq!(delays[99], YEAR);
-    });
-    assert_eq!(rt.clock().pending_sleeps(), 0);
+    // 100 retries, exponential from 1 s, capped at one year.
+    let policy = RetryPolicy::new().with_max_retries(100).with_base_delay(Duration::from_secs(1)).with_max_delay(YEAR);
+    let start = h.now();
+    let task = JobBuilder::new(Task { fail_first: 100, ..Task::default() }).retry(policy.clone());
+    let handle = h.dispatcher().dispatch(task).unwrap();
+    let id = handle.id();
+    assert!(matches!(h.block_on(handle).unwrap(), JobResult::Success(5)));
+    let expected: Duration = (0..100).map(|a| policy.delay(a)).sum();
+    assert_eq!(h.now() - start, expected);
+    let delays: Vec<Duration> = (h.recorder().events().iter())
+        .filter(|e| e.id() == id)
+        .filter_map(|e| match e.kind() {
+            orchestrator_core::EventKind::Retrying(r) => Some(r.delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 100);
+    assert!(delays.windows(2).all(|w| w[0] <= w[1]) && delays.iter().all(|d| *d <= YEAR));
+    assert_eq!(delays[99], YEAR);
+    assert_eq!(h.clock().pending_sleeps(), 0);
 }
 
 /// Near the end of time (`Duration::MAX` minus a day): a 1 h timeout still fires once,
@@ -635,70 +624,56 @@ fn clock_jump_during_back_off_and_retries_past_overflow() {
 /// itself (the clock saturates), sleeps armed before fire exactly once.
 #[test]
 fn clock_jump_to_the_end_of_time() {
-    let rt = LocalVirtual::new();
-    let dispatcher = rt.dispatcher();
-    let probe = register(&rt, &dispatcher, 3);
-    let mut rec = Recorder::new(dispatcher.bus());
+    use orchestrator_core::breaker::{CircuitBreaker, Delivery};
+    let mut h = TestHarness::new().time_limit(Duration::MAX);
+    probe_on(&h, 3);
     let day = Duration::from_secs(86_400);
-    let cache = InMemoryCache::with_capacity(rt.clock().clone(), 16).unwrap();
+    let cache = InMemoryCache::with_capacity(h.clock().clone(), 16).unwrap();
     let mut breaker = RateLimiter::new().limit(1).window(Duration::from_secs(1));
     let custom = Event::custom("tick", ());
-    use orchestrator_core::breaker::{CircuitBreaker, Delivery};
-    rt.block_on(async {
-        rt.clock().advance(Duration::MAX - day);
-        let near_end = rt.clock().now();
-        assert!(breaker.admit(&custom, Delivery::Passive, near_end));
-        assert!(!breaker.admit(&custom, Delivery::Passive, near_end));
+    h.clock().advance(Duration::MAX - day);
+    let near_end = h.now();
+    assert!(breaker.admit(&custom, Delivery::Passive, near_end));
+    assert!(!breaker.admit(&custom, Delivery::Passive, near_end));
 
-        let timing_out = dispatcher
-            .dispatch(JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(Duration::from_secs(3600)))
-            .unwrap();
-        let retrying = dispatcher
-            .dispatch(
-                JobBuilder::new(Task { fail_first: 2, ..Task::default() }).retry(
-                    RetryPolicy::new()
-                        .with_max_retries(2)
-                        .with_base_delay(Duration::from_secs(60))
-                        .with_max_delay(Duration::MAX),
-                ),
-            )
-            .unwrap();
-        cache.insert("one second", Payload::new(1_u8), Some(Duration::from_secs(1)));
-        cache.insert("two days", Payload::new(2_u8), Some(2 * day));
-        cache.insert("forever", Payload::new(3_u8), None);
-        let ids = [timing_out.id(), retrying.id()];
-        assert!(matches!(timing_out.await, JobResult::TimedOut(d) if d == Duration::from_secs(3600)));
-        assert!(matches!(retrying.await, JobResult::Success(3)));
-        let events = rec.collect(&rt, &dispatcher).await;
-        assert_eq!(tags_of(&events, ids[0]), [Started, TimedOut]);
-        assert_eq!(tags_of(&events, ids[1]), [Started, Retrying, Retrying, Success]);
-        assert!(cache.get("one second").is_none(), "expired");
-        assert!(cache.get("two days").is_some(), "a TTL past the end of time never expires");
-        assert!(breaker.admit(&custom, Delivery::Passive, rt.clock().now()), "the window reset");
+    let hour = Duration::from_secs(3600);
+    let forever = |t| JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(t);
+    let timing_out = h.dispatcher().dispatch(forever(hour)).unwrap();
+    let minute = Duration::from_secs(60);
+    let policy = RetryPolicy::new().with_max_retries(2).with_base_delay(minute).with_max_delay(Duration::MAX);
+    let retrying =
+        h.dispatcher().dispatch(JobBuilder::new(Task { fail_first: 2, ..Task::default() }).retry(policy)).unwrap();
+    cache.insert("one second", Payload::new(1_u8), Some(Duration::from_secs(1)));
+    cache.insert("two days", Payload::new(2_u8), Some(2 * day));
+    cache.insert("forever", Payload::new(3_u8), None);
+    let ids = [timing_out.id(), retrying.id()];
+    assert!(matches!(h.block_on(timing_out).unwrap(), JobResult::TimedOut(d) if d == hour));
+    assert!(matches!(h.block_on(retrying).unwrap(), JobResult::Success(3)));
+    h.recorder().assert(Expect::sequence([Started, TimedOut]).of_job(ids[0]));
+    h.recorder().assert(Expect::sequence([Started, Retrying, Retrying, Success]).of_job(ids[1]));
+    assert!(cache.get("one second").is_none(), "expired");
+    assert!(cache.get("two days").is_some(), "a TTL past the end of time never expires");
+    assert!(breaker.admit(&custom, Delivery::Passive, h.now()), "the window reset");
 
-        // To the end of time itself: a timeout armed before fires exactly once.
-        let last = dispatcher
-            .dispatch(JobBuilder::new(Task { forever: true, ..Task::default() }).timeout(Duration::from_secs(10)))
-            .unwrap();
-        probe.arrivals.wait_for(3).await;
-        rt.clock().advance(Duration::MAX);
-        assert_eq!(rt.clock().now(), Duration::MAX);
-        let id = last.id();
-        assert!(matches!(last.await, JobResult::TimedOut(_)));
-        let events = rec.collect(&rt, &dispatcher).await;
-        assert_eq!(tags_of(&events, id), [Started, TimedOut]);
-        assert!(cache.get("one second").is_none() && cache.get("forever").is_some());
-        assert_eq!(cache.evict_expired(), 0);
-    });
-    assert_eq!(rt.clock().pending_sleeps(), 0);
+    // To the end of time itself: a timeout armed before fires exactly once.
+    let last = h.dispatcher().dispatch(forever(Duration::from_secs(10))).unwrap();
+    h.run_until_idle().unwrap();
+    h.clock().advance(Duration::MAX);
+    assert_eq!(h.now(), Duration::MAX);
+    let id = last.id();
+    assert!(matches!(h.block_on(last).unwrap(), JobResult::TimedOut(_)));
+    h.recorder().assert(Expect::sequence([Started, TimedOut]).of_job(id));
+    assert!(cache.get("one second").is_none() && cache.get("forever").is_some());
+    assert_eq!(cache.evict_expired(), 0);
+    assert_eq!(h.clock().pending_sleeps(), 0);
 }
 
 /// Ten years ahead: cache entries expire by their TTL and only those, and the circuit
 /// breaker of an orchestrator (1 hook call per second) admits again after the jump.
 #[test]
 fn clock_jump_expires_cache_entries_and_resets_breaker_windows() {
-    let rt = LocalVirtual::new();
-    let cache = InMemoryCache::with_capacity(rt.clock().clone(), 16).unwrap();
+    let mut h = TestHarness::new();
+    let cache = InMemoryCache::with_capacity(h.clock().clone(), 16).unwrap();
     for (key, ttl) in [
         ("1 s", Some(Duration::from_secs(1))),
         ("1 h", Some(Duration::from_secs(3600))),
@@ -709,7 +684,7 @@ fn clock_jump_expires_cache_entries_and_resets_breaker_windows() {
     ] {
         cache.insert(key, Payload::new(key.len()), ttl);
     }
-    rt.clock().advance(TEN_YEARS);
+    h.clock().advance(TEN_YEARS);
     let present: Vec<_> =
         ["1 s", "1 h", "1 y", "11 y", "none", "max"].into_iter().filter(|k| cache.get(k).is_some()).collect();
     assert_eq!(present, ["11 y", "none", "max"]);
@@ -726,39 +701,19 @@ fn clock_jump_expires_cache_entries_and_resets_breaker_windows() {
             ctx.update_state(|n| *n += 1);
         }
     }
-    let dispatcher = rt.dispatcher();
-    let (mut host, handle) = Counter
-        .builder(0, &dispatcher)
-        .breaker(RateLimiter::new().limit(1).window(Duration::from_secs(1)))
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let script = async {
-            let mut states = handle.states();
-            let bus = dispatcher.bus();
-            for _ in 0..3 {
-                bus.emit(Event::custom("tick", ())).unwrap();
-            }
-            while handle.stats().events < 3 {
-                yield_now().await;
-            }
-            assert_eq!(handle.state(), 1, "1 per window");
-            assert_eq!(handle.stats().breaker_suppressed, 2);
-            rt.clock().advance(TEN_YEARS);
-            bus.emit(Event::custom("tick", ())).unwrap();
-            loop {
-                match states.next().await {
-                    Some(2) => break,
-                    Some(_) => {}
-                    None => panic!("the host ended"),
-                }
-            }
-            let stats = handle.stats();
-            assert_eq!((stats.breaker_suppressed, stats.breaker_trips), (2, 1));
-            handle.shutdown();
-        };
-        let ((), ()) = join!(script, &mut host);
-    });
+    let breaker = RateLimiter::new().limit(1).window(Duration::from_secs(1));
+    let counter = h.start_with(Counter.builder(0, h.dispatcher()).breaker(breaker)).unwrap();
+    for _ in 0..3 {
+        h.dispatcher().bus().emit(Event::custom("tick", ())).unwrap();
+    }
+    h.run_until_idle().unwrap();
+    assert_eq!((counter.state(), counter.stats().breaker_suppressed), (1, 2), "1 per window");
+    h.clock().advance(TEN_YEARS);
+    h.dispatcher().bus().emit(Event::custom("tick", ())).unwrap();
+    h.run_until_idle().unwrap();
+    assert_eq!(h.take_states(&counter), [1, 2]);
+    let stats = counter.stats();
+    assert_eq!((stats.breaker_suppressed, stats.breaker_trips), (2, 1));
 }
 
 // ---------------------------------------------------------------------------------------

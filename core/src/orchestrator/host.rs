@@ -459,6 +459,46 @@ impl<O: Orchestrator> Host<O> {
     }
 }
 
+/// Inputs handed to the host directly, outside any poll: the test kit's replay feeds a
+/// recorded log this way, without a bus, a runner or an executor.
+#[cfg(feature = "test-util")]
+impl<O: Orchestrator> Host<O> {
+    /// Handles one command now. Returns `false` (and drops it) once the host has ended.
+    pub(crate) fn feed_command(&mut self, command: O::Command) -> bool {
+        if self.finished {
+            return false;
+        }
+        self.handle_command(command);
+        self.end_if_stopped()
+    }
+
+    /// Routes one event now, as if it came from the bus. Returns `false` once the host
+    /// has ended.
+    pub(crate) fn feed_event(&mut self, event: &Event) -> bool {
+        if self.finished {
+            return false;
+        }
+        self.handle_event(event);
+        self.end_if_stopped()
+    }
+
+    fn end_if_stopped(&mut self) -> bool {
+        if let Some(why) = self.core.stop_reason() {
+            self.finish(why);
+        }
+        !self.finished
+    }
+
+    /// The orchestrator's active jobs: id, job type id and job type name.
+    pub(crate) fn active_jobs(&self) -> alloc::vec::Vec<(crate::JobId, core::any::TypeId, &'static str)> {
+        self.core
+            .tracking
+            .ids()
+            .filter_map(|id| self.core.tracking.get(id).map(|job| (id, job.type_id, (job.job_type)())))
+            .collect()
+    }
+}
+
 /// An [`Orchestrator`] event hook.
 type HookFn<O> = fn(&mut O, &Event, &mut Context<'_, O>);
 

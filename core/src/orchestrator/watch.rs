@@ -36,6 +36,9 @@ pub(crate) struct Shared<S> {
     stats: Mutex<OrchestratorStats>,
     /// A graceful drain asked for by a handle, and its report.
     pub(crate) drain: super::drain::DrainCell,
+    /// Every published state, once the test kit asked for them (a stream skips states).
+    #[cfg(feature = "test-util")]
+    history: Mutex<Option<alloc::vec::Vec<S>>>,
 }
 
 impl<S: Clone> Shared<S> {
@@ -44,7 +47,21 @@ impl<S: Clone> Shared<S> {
             slot: Mutex::new(StateCell { state, version: 0, closed: false, watchers: WakerSlots::new() }),
             stats: Mutex::new(OrchestratorStats::default()),
             drain: super::drain::DrainCell::default(),
+            #[cfg(feature = "test-util")]
+            history: Mutex::new(None),
         }
+    }
+
+    /// Keeps every state published from now on (see [`take_history`](Self::take_history)).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn keep_history(&self) {
+        self.history.lock().get_or_insert_with(alloc::vec::Vec::new);
+    }
+
+    /// The states published since [`keep_history`](Self::keep_history) or the last call.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn take_history(&self) -> alloc::vec::Vec<S> {
+        self.history.lock().as_mut().map(core::mem::take).unwrap_or_default()
     }
 
     pub(crate) fn state(&self) -> S {
@@ -63,6 +80,10 @@ impl<S: Clone> Shared<S> {
     /// watcher woken by the state reads stats at least as new.
     pub(crate) fn publish(&self, state: S, stats: OrchestratorStats) {
         self.publish_stats(stats);
+        #[cfg(feature = "test-util")]
+        if let Some(history) = self.history.lock().as_mut() {
+            history.push(state.clone());
+        }
         let mut wakers = WakeBatch::new();
         {
             let mut slot = self.slot.lock();

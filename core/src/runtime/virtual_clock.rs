@@ -141,6 +141,12 @@ impl VirtualClock {
         Some(now)
     }
 
+    /// The earliest pending sleep deadline after now, without moving the time (the test
+    /// kit's harness stops at a time limit instead of jumping past it).
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+        self.inner.lock().next_deadline()
+    }
+
     /// The number of sleeps created and not yet completed or dropped.
     #[must_use]
     pub fn pending_sleeps(&self) -> usize {
