@@ -354,6 +354,16 @@ pub enum DispatchError {
     /// its events, as [`StartError::BusClosed`](crate::StartError::BusClosed) refuses an
     /// orchestrator that could never hear any.
     BusClosed,
+    /// The job is to be spawned on its own ([`DispatcherBuilder::spawn_per_job`](crate::DispatcherBuilder::spawn_per_job),
+    /// [`Dispatcher::spawn_per_job`](crate::Dispatcher::spawn_per_job)) but the dispatcher
+    /// has no spawner ([`DispatcherBuilder::spawner`](crate::DispatcherBuilder::spawner)).
+    NoSpawner {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job was to be spawned on its own and the spawner refused it (typically: its
+    /// runtime is gone).
+    SpawnRefused,
 }
 
 impl fmt::Display for DispatchError {
@@ -375,6 +385,10 @@ impl fmt::Display for DispatchError {
                 "none of the dispatcher's runners is alive (was their runtime shut down?): the job would never run",
             ),
             Self::BusClosed => f.write_str("the job's bus is closed: nobody could see its events"),
+            Self::NoSpawner { job_type } => {
+                write!(f, "job `{job_type}` is to be spawned on its own but the dispatcher has no spawner")
+            }
+            Self::SpawnRefused => f.write_str("the runtime refused to spawn the job"),
         }
     }
 }

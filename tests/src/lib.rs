@@ -31,11 +31,13 @@ pub mod bus_conformance;
 pub mod runtime;
 pub mod scenarios;
 pub mod soak;
+pub mod spawn_per_job;
 pub mod util;
 
 #[cfg(feature = "async-std")]
 pub use runtime::AsyncStd;
 pub use runtime::{LocalVirtual, Runtime, WATCHDOG};
+pub use spawn_per_job::SpawnPerJob;
 #[cfg(feature = "smol")]
 pub use runtime::{SmolExecutor, SmolGlobal};
 #[cfg(feature = "tokio")]
