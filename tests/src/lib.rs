@@ -37,11 +37,11 @@ pub mod util;
 #[cfg(feature = "async-std")]
 pub use runtime::AsyncStd;
 pub use runtime::{LocalVirtual, Runtime, WATCHDOG};
-pub use spawn_per_job::SpawnPerJob;
 #[cfg(feature = "smol")]
 pub use runtime::{SmolExecutor, SmolGlobal};
 #[cfg(feature = "tokio")]
 pub use runtime::{TokioBroadcastBus, TokioCurrentThread, TokioMultiThread};
+pub use spawn_per_job::SpawnPerJob;
 
 /// Instantiates the whole catalogue for a runtime: `conformance_suite!(name, Type)`
 /// expands to `mod name { #[test] fn <scenario>() { ... } ... }`, one test per scenario,

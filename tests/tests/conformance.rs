@@ -17,7 +17,10 @@ conformance_suite!(tokio_broadcast_bus, orchestrator_tests::TokioBroadcastBus);
 #[cfg(feature = "tokio")]
 conformance_suite!(tokio_multi_spawn_per_job, orchestrator_tests::SpawnPerJob<orchestrator_tests::TokioMultiThread>);
 #[cfg(feature = "tokio")]
-conformance_suite!(tokio_current_spawn_per_job, orchestrator_tests::SpawnPerJob<orchestrator_tests::TokioCurrentThread>);
+conformance_suite!(
+    tokio_current_spawn_per_job,
+    orchestrator_tests::SpawnPerJob<orchestrator_tests::TokioCurrentThread>
+);
 
 #[cfg(feature = "async-std")]
 conformance_suite!(async_std, orchestrator_tests::AsyncStd);

@@ -143,6 +143,9 @@ fn print_measured() {
     if jobs::FLAVORS.iter().any(|&f| measured(&jobs::id(f, jobs::OURS, "throughput"))) {
         println!("{}", jobs::section());
     }
+    if spawn_mode::measured_any() {
+        println!("{}", spawn_mode::section());
+    }
     if measured("inflight-tokio-ct/ours/1") {
         println!("{}", inflight::section());
     }

@@ -109,13 +109,16 @@ pub(crate) fn bench_spawn_mode(c: &mut Criterion, samples: usize) {
             bench_set(&mut g, mode, batch as u64, set);
         }
         let rts: Vec<Rt> = (0..2).map(|_| Rt::new(flavor)).collect();
-        let set: Vec<(&str, Routine<'_>)> = vec![
-            (RESIDENT, Box::new(head_of_line(&rts[0], false))),
-            (SPAWNED, Box::new(head_of_line(&rts[1], true))),
-        ];
+        let set: Vec<(&str, Routine<'_>)> =
+            vec![(RESIDENT, Box::new(head_of_line(&rts[0], false))), (SPAWNED, Box::new(head_of_line(&rts[1], true)))];
         bench_set(&mut g, "head-of-line", QUICK as u64, set);
         g.finish();
     }
+}
+
+/// True when a row of this section was measured (a filter may skip them all).
+pub(crate) fn measured_any() -> bool {
+    FLAVORS.iter().any(|&f| crate::harness::measured(&id(f, RESIDENT, "throughput")))
 }
 
 /// Section 2b of a profile's report.
