@@ -28,6 +28,7 @@ use crate::retry_budget::RetryBudget;
 use crate::route::Route;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
+use crate::spawned_job::{self, SpawnMode};
 
 /// A new job's core, its handle, and its result slot as its box keeps it.
 type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
@@ -58,7 +59,7 @@ pub struct DispatcherStats {
     /// drives this dispatcher: await [`Dispatcher::runner`] or build it with a spawner.
     pub queued: usize,
     /// Taken by a runner: being run, or about to be (a runner takes up to 32 queued jobs
-    /// at a time).
+    /// at a time). Jobs spawned on their own count here from their dispatch.
     pub running: usize,
     /// Finished since creation (wraps on overflow).
     pub finished: usize,
@@ -102,6 +103,8 @@ struct Inner {
     /// `build` started runners on a spawner: when none is alive any more, nothing would
     /// run a job, and dispatch says so.
     spawned: bool,
+    /// Which jobs are spawned on their own rather than queued for the runners.
+    spawn: SpawnMode,
 }
 
 impl Drop for Inner {
@@ -196,6 +199,7 @@ impl Dispatcher {
                 flow: FlowTable::new(b.max_concurrent, b.priority_aging),
                 max_pending: b.max_pending,
                 spawned,
+                spawn: SpawnMode::new(b.spawner, b.spawn_per_job),
             }),
             cause: 0,
             route: None,
@@ -211,6 +215,39 @@ impl Dispatcher {
     /// Like [`register`](Self::register), for an executor you keep a handle to.
     pub fn register_shared<J: Job, E: Executor<J>>(&self, executor: Arc<E>) -> Registration {
         if self.inner.registry.insert::<J, E>(executor) { Registration::Replaced } else { Registration::Added }
+    }
+
+    /// Spawns each job of type `J` as its own task on the dispatcher's spawner (`true`), or
+    /// queues them for the runners (`false`, the default unless the whole dispatcher
+    /// spawns per job: [`DispatcherBuilder::spawn_per_job`]). The setting stays with the
+    /// type when its executor is replaced, and applies to jobs dispatched from now on.
+    ///
+    /// Spawn per job suits an executor that may block its thread: on a multi-threaded
+    /// runtime the other jobs go on on other workers, instead of waiting behind it in a
+    /// shared runner. See docs/runtimes.md for the costs.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError::NoExecutor`] when no executor is registered for `J`;
+    /// [`DispatchError::NoSpawner`] when turning it on for a dispatcher without a spawner.
+    ///
+    /// ```
+    /// use orchestrator_core::{DispatchError, Dispatcher, Job, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Hash(Vec<u8>);
+    /// impl Job for Hash { type Output = u64; }
+    ///
+    /// let dispatcher = Dispatcher::new(); // no spawner: with orchestrator-std, a runtime's
+    /// dispatcher.register(executor_fn(|job: Hash, _| async move { Ok(job.0.len() as u64) }));
+    /// assert_eq!(dispatcher.spawn_per_job::<Hash>(true), Err(DispatchError::NoSpawner { job_type: "Hash" }));
+    /// assert_eq!(dispatcher.spawn_per_job::<Hash>(false), Ok(()));
+    /// ```
+    pub fn spawn_per_job<J: Job>(&self, on: bool) -> Result<(), DispatchError> {
+        if on && !self.inner.spawn.has_spawner() {
+            return Err(DispatchError::NoSpawner { job_type: crate::job::short_type_name::<J>() });
+        }
+        self.inner.registry.set_spawn_per_job::<J>(on)
     }
 
     /// Removes the executor of `J`; returns whether there was one.
@@ -329,13 +366,14 @@ impl Dispatcher {
         flow: Resolved,
         plan: impl FnOnce(JobCore<J::Output>, FlowTicket) -> Plan<J::Output>,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
+        let spawner = self.inner.spawn.spawner_for(kind.name, kind.spawns_per_job())?;
         let (mut core, mut handle, slot) = self.new_core::<J>(kind.name, scoped, options, None);
         let Some(ticket) = self.inner.flow.enter(flow, &mut core.ctx, &mut core.completer, &mut handle, &slot)? else {
             return Ok(handle);
         };
         let empty = <Plan<J::Output> as Pipeline<J>>::boxes(kind).take();
         let task = plan(core, ticket).task(kind, empty, job, slot);
-        self.enqueue(task, &handle)?;
+        self.enqueue(task, &handle, spawner)?;
         Ok(handle)
     }
 
@@ -402,11 +440,12 @@ impl Dispatcher {
         options: &mut JobOptions<J::Output>,
         plan: impl FnOnce(JobCore<J::Output>) -> P,
     ) -> Result<JobHandle<J::Output>, DispatchError> {
+        let spawner = self.inner.spawn.spawner_for(kind.name, kind.spawns_per_job())?;
         let mut empty = P::boxes(kind).take();
         let kept = empty.as_mut().and_then(|empty| empty.as_mut().take_slot());
         let (core, handle, slot) = self.new_core::<J>(kind.name, scoped, options, kept);
         let task = plan(core).task(kind, empty, job, slot);
-        self.enqueue(task, &handle)?;
+        self.enqueue(task, &handle, spawner)?;
         Ok(handle)
     }
 
@@ -441,10 +480,18 @@ impl Dispatcher {
         (JobCore { ctx, completer }, handle, slot)
     }
 
-    /// Puts the job's task into the queue. From here on the job owes exactly one terminal
-    /// event; if it is refused after all, it owes none (its caller gets the error) and is
-    /// dropped as such.
-    fn enqueue<T>(&self, task: Task, handle: &JobHandle<T>) -> Result<(), DispatchError> {
+    /// Puts the job's task into the queue (or spawns it, given a `spawner`). From here on
+    /// the job owes exactly one terminal event; if it is refused after all, it owes none
+    /// (its caller gets the error) and is dropped as such.
+    fn enqueue<T>(
+        &self,
+        task: Task,
+        handle: &JobHandle<T>,
+        spawner: Option<&Arc<dyn Spawn>>,
+    ) -> Result<(), DispatchError> {
+        if let Some(spawner) = spawner {
+            return spawned_job::spawn(spawner, task, &self.inner.env.counters, handle.gate());
+        }
         let Err((task, why)) = self.inner.queue.push(task) else { return Ok(()) };
         handle.gate().refuse();
         drop(task);
@@ -667,6 +714,7 @@ pub struct DispatcherBuilder {
     retry_budget: Option<RetryBudget>,
     max_concurrent: Option<usize>,
     priority_aging: u32,
+    spawn_per_job: bool,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -681,6 +729,7 @@ impl fmt::Debug for DispatcherBuilder {
             .field("retry_budget", &self.retry_budget)
             .field("max_concurrent", &self.max_concurrent)
             .field("priority_aging", &self.priority_aging)
+            .field("spawn_per_job", &self.spawn_per_job)
             .finish()
     }
 }
@@ -714,6 +763,7 @@ impl DispatcherBuilder {
             retry_budget: None,
             max_concurrent: None,
             priority_aging: DEFAULT_PRIORITY_AGING,
+            spawn_per_job: false,
         }
     }
 
@@ -744,6 +794,36 @@ impl DispatcherBuilder {
     /// A shared spawner.
     pub fn spawner_shared(mut self, spawner: Arc<dyn Spawn>) -> Self {
         self.spawner = Some(spawner);
+        self
+    }
+
+    /// Spawns every job as its own task on the [spawner](Self::spawner), instead of
+    /// queueing it for the runners (which poll many jobs inside one task each). Off by
+    /// default; one job type at a time: [`Dispatcher::spawn_per_job`].
+    ///
+    /// With it, an executor that blocks its thread holds up only its own job: on a
+    /// multi-threaded runtime the others go on on other workers. Each job then costs a
+    /// spawn (the runtime's task allocation and scheduling); docs/runtimes.md compares the
+    /// two modes. The runners are still started (they tell dispatch whether the runtime is
+    /// alive: [`DispatchError::NoRunners`]) and [`shutdown`](Dispatcher::shutdown) works as
+    /// without. Without a spawner, dispatch fails with [`DispatchError::NoSpawner`].
+    ///
+    /// ```
+    /// use orchestrator_core::{DispatchError, Dispatcher, Job, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Ping;
+    /// impl Job for Ping { type Output = (); }
+    ///
+    /// // With orchestrator-std: `orchestrator_std::tokio::dispatcher_builder().spawn_per_job()`.
+    /// let dispatcher = Dispatcher::builder().spawn_per_job().build().unwrap();
+    /// dispatcher.register(executor_fn(|_: Ping, _| async { Ok(()) }));
+    /// let refused = dispatcher.dispatch(Ping).map(|_| ());
+    /// assert_eq!(refused, Err(DispatchError::NoSpawner { job_type: "Ping" }));
+    /// assert_eq!(dispatcher.stats().pending, 0);
+    /// ```
+    pub fn spawn_per_job(mut self) -> Self {
+        self.spawn_per_job = true;
         self
     }
 

@@ -376,6 +376,16 @@ pub enum DispatchError {
         /// What is not allowed.
         conflict: crate::flow_policy::FlowConflict,
     },
+    /// The job is to be spawned on its own ([`DispatcherBuilder::spawn_per_job`](crate::DispatcherBuilder::spawn_per_job),
+    /// [`Dispatcher::spawn_per_job`](crate::Dispatcher::spawn_per_job)) but the dispatcher
+    /// has no spawner ([`DispatcherBuilder::spawner`](crate::DispatcherBuilder::spawner)).
+    NoSpawner {
+        /// The job type's name.
+        job_type: &'static str,
+    },
+    /// The job was to be spawned on its own and the spawner refused it (typically: its
+    /// runtime is gone).
+    SpawnRefused,
 }
 
 impl fmt::Display for DispatchError {
@@ -407,6 +417,10 @@ impl fmt::Display for DispatchError {
             Self::FlowConflict { job_type, conflict } => {
                 write!(f, "job `{job_type}` has a flow policy where {conflict}")
             }
+            Self::NoSpawner { job_type } => {
+                write!(f, "job `{job_type}` is to be spawned on its own but the dispatcher has no spawner")
+            }
+            Self::SpawnRefused => f.write_str("the runtime refused to spawn the job"),
         }
     }
 }

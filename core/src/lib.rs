@@ -146,6 +146,7 @@ mod runner;
 pub mod runtime;
 #[cfg(feature = "serde")]
 mod serialization;
+mod spawned_job;
 mod state;
 mod sync;
 #[cfg(feature = "test-util")]

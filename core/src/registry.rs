@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashMap;
 
@@ -70,6 +71,16 @@ pub(crate) struct JobKind<J: Job> {
     start: Box<dyn Start<J>>,
     plain: Arc<JobBoxes<J, JobCore<J::Output>>>,
     full: Arc<JobBoxes<J, Plan<J::Output>>>,
+    /// Each job of this type is spawned on its own (`Dispatcher::spawn_per_job`); kept
+    /// when the executor is replaced.
+    spawn_per_job: AtomicBool,
+}
+
+impl<J: Job> JobKind<J> {
+    /// True when each job of this type is spawned on its own.
+    pub(crate) fn spawns_per_job(&self) -> bool {
+        self.spawn_per_job.load(Ordering::Relaxed)
+    }
 }
 
 impl<J: Job> Drop for JobKind<J> {
@@ -146,8 +157,14 @@ impl Registry {
             start: Box::new(Registered(executor)),
             plain: Arc::new(BoxPool::new(self.limit.clone())),
             full: Arc::new(BoxPool::new(self.limit.clone())),
+            spawn_per_job: AtomicBool::new(false),
         });
-        let old = self.entries.lock().insert(TypeId::of::<J>(), Entry { name, kind: Box::new(kind) });
+        let mut entries = self.entries.lock();
+        if let Some(old) = entries.get(&TypeId::of::<J>()).and_then(|e| e.kind.downcast_ref::<Arc<JobKind<J>>>()) {
+            kind.spawn_per_job.store(old.spawns_per_job(), Ordering::Relaxed);
+        }
+        let old = entries.insert(TypeId::of::<J>(), Entry { name, kind: Box::new(kind) });
+        drop(entries);
         // Dropped outside the lock: dropping an executor runs user code.
         old.is_some()
     }
@@ -175,6 +192,13 @@ impl Registry {
             .cloned()
             // `ok_or_else`: the type name is computed (a string search) only on the error path.
             .ok_or_else(|| DispatchError::NoExecutor { job_type: short_type_name::<J>() })
+    }
+
+    /// Sets whether each job of type `J` is spawned on its own.
+    pub(crate) fn set_spawn_per_job<J: Job>(&self, on: bool) -> Result<(), DispatchError> {
+        let kind = self.kind::<J>()?;
+        kind.spawn_per_job.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Empty boxes kept now.

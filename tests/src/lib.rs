@@ -31,6 +31,7 @@ pub mod bus_conformance;
 pub mod runtime;
 pub mod scenarios;
 pub mod soak;
+pub mod spawn_per_job;
 pub mod util;
 
 #[cfg(feature = "async-std")]
@@ -40,6 +41,7 @@ pub use runtime::{LocalVirtual, Runtime, WATCHDOG};
 pub use runtime::{SmolExecutor, SmolGlobal};
 #[cfg(feature = "tokio")]
 pub use runtime::{TokioBroadcastBus, TokioCurrentThread, TokioMultiThread};
+pub use spawn_per_job::SpawnPerJob;
 
 /// Instantiates the whole catalogue for a runtime: `conformance_suite!(name, Type)`
 /// expands to `mod name { #[test] fn <scenario>() { ... } ... }`, one test per scenario,

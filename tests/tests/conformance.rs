@@ -13,6 +13,15 @@ conformance_suite!(tokio_multi, orchestrator_tests::TokioMultiThread);
 #[cfg(feature = "tokio")]
 conformance_suite!(tokio_broadcast_bus, orchestrator_tests::TokioBroadcastBus);
 
+// Every scenario again with each job spawned as its own task (spawn-per-job mode).
+#[cfg(feature = "tokio")]
+conformance_suite!(tokio_multi_spawn_per_job, orchestrator_tests::SpawnPerJob<orchestrator_tests::TokioMultiThread>);
+#[cfg(feature = "tokio")]
+conformance_suite!(
+    tokio_current_spawn_per_job,
+    orchestrator_tests::SpawnPerJob<orchestrator_tests::TokioCurrentThread>
+);
+
 #[cfg(feature = "async-std")]
 conformance_suite!(async_std, orchestrator_tests::AsyncStd);
 
@@ -20,6 +29,8 @@ conformance_suite!(async_std, orchestrator_tests::AsyncStd);
 conformance_suite!(smol_global, orchestrator_tests::SmolGlobal);
 #[cfg(feature = "smol")]
 conformance_suite!(smol_executor, orchestrator_tests::SmolExecutor);
+#[cfg(feature = "smol")]
+conformance_suite!(smol_executor_spawn_per_job, orchestrator_tests::SpawnPerJob<orchestrator_tests::SmolExecutor>);
 
 /// Every runtime module above runs exactly the catalogue.
 #[test]

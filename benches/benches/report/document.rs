@@ -12,7 +12,7 @@ use crate::jobs::{self, OURS, OURS_RT, SPAWN, SPAWN_TOWER, WORKER};
 use crate::memory::{self, IDLE_SUBSCRIBER_GOAL, IN_FLIGHT, IN_FLIGHT_JOB_GOAL, Memory};
 use crate::runtimes::Flavor;
 use crate::tokens::{self, SHARED, shared_growth};
-use crate::{fanout, inflight, orchestrator};
+use crate::{fanout, inflight, orchestrator, spawn_mode};
 
 /// A goal on the sample-by-sample ratio of two contenders of one row.
 fn ratio_goal(goal: String, ours: &str, peer: &str, max: f64) -> GoalRow {
@@ -260,6 +260,7 @@ pub(crate) fn profile_section(run: &Run<'_>) -> (String, Vec<GoalRow>) {
     for s in [
         fanout::section(),
         jobs::section(),
+        spawn_mode::section(),
         orchestrator::section(),
         memory::section(run.mem),
         tokens::section(),

@@ -38,6 +38,7 @@ mod orchestrator;
 mod peers;
 mod profile;
 mod runtimes;
+mod spawn_mode;
 mod tokens;
 mod tower_peer;
 mod work;
@@ -79,6 +80,7 @@ fn main() {
     let mut c = mode.criterion();
     fanout::bench_fanout(&mut c, samples);
     jobs::bench_jobs(&mut c, samples);
+    spawn_mode::bench_spawn_mode(&mut c, samples);
     orchestrator::bench_orchestrator(&mut c, samples);
     tokens::bench_tokens(&mut c, samples);
     inflight::bench_inflight(&mut c, mode);
@@ -140,6 +142,9 @@ fn print_measured() {
     }
     if jobs::FLAVORS.iter().any(|&f| measured(&jobs::id(f, jobs::OURS, "throughput"))) {
         println!("{}", jobs::section());
+    }
+    if spawn_mode::measured_any() {
+        println!("{}", spawn_mode::section());
     }
     if measured("inflight-tokio-ct/ours/1") {
         println!("{}", inflight::section());
