@@ -91,6 +91,15 @@ macro_rules! conformance_suite {
             many_concurrent_jobs,
             // Cache stage.
             cache_round_trip,
+            // Flow control: one scenario per policy.
+            flow_join,
+            flow_latest_wins,
+            flow_drop_while_busy,
+            flow_serial,
+            flow_cap_per_type,
+            flow_priority,
+            flow_debounce,
+            flow_throttle,
             // Orchestrators.
             orchestrator_routing,
             orchestrator_isolation,
