@@ -56,9 +56,9 @@ use orchestrator_core::cache::{CacheError, KeyFilter};
 use orchestrator_core::log::NoopLogger;
 use orchestrator_core::runtime::Timer;
 use orchestrator_core::{
-    BoxFuture, Bus, CancellationToken, Context, EmitError, Event, EventKind, Executor, Job, JobBuilder, JobContext,
-    JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, ProgressError, RetryBudget, RetryPolicy,
-    Subscription,
+    BoxFuture, Bus, CancellationToken, Context, EmitError, Event, EventKind, Executor, FlowPolicy, Job, JobBuilder,
+    JobContext, JobError, JobErrorKind, JobId, JobResult, Lagged, Orchestrator, Payload, Priority, ProgressError,
+    RetryBudget, RetryPolicy, Subscription,
 };
 
 use crate::runtime::Runtime;
@@ -66,6 +66,12 @@ use crate::util::{Latch, settle, yield_now};
 
 /// Most jobs per batch (see the module docs).
 pub const BATCH: usize = 1024;
+/// The soak dispatcher's global cap of jobs running at once. Below what a batch holds at
+/// its peak (the jobs that run until the driver cancels them, about 11 % of a batch, plus
+/// those waiting out their 1 ms timeout, about 9 %), so jobs wait for it; well above the
+/// first kind alone, so a job the driver waits for is never stuck behind jobs only the
+/// driver can end.
+pub const SOAK_CAP: usize = 160;
 /// Most events the jobs of one batch may emit, counted with [`Script::max_events`]: a
 /// batch ends early rather than go past it (see the module docs).
 pub const BATCH_EVENTS: usize = 8 * 1024;
@@ -424,9 +430,9 @@ impl Script {
         (progress + min, progress + max)
     }
 
-    /// The most events the job can emit (a placeholder included).
+    /// The most events the job can emit (a placeholder and a `Queued` included).
     pub fn max_events(&self) -> usize {
-        3 + self.middle_events().1 as usize
+        4 + self.middle_events().1 as usize
     }
 
     fn waits_on_timer(&self) -> bool {
@@ -883,6 +889,19 @@ fn plan(
         Script::Storm { end: StormEnd::Cancelled, .. } => builder = builder.retry(zero_back_off(u32::MAX)),
         _ => {}
     }
+    // Flow control: every job waits for the soak's global cap when the batch has more in
+    // flight; a successful job also gets a key of its own (so its outcome is unchanged)
+    // under a random key policy, and a random priority lane.
+    if let Script::Success { .. } = script {
+        if rng.one_in(2) {
+            let policy =
+                [FlowPolicy::join(), FlowPolicy::latest_wins(), FlowPolicy::drop_while_busy(), FlowPolicy::serial()]
+                    [rng.below(4) as usize];
+            builder = builder.key(index).flow(policy);
+            tally.flow_keyed += 1;
+        }
+    }
+    builder = builder.priority([Priority::Low, Priority::Normal, Priority::High][rng.below(3) as usize]);
     if !matches!(script, Script::CancelBeforeStart { .. }) && rng.one_in(4) {
         builder = builder.cancel_token(fixtures.parent.clone());
         tally.shared_token += 1;
@@ -892,9 +911,12 @@ fn plan(
         builder = builder.placeholder(SoakOutput::new(u64::MAX));
         tally.placeholders += 1;
     }
-    // Started, the placeholder, the terminal event.
+    // Started, the placeholder, the terminal event (and `Queued` if it waited for the cap).
     let fixed = 2 + u32::from(placeholder);
-    let want = Want { outcome, min_events: fixed + min_middle, max_events: fixed + max_middle, kept };
+    // A job cancelled before it starts may be cancelled while it waits for the cap: then
+    // `Queued` and `Cancelled` are all it emits.
+    let min_events = if matches!(script, Script::CancelBeforeStart { .. }) { 2 } else { fixed + min_middle };
+    let want = Want { outcome, min_events, max_events: fixed + 1 + max_middle, kept };
     Planned { job: builder, want, script_kind, max_events, latch }
 }
 
@@ -1137,6 +1159,10 @@ pub struct SoakReport {
     pub expected_drops: u64,
     /// Reports through a context kept past its job's end, all refused.
     pub late_refusals: u64,
+    /// Successful jobs dispatched with a key of their own and a key policy.
+    pub flow_keyed: u64,
+    /// Jobs that waited for the global cap (`Queued`), over the whole run.
+    pub flow_queued: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
@@ -1157,13 +1183,15 @@ impl std::fmt::Display for SoakReport {
         write!(
             f,
             "{} via the orchestrator, {} under a shared token, {} placeholders; {} executor calls, {} attempts \
-             dropped, {} late reports refused)",
+             dropped, {} late reports refused; {} keyed under a flow policy, {} waited for the cap)",
             self.routed,
             self.shared_token,
             self.placeholders,
             self.expected_calls,
             self.expected_drops,
-            self.late_refusals
+            self.late_refusals,
+            self.flow_keyed,
+            self.flow_queued
         )
     }
 }
@@ -1179,8 +1207,9 @@ pub fn run<R: Runtime>(rt: &R, cfg: SoakConfig) -> SoakReport {
     let counters = Arc::new(SoakCounters::default());
     // Off, like the scripted panics: thousands of jobs fail or time out on purpose, and the
     // default logger (stderr with `std`) would print a line for each.
-    let dispatcher =
-        rt.build_dispatcher(|b| b.bus(Bus::with_capacity(capacity).expect("below the maximum")).logger(NoopLogger));
+    let dispatcher = rt.build_dispatcher(|b| {
+        b.bus(Bus::with_capacity(capacity).expect("below the maximum")).logger(NoopLogger).max_concurrent(SOAK_CAP)
+    });
     dispatcher.register(SoakExecutor { timer: rt.timer(), counters: counters.clone() });
     let orch_bus = Bus::with_capacity(capacity).expect("below the maximum");
     let ledger = Ledger::default();
@@ -1339,6 +1368,10 @@ pub fn run<R: Runtime>(rt: &R, cfg: SoakConfig) -> SoakReport {
     // panic, which is no cache error.
     assert_eq!(stats.retries_refused as u64, report.kind("storm_budget_refused"), "{stats:?}");
     assert_eq!(stats.cache_errors, 0, "{stats:?}");
+    // Every key is a job's own: nothing joins, supersedes or is dropped, and nothing waits
+    // once the soak is over.
+    assert_eq!((stats.waiting, stats.joined, stats.superseded, stats.dropped), (0, 0, 0, 0), "{stats:?}");
+    report.flow_queued = dispatcher.flow_stats::<SoakJob>().queued as u64;
     assert_eq!(report.late_refusals, LATE_CALLS * report.kind("late_context"), "late reports checked");
     assert_eq!(fixtures.parent.listener_count(), 0, "the shared token still lists children");
     assert_eq!(counters.calls.load(Ordering::Relaxed), report.expected_calls, "executor calls");
