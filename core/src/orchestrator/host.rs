@@ -512,6 +512,7 @@ fn invoke<O: Orchestrator, A>(
     arg: A,
     call: impl FnOnce(&mut O, A, &mut Context<'_, O>),
 ) {
+    #[allow(clippy::let_unit_value)] // a `()` without the `tracing` feature; a guard with it
     let _span = super::hook_span::enter(core.name, what);
     let outcome = unwind::catch(|| call(orchestrator, arg, &mut Context { core: &mut *core, thens: &mut *thens }));
     if let Err(message) = outcome {

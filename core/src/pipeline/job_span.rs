@@ -17,9 +17,10 @@ use crate::result::JobResult;
 /// A job's span (nothing without the `tracing` feature).
 #[cfg(feature = "tracing")]
 pub(crate) type JobSpan = tracing::Span;
-/// A job's span (nothing without the `tracing` feature).
+/// A job's span: nothing without the `tracing` feature.
 #[cfg(not(feature = "tracing"))]
-pub(crate) type JobSpan = ();
+#[derive(Clone, Copy)]
+pub(crate) struct JobSpan;
 
 /// The span of a new job: a child of the span current at dispatch.
 #[cfg(feature = "tracing")]
@@ -43,7 +44,9 @@ pub(crate) fn span_of(ctx: &JobContext) -> JobSpan {
 /// The job's span: nothing without the `tracing` feature.
 #[cfg(not(feature = "tracing"))]
 #[inline(always)]
-pub(crate) fn span_of(_: &JobContext) -> JobSpan {}
+pub(crate) fn span_of(_: &JobContext) -> JobSpan {
+    JobSpan
+}
 
 /// The job's whole future, run inside its span.
 #[cfg(feature = "tracing")]
