@@ -9,7 +9,8 @@
 #
 # Workloads (units): jobs, retry, spawn, tower, worker (a resident worker fed by tokio
 # mpsc, replying on a oneshot), worker-tower, inline (the executor's future awaited
-# directly) (200 batches of 1 000 jobs), jobs-latency (200 000 jobs one at a time),
+# directly), join (1 000 dispatches with one key and join: 1 execution) (200 batches of
+# 1 000 jobs), jobs-latency (200 000 jobs one at a time),
 # orchestrator, orchestrator-unprotected (200 000 round trips in batches of 1 000, with
 # and without loop protection),
 # fanout, fanout-async-broadcast (1 000 bursts of 256 events to 16 subscribers),

@@ -344,12 +344,18 @@ impl Dispatcher {
                     retry,
                     extras: Extras::new(placeholder, cache, None),
                 }),
-                Some(flow) => self.start_flow(&kind, scoped, job, &mut options, flow, |core, ticket| Plan {
-                    core,
-                    timeout,
-                    retry,
-                    extras: Extras::new(placeholder, cache, Some(ticket)),
-                }),
+                Some(flow) => {
+                    let bus = scoped.as_ref().unwrap_or(&self.inner.env.bus);
+                    if let Some(joined) = self.inner.flow.try_join(&flow, kind.name, &self.inner.env, bus) {
+                        return Ok(joined);
+                    }
+                    self.start_flow(&kind, scoped, job, &mut options, flow, |core, ticket| Plan {
+                        core,
+                        timeout,
+                        retry,
+                        extras: Extras::new(placeholder, cache, Some(ticket)),
+                    })
+                }
             }
         }
     }

@@ -339,6 +339,20 @@ impl<T> ResultSlot<T> {
         self.store(result, counters);
     }
 
+    /// Makes the handle of a dispatch that joins this job (`id`), if its result is not on
+    /// its way yet: it carries this job's id, shares its token, and gets a clone of its
+    /// result.
+    pub(crate) fn join_new(&self, id: JobId, counters: &Counters) -> Option<JobHandle<T>>
+    where
+        T: Clone + MaybeSend + MaybeSync + 'static,
+    {
+        let mut joined = self.joined.lock();
+        let Joined::Open(list) = &mut *joined else { return None };
+        let (completer, handle, _, _) = pair(id, Some(self.cancel.get()), counters, None);
+        list.get_or_insert_with(Default::default).push(completer);
+        Some(handle)
+    }
+
     /// Adds the handle of a dispatch that joins this job: it will get a clone of this
     /// job's result. Gives it back if the result is already on its way.
     pub(crate) fn join(&self, follower: Completer<T>) -> Result<(), Completer<T>> {

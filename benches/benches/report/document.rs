@@ -12,7 +12,7 @@ use crate::jobs::{self, OURS, OURS_RT, SPAWN, SPAWN_TOWER, WORKER};
 use crate::memory::{self, IDLE_SUBSCRIBER_GOAL, IN_FLIGHT, IN_FLIGHT_JOB_GOAL, Memory};
 use crate::runtimes::Flavor;
 use crate::tokens::{self, SHARED, shared_growth};
-use crate::{fanout, inflight, orchestrator, spawn_mode};
+use crate::{fanout, flow, inflight, orchestrator, spawn_mode};
 
 /// A goal on the sample-by-sample ratio of two contenders of one row.
 fn ratio_goal(goal: String, ours: &str, peer: &str, max: f64) -> GoalRow {
@@ -185,6 +185,13 @@ fn other_goals(mem: &Memory) -> Vec<GoalRow> {
         }
         None => GoalRow::not_measured(what, "≥ 1 M/s"),
     });
+    let (join, plain) = flow::join_ids();
+    g.push(ratio_goal(
+        "1 000 identical dispatches with join (1 execution), per dispatch, vs a plain dispatch (issue #16)".into(),
+        &join,
+        &plain,
+        1.0,
+    ));
     g.push(ratio_goal(
         "orchestrator round trip with 1 000 orchestrators on one bus, vs with 1 (issue #15)".into(),
         "orchestrators-tokio-ct/1000/throughput",
@@ -261,6 +268,7 @@ pub(crate) fn profile_section(run: &Run<'_>) -> (String, Vec<GoalRow>) {
         fanout::section(),
         jobs::section(),
         spawn_mode::section(),
+        flow::section(),
         orchestrator::section(),
         memory::section(run.mem),
         tokens::section(),

@@ -30,6 +30,7 @@ mod build_profile;
 mod callgrind;
 mod document;
 mod fanout;
+mod flow;
 mod harness;
 mod inflight;
 mod jobs;
@@ -81,6 +82,7 @@ fn main() {
     fanout::bench_fanout(&mut c, samples);
     jobs::bench_jobs(&mut c, samples);
     spawn_mode::bench_spawn_mode(&mut c, samples);
+    flow::bench_flow(&mut c, samples);
     orchestrator::bench_orchestrator(&mut c, samples);
     tokens::bench_tokens(&mut c, samples);
     inflight::bench_inflight(&mut c, mode);
@@ -145,6 +147,9 @@ fn print_measured() {
     }
     if spawn_mode::measured_any() {
         println!("{}", spawn_mode::section());
+    }
+    if flow::measured_any() {
+        println!("{}", flow::section());
     }
     if measured("inflight-tokio-ct/ours/1") {
         println!("{}", inflight::section());

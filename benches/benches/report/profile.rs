@@ -17,6 +17,7 @@ pub(crate) fn profile(what: &str) {
     let units = 200;
     match what {
         "jobs" => drop(jobs_ours(&rt, BATCH, Options::Plain)(units)),
+        "join" => drop(crate::flow::routine(&rt, crate::flow::JOIN)(units)),
         "jobs-latency" => drop(jobs_ours(&rt, 1, Options::Plain)(units * 1000)),
         "retry" => drop(jobs_ours(&rt, BATCH, Options::RetryTimeout)(units)),
         "spawn" => drop(jobs_spawn(&rt, BATCH)(units)),

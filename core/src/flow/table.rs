@@ -40,6 +40,20 @@ pub(crate) struct KeyId {
     key: Option<FlowKey>,
 }
 
+/// A [`KeyId`] looked up without cloning its key: hashes and compares as the `KeyId` it
+/// stands for (the derived `Hash` of a `KeyId` hashes the same fields, in this order).
+#[derive(Hash)]
+struct KeyRef<'a> {
+    type_id: TypeId,
+    key: Option<&'a FlowKey>,
+}
+
+impl hashbrown::Equivalent<KeyId> for KeyRef<'_> {
+    fn equivalent(&self, id: &KeyId) -> bool {
+        self.type_id == id.type_id && self.key == id.key.as_ref()
+    }
+}
+
 /// The jobs in flight with one key.
 #[derive(Default)]
 struct KeyState {
@@ -160,6 +174,35 @@ impl FlowTable {
             return None;
         }
         Some(Resolved { type_id, policy, key, priority, cap: flow.cap, counters: flow.counters })
+    }
+
+    /// A join without a new job: if the dispatch's policy is join and a job with its key
+    /// is in flight, a handle to that job (and the `Joined` event on `bus`). Nothing else
+    /// of a job is built for it: no context, no task.
+    pub(crate) fn try_join<T: Clone + MaybeSend + MaybeSync + 'static>(
+        &self,
+        resolved: &Resolved,
+        job_type: &'static str,
+        env: &crate::job_env::JobEnv,
+        bus: &crate::bus::Bus,
+    ) -> Option<JobHandle<T>> {
+        if resolved.policy.on_busy() != OnBusy::Join {
+            return None;
+        }
+        let keys = self.keys.lock();
+        let state = keys.get(&KeyRef { type_id: resolved.type_id, key: resolved.key.as_ref() })?;
+        let (leader, slot) = state.leader.as_ref()?;
+        let leader = *leader;
+        let handle = slot.downcast_ref::<SlotRef<T>>()?.join_new(leader, &env.counters)?;
+        drop(keys);
+        resolved.counters.update(|s| s.joined = s.joined.wrapping_add(1));
+        log_at!(&*env.logger, Level::Info, "a dispatch of {job_type} joined job {leader}");
+        // The clock is read only if somebody listens (the event is built only then).
+        let _ = bus.emit_with(|| {
+            let now = env.timer.as_ref().map_or(Duration::ZERO, |timer| timer.now());
+            crate::event::Event::new(leader, job_type, Some(resolved.type_id), EventKind::Joined).at(now)
+        });
+        Some(handle)
     }
 
     /// Enters a job into flow control once its core and handle exist. `Ok(None)`: the
