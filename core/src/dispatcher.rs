@@ -326,7 +326,12 @@ impl Dispatcher {
     ) -> Result<JobHandle<<T::Job as Job>::Output>, DispatchError> {
         let (job, mut options) = job.into_job();
         let kind = self.inner.registry.kind::<T::Job>()?;
-        let flow = self.inner.flow.resolve(TypeId::of::<T::Job>(), options.flow, options.key.take(), options.priority);
+        let flow = if options.flow.is_some() || self.inner.flow.is_active() {
+            let own = options.flow.take().map(|own| *own).unwrap_or_default();
+            self.inner.flow.resolve(TypeId::of::<T::Job>(), own.policy, own.key, own.priority)
+        } else {
+            None
+        };
         if options.is_plain() && flow.is_none() {
             self.admit(scoped.as_ref())?;
             self.start(&kind, scoped, job, &mut options, |core| core)

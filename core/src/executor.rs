@@ -303,6 +303,7 @@ impl JobContext {
 
     /// Emits the job's one terminal event: closes its reports first (a late report can no
     /// longer follow it), and records that it went out even if the bus was closed.
+    #[inline]
     pub(crate) fn emit_terminal(&self, make: impl FnOnce() -> EventKind) {
         let gate = self.cancel.gate();
         gate.close();

@@ -224,6 +224,9 @@ pub(crate) struct ResultSlot<T> {
     /// The handles of dispatches that joined this job (flow control's `join`): each gets
     /// a clone of its result.
     joined: Mutex<Joined<T>>,
+    /// Set at dispatch on a job others may join (a join policy's job): only such a job
+    /// looks at `joined` when it finishes, so every other job pays one plain load.
+    joinable: AtomicBool,
 }
 
 /// The handles waiting on another job's result (see [`ResultSlot::join`]).
@@ -294,11 +297,25 @@ impl<T> ResultSlot<T> {
     where
         T: Clone,
     {
-        let joined = core::mem::replace(&mut *self.joined.lock(), Joined::Closed);
-        if let Joined::Open(Some(joined)) = joined {
-            self.deliver(result, *joined, counters);
+        if self.joinable.load(Ordering::Acquire) {
+            self.finish_joinable(result, counters);
         } else {
             self.store(result, counters);
+        }
+    }
+
+    /// [`finish`](Self::finish) of a job others may have joined: out of line, so that
+    /// every other job's finish stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn finish_joinable(&self, result: JobResult<T>, counters: &Counters)
+    where
+        T: Clone,
+    {
+        let joined = core::mem::replace(&mut *self.joined.lock(), Joined::Closed);
+        match joined {
+            Joined::Open(Some(joined)) => self.deliver(result, *joined, counters),
+            _ => self.store(result, counters),
         }
     }
 
@@ -339,6 +356,11 @@ impl<T> ResultSlot<T> {
         self.store(result, counters);
     }
 
+    /// Lets other dispatches join this job (before it is queued: its finish then sees it).
+    pub(crate) fn make_joinable(&self) {
+        self.joinable.store(true, Ordering::Release);
+    }
+
     /// Makes the handle of a dispatch that joins this job (`id`), if its result is not on
     /// its way yet: it carries this job's id, shares its token, and gets a clone of its
     /// result.
@@ -371,6 +393,7 @@ impl<T> ResultSlot<T> {
     }
 
     /// Stores the job's result and wakes the handle; counts the job as finished.
+    #[inline]
     fn store(&self, result: JobResult<T>, counters: &Counters) {
         let (waker, detached) = {
             let mut state = self.state.lock();
@@ -424,6 +447,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
             Some(unique) => {
                 *unique.state.get_mut() = State::Waiting(None);
                 *unique.joined.get_mut() = Joined::Open(None);
+                *unique.joinable.get_mut() = false;
                 unique.cancel = LazyToken::new(token);
                 unique.gate = EmitGate::new_accepted();
                 slot
@@ -448,6 +472,7 @@ fn new_slot<T>(token: Option<CancellationToken>) -> SlotRef<T> {
         cancel: LazyToken::new(token),
         gate: EmitGate::new_accepted(),
         joined: Mutex::new(Joined::Open(None)),
+        joinable: AtomicBool::new(false),
     })
 }
 

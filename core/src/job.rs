@@ -58,6 +58,14 @@ pub(crate) static EMPTY_METADATA: Metadata = Metadata::new();
 /// through [`JobContext::metadata`](crate::JobContext::metadata)).
 pub type Metadata = BTreeMap<String, String>;
 
+/// A job's flow-control options: its key, its own policy, its lane.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlowChoice {
+    pub(crate) key: Option<FlowKey>,
+    pub(crate) policy: Option<FlowPolicy>,
+    pub(crate) priority: Priority,
+}
+
 /// How a job runs, as its [`JobBuilder`] set it (read-only): timeout, retry policy,
 /// cancellation token, placeholder, cache policy, metadata. All are off by default.
 ///
@@ -72,9 +80,8 @@ pub struct JobOptions<T = ()> {
     /// `None` until an entry is added: a job without metadata then has nothing to drop.
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) id_prefix: Option<&'static str>,
-    pub(crate) key: Option<FlowKey>,
-    pub(crate) flow: Option<FlowPolicy>,
-    pub(crate) priority: Priority,
+    /// Boxed: few jobs have any, and every move of a job's options is a copy.
+    pub(crate) flow: Option<alloc::boxed::Box<FlowChoice>>,
     _output: core::marker::PhantomData<fn() -> T>,
 }
 
@@ -89,9 +96,7 @@ impl<T> fmt::Debug for JobOptions<T> {
             .field("has_cache_provider", &self.cache_provider.is_some())
             .field("metadata", self.metadata())
             .field("id_prefix", &self.id_prefix)
-            .field("key", &self.key)
             .field("flow", &self.flow)
-            .field("priority", &self.priority)
             .finish()
     }
 }
@@ -107,9 +112,7 @@ impl<T> Clone for JobOptions<T> {
             cache_provider: self.cache_provider.clone(),
             metadata: self.metadata.clone(),
             id_prefix: self.id_prefix,
-            key: self.key.clone(),
-            flow: self.flow,
-            priority: self.priority,
+            flow: self.flow.clone(),
             _output: core::marker::PhantomData,
         }
     }
@@ -133,9 +136,7 @@ impl<T> JobOptions<T> {
             cache_provider: None,
             metadata: None,
             id_prefix: None,
-            key: None,
             flow: None,
-            priority: Priority::Normal,
             _output: core::marker::PhantomData,
         }
     }
@@ -183,17 +184,17 @@ impl<T> JobOptions<T> {
     /// The job's flow-control key, if it has one (else it shares its type's one keyless
     /// key).
     pub fn key(&self) -> Option<&FlowKey> {
-        self.key.as_ref()
+        self.flow.as_ref().and_then(|flow| flow.key.as_ref())
     }
 
     /// The job's own flow policy, if set (else its type's applies, if any).
     pub fn flow(&self) -> Option<&FlowPolicy> {
-        self.flow.as_ref()
+        self.flow.as_ref().and_then(|flow| flow.policy.as_ref())
     }
 
     /// The job's lane when it waits for a concurrency permit.
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.flow.as_ref().map_or(Priority::Normal, |flow| flow.priority)
     }
 
     /// True when the job has none of the options that change how it runs (timeout,
@@ -383,7 +384,7 @@ impl<J: Job> JobBuilder<J> {
     /// assert_eq!(job.options().key().map(ToString::to_string).as_deref(), Some("7"));
     /// ```
     pub fn key(mut self, key: impl Into<FlowKey>) -> Self {
-        self.options.key = Some(key.into());
+        self.options.flow.get_or_insert_with(Default::default).key = Some(key.into());
         self
     }
     /// The flow policy of this dispatch (replacing its type's, if any): what happens when
@@ -391,13 +392,13 @@ impl<J: Job> JobBuilder<J> {
     /// is not allowed is refused at dispatch with
     /// [`DispatchError::FlowConflict`](crate::DispatchError::FlowConflict).
     pub fn flow(mut self, policy: FlowPolicy) -> Self {
-        self.options.flow = Some(policy);
+        self.options.flow.get_or_insert_with(Default::default).policy = Some(policy);
         self
     }
     /// The job's lane when it waits for a concurrency permit (default
     /// [`Priority::Normal`]).
     pub fn priority(mut self, priority: Priority) -> Self {
-        self.options.priority = priority;
+        self.options.flow.get_or_insert_with(Default::default).priority = priority;
         self
     }
 }

@@ -155,9 +155,16 @@ impl FlowTable {
         })
     }
 
+    /// True when a dispatch without a policy of its own must still be looked at: some job
+    /// type has a policy or a cap, or the dispatcher has a cap. (Else the dispatch skips
+    /// flow control for one load.)
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.global.is_some() || self.configured.load(Ordering::Acquire)
+    }
+
     /// What applies to a dispatch of type `type_id` whose own policy is `policy`: `None`
-    /// when nothing does (no policy that changes anything, no cap), which costs one
-    /// atomic load for a dispatcher where no job type has a policy or a cap.
+    /// when nothing does (no policy that changes anything, no cap).
     pub(crate) fn resolve(
         &self,
         type_id: TypeId,
@@ -165,7 +172,7 @@ impl FlowTable {
         key: Option<FlowKey>,
         priority: Priority,
     ) -> Option<Resolved> {
-        if policy.is_none() && self.global.is_none() && !self.configured.load(Ordering::Acquire) {
+        if policy.is_none() && !self.is_active() {
             return None;
         }
         let flow = self.types.lock().entry(type_id).or_default().clone();
@@ -280,7 +287,10 @@ impl FlowTable {
         }
         state.in_flight += 1;
         match policy.on_busy() {
-            OnBusy::Join => state.leader = Some((ctx.id, Box::new(slot.clone()))),
+            OnBusy::Join => {
+                slot.make_joinable();
+                state.leader = Some((ctx.id, Box::new(slot.clone())));
+            }
             OnBusy::LatestWins => state.live.push((ctx.id, slot.token())),
             _ => {}
         }

@@ -97,6 +97,10 @@ trait Stages<T> {
 
     fn core_mut(&mut self) -> &mut JobCore<T>;
 
+    /// Whether [`admit`](Self::admit) can ever wait: a constant, so a job without
+    /// options has no such step at all in its future.
+    const MAY_WAIT: bool;
+
     /// Waits for the job's turn before `Started`, if flow control applies to it (`None`
     /// for a job without options: nothing to poll); `false` if the job was cancelled (or
     /// superseded) while it waited.
@@ -173,9 +177,13 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
         let logger = &*ctx.env.logger;
         // A job under flow control waits for its turn first; cancelled (or superseded)
         // while it waits, it ends with its terminal event alone.
-        let admitted = match stages.admit() {
-            None => true,
-            Some(admit) => admit.await,
+        let admitted = if S::MAY_WAIT {
+            match stages.admit() {
+                None => true,
+                Some(admit) => admit.await,
+            }
+        } else {
+            true
         };
         if admitted {
             started(ctx, logger);

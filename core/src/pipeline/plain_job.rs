@@ -23,6 +23,8 @@ impl<T> Stages<T> for JobCore<T> {
         self
     }
 
+    const MAY_WAIT: bool = false;
+
     /// Nothing: flow control always comes with a [`Plan`](super::Plan).
     #[inline(always)]
     fn admit(&self) -> Option<BoxFuture<'_, bool>> {

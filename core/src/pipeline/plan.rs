@@ -74,6 +74,8 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> Stages<T> for Plan<T> {
         &mut self.core
     }
 
+    const MAY_WAIT: bool = true;
+
     /// Its turn under flow control, if a policy or cap applies to it, raced against its
     /// cancellation. Boxed: only jobs under flow control wait here, and inline its state
     /// would grow every job's future with options by about a hundred bytes.
