@@ -37,6 +37,7 @@ use crate::event::EventKind;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
+use crate::job_metrics::{Ended, Mark};
 use crate::log::Logger;
 use crate::result::JobResult;
 use crate::sync::BoxFuture;
@@ -77,6 +78,7 @@ impl<T> Drop for JobCore<T> {
         // event is owed.
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
+            self.ctx.probe.ended(Ended::Cancelled, Mark::NONE, None);
         }
         job_span::finished(&self.ctx, &JobResult::<()>::Cancelled(Some(reason.clone())));
         // Through the type-erased slot (the same one the completer holds): only it knows
@@ -177,8 +179,9 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             None => true,
             Some(admit) => admit.await,
         };
+        let mut since = Mark::NONE;
         if admitted {
-            started(ctx, logger);
+            since = started(ctx, logger);
             stages.announce();
         }
         let outcome = if !admitted || ctx.is_cancelled() {
@@ -204,7 +207,7 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             }
             outcome
         };
-        let result = report(ctx, logger, outcome);
+        let result = report(ctx, logger, outcome, since);
         job_span::finished(ctx, &result);
         stages.leave();
         let core = stages.core_mut();
