@@ -30,6 +30,7 @@ use crate::route::Route;
 use crate::runner::{JobQueue, PushError, Runner};
 use crate::runtime::{Spawn, SpawnError, Timer};
 use crate::spawned_job::{self, SpawnMode};
+use crate::sync::{MaybeSend, MaybeSync};
 
 /// A new job's core, its handle, and its result slot as its box keeps it.
 type NewJob<T> = (JobCore<T>, JobHandle<T>, SlotRef<T>);
@@ -186,6 +187,7 @@ impl Dispatcher {
 
     fn from_builder(b: DispatcherBuilder) -> Self {
         let spawned = b.spawner.is_some();
+        let counters = Arc::new(Counters::default());
         Self {
             inner: Arc::new(Inner {
                 registry: Arc::new(Registry::new(b.reuse_limit, b.metrics)),
@@ -193,7 +195,7 @@ impl Dispatcher {
                     bus: b.bus.unwrap_or_default(),
                     timer: b.timer,
                     logger: b.logger.unwrap_or_else(default_logger),
-                    counters: Arc::new(Counters::default()),
+                    counters: counters.clone(),
                     cache: b.cache,
                     cache_errors: AtomicUsize::new(0),
                     retry_budget: b.retry_budget,
@@ -203,7 +205,7 @@ impl Dispatcher {
                 flow: FlowTable::new(b.max_concurrent, b.priority_aging),
                 max_pending: b.max_pending,
                 spawned,
-                spawn: SpawnMode::new(b.spawner, b.spawn_per_job),
+                spawn: SpawnMode::new(b.spawner, b.spawn_per_job, counters),
             }),
             cause: 0,
             route: None,
@@ -489,14 +491,14 @@ impl Dispatcher {
     /// Puts the job's task into the queue (or spawns it, given a `spawner`). From here on
     /// the job owes exactly one terminal event; if it is refused after all, it owes none
     /// (its caller gets the error) and is dropped as such.
-    fn enqueue<T>(
+    fn enqueue<T: Clone + MaybeSend + MaybeSync + 'static>(
         &self,
         task: Task,
         handle: &JobHandle<T>,
         spawner: Option<&Arc<dyn Spawn>>,
     ) -> Result<(), DispatchError> {
         if let Some(spawner) = spawner {
-            return spawned_job::spawn(spawner, task, &self.inner.env.counters, handle.gate());
+            return spawned_job::spawn(spawner, self.inner.spawn.jobs(), task, handle.erased_slot());
         }
         let Err((task, why)) = self.inner.queue.push(task) else { return Ok(()) };
         handle.gate().refuse();
@@ -575,9 +577,10 @@ impl Dispatcher {
             (Some(after), Some(timer)) => Some(timer.sleep(after)),
         };
         self.shutdown();
-        let queue = self.inner.queue.clone();
+        let (queue, spawned) = (self.inner.queue.clone(), self.inner.spawn.jobs().clone());
         crate::drain::Drain(Box::pin(crate::drain::run(env.counters.clone(), deadline, move |reason| {
-            queue.abort(reason)
+            spawned.abort(&reason);
+            queue.abort(reason);
         })))
     }
 

@@ -149,6 +149,7 @@ pub mod runtime;
 #[cfg(feature = "serde")]
 mod serialization;
 mod spawned_job;
+mod spawned_set;
 mod state;
 mod sync;
 #[cfg(feature = "test-util")]
