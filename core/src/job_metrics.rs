@@ -180,19 +180,36 @@ pub(crate) struct Probe {
     dispatched_at: Mark,
 }
 
+// Each hook is split in two: the check whether metrics are on, inlined into the
+// pipeline (with metrics off, the default, that is all a job pays), and the recording,
+// out of line so that it does not grow the pipeline's code.
 impl Probe {
     /// The probe of a job dispatched now, of a type whose metrics are `metrics`.
+    #[inline]
     pub(crate) fn new(metrics: Option<&Arc<TypeMetrics>>, timer: Option<&Arc<dyn Timer>>) -> Self {
         match metrics {
             None => Self { metrics: None, dispatched_at: Mark::NONE },
-            Some(metrics) => Self { metrics: Some(metrics.clone()), dispatched_at: Mark::now(timer) },
+            Some(metrics) => Self::on(metrics, timer),
         }
+    }
+
+    #[inline(never)]
+    fn on(metrics: &Arc<TypeMetrics>, timer: Option<&Arc<dyn Timer>>) -> Self {
+        Self { metrics: Some(metrics.clone()), dispatched_at: Mark::now(timer) }
     }
 
     /// The job emitted `Started`: records its queue wait; returns the start, for
     /// [`ended`](Self::ended).
+    #[inline]
     pub(crate) fn started(&self, timer: Option<&Arc<dyn Timer>>) -> Mark {
-        let Some(metrics) = &self.metrics else { return Mark::NONE };
+        match &self.metrics {
+            None => Mark::NONE,
+            Some(metrics) => self.record_start(metrics, timer),
+        }
+    }
+
+    #[inline(never)]
+    fn record_start(&self, metrics: &TypeMetrics, timer: Option<&Arc<dyn Timer>>) -> Mark {
         let now = Mark::now(timer);
         if let Some(wait) = self.dispatched_at.until(now) {
             metrics.queue_wait.record(wait);
@@ -202,10 +219,17 @@ impl Probe {
         now
     }
 
-    /// The job emitted its terminal event: counts it and, if it had `started`, records
-    /// its run time.
-    pub(crate) fn ended(&self, how: Ended, started: Mark, timer: Option<&Arc<dyn Timer>>) {
-        let Some(metrics) = &self.metrics else { return };
+    /// The job emitted its terminal event (`how` it ended): counts it and, if it had
+    /// `started`, records its run time.
+    #[inline]
+    pub(crate) fn ended(&self, how: impl FnOnce() -> Ended, started: Mark, timer: Option<&Arc<dyn Timer>>) {
+        if let Some(metrics) = &self.metrics {
+            Self::record_end(metrics, how(), started, timer);
+        }
+    }
+
+    #[inline(never)]
+    fn record_end(metrics: &TypeMetrics, how: Ended, started: Mark, timer: Option<&Arc<dyn Timer>>) {
         if started != Mark::NONE {
             if let Some(run) = started.until(Mark::now(timer)) {
                 metrics.run_time.record(run);
@@ -217,6 +241,7 @@ impl Probe {
     }
 
     /// The job starts a retry.
+    #[inline]
     pub(crate) fn retried(&self) {
         let Some(metrics) = &self.metrics else { return };
         metrics.retried.fetch_add(1, Ordering::Relaxed);

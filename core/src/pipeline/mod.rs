@@ -78,7 +78,7 @@ impl<T> Drop for JobCore<T> {
         // event is owed.
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
-            self.ctx.probe.ended(Ended::Cancelled, Mark::NONE, None);
+            self.ctx.probe.ended(|| Ended::Cancelled, Mark::NONE, None);
         }
         job_span::finished(&self.ctx, &JobResult::<()>::Cancelled(Some(reason.clone())));
         // Through the type-erased slot (the same one the completer holds): only it knows

@@ -46,7 +46,7 @@ pub(super) fn report<T: Clone + MaybeSend + MaybeSync + 'static>(
     outcome: Outcome<T>,
     since: Mark,
 ) -> JobResult<T> {
-    let ended = match &outcome {
+    let ended = || match &outcome {
         Outcome::Finished { result: Ok(_), .. } => Ended::Succeeded,
         Outcome::Finished { result: Err(_), .. } => Ended::Failed,
         Outcome::Cancelled => Ended::Cancelled,
