@@ -481,7 +481,7 @@ impl Dispatcher {
             cancel,
             extras: ContextExtras::new(options.metadata.take(), options.cache_provider.take()),
             attempt: AtomicU32::new(0),
-            probe: Probe::new(metrics, env.timer.as_ref()),
+            probe: Probe::new(metrics),
             #[cfg(feature = "tracing")]
             span: crate::pipeline::job_span::new_span(id, name),
         };

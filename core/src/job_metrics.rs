@@ -173,45 +173,48 @@ impl Mark {
 }
 
 /// A job's link to its type's metrics, in its context: `None` when metrics are off (each
-/// hook is then one branch), and the job's dispatch time.
+/// hook is then one branch). One pointer: the context is part of every job's future, and
+/// its size shows in the cost of every job (docs/performance.md); the dispatch time
+/// lives in the pipeline's future instead.
 #[derive(Clone)]
 pub(crate) struct Probe {
     metrics: Option<Arc<TypeMetrics>>,
-    dispatched_at: Mark,
 }
 
 // Each hook is split in two: the check whether metrics are on, inlined into the
 // pipeline (with metrics off, the default, that is all a job pays), and the recording,
 // out of line so that it does not grow the pipeline's code.
 impl Probe {
-    /// The probe of a job dispatched now, of a type whose metrics are `metrics`.
+    /// The probe of a job of a type whose metrics are `metrics`.
     #[inline]
-    pub(crate) fn new(metrics: Option<&Arc<TypeMetrics>>, timer: Option<&Arc<dyn Timer>>) -> Self {
-        match metrics {
-            None => Self { metrics: None, dispatched_at: Mark::NONE },
-            Some(metrics) => Self::on(metrics, timer),
-        }
+    pub(crate) fn new(metrics: Option<&Arc<TypeMetrics>>) -> Self {
+        Self { metrics: metrics.cloned() }
     }
 
-    #[inline(never)]
-    fn on(metrics: &Arc<TypeMetrics>, timer: Option<&Arc<dyn Timer>>) -> Self {
-        Self { metrics: Some(metrics.clone()), dispatched_at: Mark::now(timer) }
-    }
-
-    /// The job emitted `Started`: records its queue wait; returns the start, for
-    /// [`ended`](Self::ended).
+    /// The job is dispatched now (its pipeline's future is made): the time, for
+    /// [`started`](Self::started).
     #[inline]
-    pub(crate) fn started(&self, timer: Option<&Arc<dyn Timer>>) -> Mark {
+    pub(crate) fn dispatched(&self, timer: Option<&Arc<dyn Timer>>) -> Mark {
         match &self.metrics {
             None => Mark::NONE,
-            Some(metrics) => self.record_start(metrics, timer),
+            Some(_) => Mark::now(timer),
+        }
+    }
+
+    /// The job emitted `Started`: records its queue wait since `dispatched`; returns the
+    /// start, for [`ended`](Self::ended).
+    #[inline]
+    pub(crate) fn started(&self, dispatched: Mark, timer: Option<&Arc<dyn Timer>>) -> Mark {
+        match &self.metrics {
+            None => Mark::NONE,
+            Some(metrics) => Self::record_start(metrics, dispatched, timer),
         }
     }
 
     #[inline(never)]
-    fn record_start(&self, metrics: &TypeMetrics, timer: Option<&Arc<dyn Timer>>) -> Mark {
+    fn record_start(metrics: &TypeMetrics, dispatched: Mark, timer: Option<&Arc<dyn Timer>>) -> Mark {
         let now = Mark::now(timer);
-        if let Some(wait) = self.dispatched_at.until(now) {
+        if let Some(wait) = dispatched.until(now) {
             metrics.queue_wait.record(wait);
             #[cfg(feature = "metrics")]
             facade::queue_wait(metrics.name, wait);

@@ -170,6 +170,10 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
     mut stages: S,
 ) -> impl Future<Output = ()> {
     let span = job_span::span_of(&stages.core().ctx);
+    // The future is made when the job is dispatched: the time, for its type's metrics
+    // (the start replaces it once the job starts).
+    let ctx = &stages.core().ctx;
+    let mut since = ctx.probe.dispatched(ctx.env.timer.as_ref());
     job_span::instrument(span, async move {
         let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
@@ -179,10 +183,11 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             None => true,
             Some(admit) => admit.await,
         };
-        let mut since = Mark::NONE;
         if admitted {
-            since = started(ctx, logger);
+            since = started(ctx, logger, since);
             stages.announce();
+        } else {
+            since = Mark::NONE;
         }
         let outcome = if !admitted || ctx.is_cancelled() {
             Outcome::Cancelled

@@ -30,12 +30,13 @@ impl<T> From<Result<T, JobError>> for Outcome<T> {
     }
 }
 
-/// Logs and emits `Started`; returns when, for its type's metrics. (If the job is
-/// dropped before its terminal event, its [`JobCore`](super::JobCore) emits one.)
-pub(super) fn started(ctx: &JobContext, logger: &dyn Logger) -> Mark {
+/// Logs and emits `Started`, and records the job's queue wait since `dispatched` in its
+/// type's metrics; returns when it started. (If the job is dropped before its terminal
+/// event, its [`JobCore`](super::JobCore) emits one.)
+pub(super) fn started(ctx: &JobContext, logger: &dyn Logger, dispatched: Mark) -> Mark {
     log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
     let _ = ctx.emit_kind(|| EventKind::Started);
-    ctx.probe.started(ctx.env.timer.as_ref())
+    ctx.probe.started(dispatched, ctx.env.timer.as_ref())
 }
 
 /// Logs and emits the job's terminal event, and counts it in its type's metrics (with
