@@ -176,6 +176,8 @@ pub struct JobContext {
     /// the context (part of every job's future) stays small.
     pub(crate) extras: Option<Arc<ContextExtras>>,
     pub(crate) attempt: AtomicU32,
+    /// Its type's metrics, when they are on.
+    pub(crate) probe: crate::job_metrics::Probe,
     /// The job's span (see `pipeline::job_span`).
     #[cfg(feature = "tracing")]
     pub(crate) span: tracing::Span,
@@ -206,6 +208,7 @@ impl Clone for JobContext {
             cancel: self.cancel.clone(),
             extras: self.extras.clone(),
             attempt: AtomicU32::new(self.attempt()),
+            probe: self.probe.clone(),
             #[cfg(feature = "tracing")]
             span: self.span.clone(),
         }

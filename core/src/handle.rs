@@ -631,6 +631,12 @@ impl Drop for ErasedHandle {
 }
 
 impl<T: Clone + MaybeSend + MaybeSync + 'static> JobHandle<T> {
+    /// The job's result slot, type-erased (to cancel the job where its output type is
+    /// unknown).
+    pub(crate) fn erased_slot(&self) -> Arc<dyn ErasedSlot> {
+        self.slot.clone()
+    }
+
     /// The handle with its output type erased (no allocation).
     pub(crate) fn erase(mut self) -> ErasedHandle {
         self.erased = true;

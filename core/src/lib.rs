@@ -129,10 +129,12 @@ mod executor;
 mod flow;
 mod flow_policy;
 mod handle;
+mod histogram;
 mod job;
 mod job_box;
 mod job_env;
 mod job_id;
+mod job_metrics;
 pub mod log;
 mod orchestrator;
 mod parsed_names;
@@ -147,6 +149,7 @@ pub mod runtime;
 #[cfg(feature = "serde")]
 mod serialization;
 mod spawned_job;
+mod spawned_set;
 mod state;
 mod sync;
 #[cfg(feature = "test-util")]
@@ -169,8 +172,10 @@ pub use executor::{EmitError, Executor, FnExecutor, JobContext, ProgressError, e
 pub use flow::{FlowStats, SUPERSEDED};
 pub use flow_policy::{FlowConflict, FlowKey, FlowPolicy, OnBusy, Priority};
 pub use handle::{ABANDONED, AbortOnDropHandle, HANDLE_DROPPED, JobHandle};
+pub use histogram::Latency;
 pub use job::{IntoJob, Job, JobBuilder, JobOptions, Metadata};
 pub use job_id::{JobId, ParseJobIdError};
+pub use job_metrics::JobMetrics;
 pub use orchestrator::{
     AskError, Context, DEFAULT_CAUSAL_DEPTH_LIMIT, DEFAULT_COMMAND_CAPACITY, Host, HostDrain, MAX_COMMAND_CAPACITY,
     Orchestrator, OrchestratorBuilder, OrchestratorHandle, OrchestratorStats, Reply, SHUTDOWN_REASON, SendError,

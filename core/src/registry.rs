@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::handle::SlotRef;
 use crate::job::{Job, short_type_name};
 use crate::job_box::{self, JobBoxes, Task};
+use crate::job_metrics::{JobMetrics, TypeMetrics};
 use crate::pipeline::{self, JobCore, Plan};
 use crate::sync::{AnyBox, MaybeSend, MaybeSync, Mutex};
 
@@ -74,6 +75,9 @@ pub(crate) struct JobKind<J: Job> {
     /// Each job of this type is spawned on its own (`Dispatcher::spawn_per_job`); kept
     /// when the executor is replaced.
     spawn_per_job: AtomicBool,
+    /// The type's metrics, when the dispatcher keeps them; kept when the executor is
+    /// replaced.
+    pub(crate) metrics: Option<Arc<TypeMetrics>>,
 }
 
 impl<J: Job> JobKind<J> {
@@ -132,6 +136,7 @@ impl<J: Job> Pipeline<J> for Plan<J::Output> {
 
 struct Entry {
     name: &'static str,
+    metrics: Option<Arc<TypeMetrics>>,
     /// The `Arc<JobKind<J>>` of the entry's `J`.
     kind: AnyBox,
 }
@@ -141,29 +146,34 @@ struct Entry {
 pub(crate) struct Registry {
     entries: Mutex<HashMap<TypeId, Entry>>,
     limit: Arc<ReuseLimit>,
+    /// Each type keeps [`TypeMetrics`] (`DispatcherBuilder::metrics`).
+    metrics: bool,
 }
 
 impl Registry {
-    pub(crate) fn new(reuse_limit: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), limit: ReuseLimit::new(reuse_limit) }
+    pub(crate) fn new(reuse_limit: usize, metrics: bool) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), limit: ReuseLimit::new(reuse_limit), metrics }
     }
 
     /// Registers `executor` for `J`; returns `true` if it replaced one (whose boxes are
     /// freed: they hold the old executor).
     pub(crate) fn insert<J: Job, E: Executor<J>>(&self, executor: Arc<E>) -> bool {
         let name = short_type_name::<J>();
+        let mut entries = self.entries.lock();
+        let old = entries.get(&TypeId::of::<J>()).and_then(|e| e.kind.downcast_ref::<Arc<JobKind<J>>>());
+        let metrics = match old {
+            Some(old) => old.metrics.clone(),
+            None => self.metrics.then(|| TypeMetrics::new(name)),
+        };
         let kind: Arc<JobKind<J>> = Arc::new(JobKind {
             name,
             start: Box::new(Registered(executor)),
             plain: Arc::new(BoxPool::new(self.limit.clone())),
             full: Arc::new(BoxPool::new(self.limit.clone())),
-            spawn_per_job: AtomicBool::new(false),
+            spawn_per_job: AtomicBool::new(old.is_some_and(|old| old.spawns_per_job())),
+            metrics: metrics.clone(),
         });
-        let mut entries = self.entries.lock();
-        if let Some(old) = entries.get(&TypeId::of::<J>()).and_then(|e| e.kind.downcast_ref::<Arc<JobKind<J>>>()) {
-            kind.spawn_per_job.store(old.spawns_per_job(), Ordering::Relaxed);
-        }
-        let old = entries.insert(TypeId::of::<J>(), Entry { name, kind: Box::new(kind) });
+        let old = entries.insert(TypeId::of::<J>(), Entry { name, metrics, kind: Box::new(kind) });
         drop(entries);
         // Dropped outside the lock: dropping an executor runs user code.
         old.is_some()
@@ -199,6 +209,15 @@ impl Registry {
         let kind = self.kind::<J>()?;
         kind.spawn_per_job.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The metrics of every registered type (empty with metrics off), by name.
+    pub(crate) fn metrics(&self) -> Vec<(&'static str, JobMetrics)> {
+        let kept: Vec<(&'static str, Arc<TypeMetrics>)> =
+            self.entries.lock().values().filter_map(|e| Some((e.name, e.metrics.clone()?))).collect();
+        let mut all: Vec<_> = kept.into_iter().map(|(name, metrics)| (name, metrics.snapshot())).collect();
+        all.sort_unstable_by_key(|(name, _)| *name);
+        all
     }
 
     /// Empty boxes kept now.

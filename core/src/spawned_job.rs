@@ -11,6 +11,8 @@
 //! dispatch until its future is dropped, emits exactly one terminal event (a runtime that
 //! drops it unfinished, at its shutdown, ends it as abandoned, as a dropped runner does),
 //! and a spawn the runtime refuses is the dispatch's error, the job emitting nothing.
+//! While it runs it is in its dispatcher's [`SpawnedJobs`], so a drain's deadline cancels
+//! it as it cancels the jobs of the runners.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -20,9 +22,10 @@ use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 
 use crate::error::DispatchError;
-use crate::handle::{Counters, EmitGate};
+use crate::handle::{Counters, ErasedSlot};
 use crate::job_box::Task;
 use crate::runtime::Spawn;
+use crate::spawned_set::{Place, SpawnedJobs};
 use crate::sync::Mutex;
 
 /// How a dispatcher runs its jobs: in its runners' queue, or each spawned on its own.
@@ -31,11 +34,18 @@ pub(crate) struct SpawnMode {
     spawner: Option<Arc<dyn Spawn>>,
     /// Every job is spawned on its own ([`DispatcherBuilder::spawn_per_job`](crate::DispatcherBuilder::spawn_per_job)).
     every_job: bool,
+    /// The spawned jobs not ended yet.
+    jobs: Arc<SpawnedJobs>,
 }
 
 impl SpawnMode {
-    pub(crate) fn new(spawner: Option<Arc<dyn Spawn>>, every_job: bool) -> Self {
-        Self { spawner, every_job }
+    pub(crate) fn new(spawner: Option<Arc<dyn Spawn>>, every_job: bool, counters: Arc<Counters>) -> Self {
+        Self { spawner, every_job, jobs: SpawnedJobs::new(counters) }
+    }
+
+    /// The spawned jobs not ended yet.
+    pub(crate) fn jobs(&self) -> &Arc<SpawnedJobs> {
+        &self.jobs
     }
 
     pub(crate) fn has_spawner(&self) -> bool {
@@ -56,19 +66,21 @@ impl SpawnMode {
     }
 }
 
-/// Spawns `task` on `spawner`. If the spawner refuses it, the job is refused (`gate`) and
+/// Spawns `task` (of the job whose result slot is `slot`) on `spawner`, and keeps it in
+/// `jobs` while it runs. If the spawner refuses it, the job is refused (its gate) and
 /// dropped here: it emits nothing and the caller returns the error.
 pub(crate) fn spawn(
     spawner: &Arc<dyn Spawn>,
+    jobs: &Arc<SpawnedJobs>,
     task: Task,
-    counters: &Arc<Counters>,
-    gate: &EmitGate,
+    slot: Arc<dyn ErasedSlot>,
 ) -> Result<(), DispatchError> {
     // The task goes through a hand-off rather than inside the spawned future: a spawner
     // that refuses the future may drop it before it returns, and the job must not end
     // (emit its terminal event) before it is known to be refused.
     let handoff = Arc::new(Mutex::new(Some(task)));
-    let job = SpawnedJob::new(handoff.clone(), counters.clone());
+    let gate_slot = slot.clone();
+    let job = SpawnedJob::new(handoff.clone(), jobs.clone(), slot);
     match spawner.spawn(Box::pin(job)) {
         // If the runtime dropped the job unpolled (it is shutting down), the job was
         // accepted: dropping the hand-off below ends it as abandoned.
@@ -77,7 +89,7 @@ pub(crate) fn spawn(
             let refused = handoff.lock().take();
             match refused {
                 Some(task) => {
-                    gate.refuse();
+                    gate_slot.gate().refuse();
                     drop(task);
                     Err(DispatchError::SpawnRefused)
                 }
@@ -93,14 +105,18 @@ pub(crate) fn spawn(
 struct SpawnedJob {
     handoff: Option<Arc<Mutex<Option<Task>>>>,
     task: Option<Task>,
-    counters: Arc<Counters>,
+    jobs: Arc<SpawnedJobs>,
+    /// Its place in `jobs` until it ends.
+    place: Option<Place>,
 }
 
 impl SpawnedJob {
-    /// Counts the job as running until this future is dropped.
-    fn new(handoff: Arc<Mutex<Option<Task>>>, counters: Arc<Counters>) -> Self {
-        counters.running.fetch_add(1, Ordering::AcqRel);
-        Self { handoff: Some(handoff), task: None, counters }
+    /// Counts the job as running, and keeps its `slot` in `jobs`, until it ends (or this
+    /// future is dropped).
+    fn new(handoff: Arc<Mutex<Option<Task>>>, jobs: Arc<SpawnedJobs>, slot: Arc<dyn ErasedSlot>) -> Self {
+        jobs.counters.running.fetch_add(1, Ordering::AcqRel);
+        let place = Some(jobs.enter(slot));
+        Self { handoff: Some(handoff), task: None, jobs, place }
     }
 }
 
@@ -116,6 +132,11 @@ impl Future for SpawnedJob {
         // The task polls the job inside the panic boundary, and empties its box when the
         // job ends (see `Task`).
         core::task::ready!(task.as_mut().poll(cx));
+        // Out of the set before the box goes back: the next job of the box may then reuse
+        // the result slot (it must be its only holder).
+        if let Some(place) = this.place.take() {
+            this.jobs.leave(place);
+        }
         if let Some(task) = this.task.take() {
             task.recycle();
         }
@@ -128,6 +149,9 @@ impl Drop for SpawnedJob {
         // A job dropped unfinished (its runtime shut down) ends as abandoned here.
         drop(self.task.take());
         drop(self.handoff.take());
-        self.counters.running.fetch_sub(1, Ordering::AcqRel);
+        if let Some(place) = self.place.take() {
+            self.jobs.leave(place);
+        }
+        self.jobs.counters.running.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -100,6 +100,7 @@ fn settle(orphan: Orphan, message: &str) {
     log_at!(ctx.env.logger, Level::Error, "job {} ({}) failed: panicked: {}", ctx.id, ctx.job_type, message);
     if !ctx.cancel.gate().terminal_sent() {
         ctx.emit_terminal(|| EventKind::Failure { error: error.clone(), retried: ctx.attempt() > 0 });
+        ctx.probe.ended(|| crate::job_metrics::Ended::Failed, crate::job_metrics::Mark::NONE, None);
     }
     ctx.cancel.fail(error, &ctx.env.counters);
 }

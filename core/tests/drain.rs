@@ -235,3 +235,116 @@ mod host {
         assert!(!handle.is_closed());
     }
 }
+
+/// Jobs spawned on their own (spawn per job) live in tasks of the runtime, not in the
+/// runners: the deadline reaches them too.
+mod spawned {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+
+    use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+    use futures::future::{Either, select};
+    use futures::stream::{FuturesUnordered, StreamExt};
+    use orchestrator_core::runtime::{Spawn, SpawnError, run_virtual};
+    use orchestrator_core::{BoxFuture, DispatcherStats};
+
+    use super::*;
+
+    /// A spawner whose tasks [`Tasks`] runs (on the virtual-clock driver).
+    #[derive(Clone)]
+    struct Spawner(UnboundedSender<BoxFuture<'static, ()>>);
+
+    impl Spawn for Spawner {
+        fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), SpawnError> {
+            self.0.unbounded_send(task).map_err(|_| SpawnError)
+        }
+    }
+
+    /// Polls every task spawned on its [`Spawner`]; never ends.
+    struct Tasks {
+        spawned: UnboundedReceiver<BoxFuture<'static, ()>>,
+        running: FuturesUnordered<BoxFuture<'static, ()>>,
+    }
+
+    impl Future for Tasks {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            while let Poll::Ready(Some(task)) = self.spawned.poll_next_unpin(cx) {
+                self.running.push(task);
+            }
+            while let Poll::Ready(Some(())) = self.running.poll_next_unpin(cx) {}
+            Poll::Pending
+        }
+    }
+
+    fn runtime() -> (Spawner, Tasks) {
+        let (tx, rx) = unbounded();
+        (Spawner(tx), Tasks { spawned: rx, running: FuturesUnordered::new() })
+    }
+
+    /// Never ends on its own: only a cancellation ends it.
+    #[derive(Clone)]
+    struct Stuck;
+    impl Job for Stuck {
+        type Output = u64;
+    }
+
+    #[test]
+    fn the_deadline_cancels_jobs_spawned_on_their_own() {
+        let clock = VirtualClock::new();
+        let (spawner, mut tasks) = runtime();
+        let dispatcher = Dispatcher::builder().timer(clock.clone()).spawner(spawner).spawn_per_job().build().unwrap();
+        register_nap(&dispatcher, &clock);
+        dispatcher.register(executor_fn(|_: Stuck, _| std::future::pending()));
+        let quick = dispatcher.dispatch(Nap(2)).unwrap();
+        let stuck = [dispatcher.dispatch(Stuck).unwrap(), dispatcher.dispatch(Stuck).unwrap()];
+        assert_eq!(dispatcher.stats().queued, 0, "spawned, not queued");
+
+        let drain = dispatcher.drain(Some(Duration::from_secs(10)));
+        let report = run_virtual(&clock, async {
+            match select(drain, &mut tasks).await {
+                Either::Left((report, _)) => report,
+                Either::Right(((), _)) => unreachable!("the tasks never end"),
+            }
+        })
+        .expect("the drain must end at its deadline")
+        .unwrap();
+        assert_eq!((report.finished, report.cancelled), (1, 2));
+        assert_eq!(clock.now(), Duration::from_secs(10));
+        let stats: DispatcherStats = dispatcher.stats();
+        assert_eq!((stats.pending, stats.running), (0, 0), "{stats:?}");
+        assert_eq!(run_virtual(&clock, quick).unwrap().ok(), Some(2));
+        for handle in stuck {
+            match run_virtual(&clock, handle).unwrap() {
+                JobResult::Cancelled(Some(reason)) => assert_eq!(&*reason, DRAIN_DEADLINE_REASON),
+                other => panic!("expected a drain cancellation, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn spawned_jobs_that_end_in_time_are_not_cancelled() {
+        let clock = VirtualClock::new();
+        let (spawner, mut tasks) = runtime();
+        let dispatcher = Dispatcher::builder().timer(clock.clone()).spawner(spawner).build().unwrap();
+        register_nap(&dispatcher, &clock);
+        dispatcher.spawn_per_job::<Nap>(true).unwrap();
+        let handles: Vec<_> = [1, 3].into_iter().map(|s| dispatcher.dispatch(Nap(s)).unwrap()).collect();
+        let drain = dispatcher.drain(Some(Duration::from_secs(10)));
+        let report = run_virtual(&clock, async {
+            match select(drain, &mut tasks).await {
+                Either::Left((report, _)) => report,
+                Either::Right(((), _)) => unreachable!("the tasks never end"),
+            }
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!((report.finished, report.cancelled), (2, 0));
+        assert_eq!(clock.now(), Duration::from_secs(3));
+        for (handle, s) in handles.into_iter().zip([1, 3]) {
+            assert_eq!(run_virtual(&clock, handle).unwrap().ok(), Some(s));
+        }
+    }
+}

@@ -67,6 +67,7 @@ pub(super) fn attempts<'a, J: Job, E: Executor<J> + ?Sized>(
             let delay = policy.delay(attempt);
             super::job_span::retrying(ctx, retry_number, max, &error, delay);
             let _ = ctx.emit_kind(|| EventKind::Retrying(Retrying { attempt: retry_number, max, error, delay }));
+            ctx.probe.retried();
             if let (false, Some(timer)) = (delay.is_zero(), timer) {
                 timer.sleep(delay).await;
             }

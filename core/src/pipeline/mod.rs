@@ -37,6 +37,7 @@ use crate::event::EventKind;
 use crate::executor::{Executor, JobContext};
 use crate::handle::{ABANDONED, Completer};
 use crate::job::Job;
+use crate::job_metrics::{Ended, Mark};
 use crate::log::Logger;
 use crate::result::JobResult;
 use crate::sync::BoxFuture;
@@ -77,6 +78,7 @@ impl<T> Drop for JobCore<T> {
         // event is owed.
         if gate.accepted() && !gate.terminal_sent() {
             self.ctx.emit_terminal(|| EventKind::Cancelled { reason: Some(reason.clone()) });
+            self.ctx.probe.ended(|| Ended::Cancelled, Mark::NONE, None);
         }
         job_span::finished(&self.ctx, &JobResult::<()>::Cancelled(Some(reason.clone())));
         // Through the type-erased slot (the same one the completer holds): only it knows
@@ -172,6 +174,10 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
     mut stages: S,
 ) -> impl Future<Output = ()> {
     let span = job_span::span_of(&stages.core().ctx);
+    // The future is made when the job is dispatched: the time, for its type's metrics
+    // (the start replaces it once the job starts).
+    let ctx = &stages.core().ctx;
+    let mut since = ctx.probe.dispatched(ctx.env.timer.as_ref());
     job_span::instrument(span, async move {
         let ctx = &stages.core().ctx;
         let logger = &*ctx.env.logger;
@@ -186,8 +192,10 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             true
         };
         if admitted {
-            started(ctx, logger);
+            since = started(ctx, logger, since);
             stages.announce();
+        } else {
+            since = Mark::NONE;
         }
         let outcome = if !admitted || ctx.is_cancelled() {
             Outcome::Cancelled
@@ -212,7 +220,7 @@ fn skeleton<J: Job, E: Executor<J> + ?Sized, S: Stages<J::Output>>(
             }
             outcome
         };
-        let result = report(ctx, logger, outcome);
+        let result = report(ctx, logger, outcome, since);
         job_span::finished(ctx, &result);
         stages.leave();
         let core = stages.core_mut();

@@ -6,6 +6,7 @@ use core::time::Duration;
 use crate::error::JobError;
 use crate::event::{EventKind, Payload};
 use crate::executor::JobContext;
+use crate::job_metrics::{Ended, Mark};
 use crate::log::{Level, Logger, log_at};
 use crate::result::JobResult;
 use crate::sync::{MaybeSend, MaybeSync};
@@ -29,19 +30,30 @@ impl<T> From<Result<T, JobError>> for Outcome<T> {
     }
 }
 
-/// Logs and emits `Started`. (If the job is dropped before its terminal event, its
-/// [`JobCore`](super::JobCore) emits one.)
-pub(super) fn started(ctx: &JobContext, logger: &dyn Logger) {
+/// Logs and emits `Started`, and records the job's queue wait since `dispatched` in its
+/// type's metrics; returns when it started. (If the job is dropped before its terminal
+/// event, its [`JobCore`](super::JobCore) emits one.)
+pub(super) fn started(ctx: &JobContext, logger: &dyn Logger, dispatched: Mark) -> Mark {
     log_at!(logger, Level::Debug, "job {} ({}) started", ctx.id, ctx.job_type);
     let _ = ctx.emit_kind(|| EventKind::Started);
+    ctx.probe.started(dispatched, ctx.env.timer.as_ref())
 }
 
-/// Logs and emits the job's terminal event; returns its result.
+/// Logs and emits the job's terminal event, and counts it in its type's metrics (with
+/// its run time from `since`, when it started); returns its result.
 pub(super) fn report<T: Clone + MaybeSend + MaybeSync + 'static>(
     ctx: &JobContext,
     logger: &dyn Logger,
     outcome: Outcome<T>,
+    since: Mark,
 ) -> JobResult<T> {
+    let ended = || match &outcome {
+        Outcome::Finished { result: Ok(_), .. } => Ended::Succeeded,
+        Outcome::Finished { result: Err(_), .. } => Ended::Failed,
+        Outcome::Cancelled => Ended::Cancelled,
+        Outcome::TimedOut(_) => Ended::TimedOut,
+    };
+    ctx.probe.ended(ended, since, ctx.env.timer.as_ref());
     match outcome {
         Outcome::Finished { result: Ok(value), .. } => {
             log_at!(logger, Level::Debug, "job {} ({}) succeeded", ctx.id, ctx.job_type);
