@@ -12,11 +12,11 @@
 //! drops it unfinished, at its shutdown, ends it as abandoned, as a dropped runner does),
 //! and a spawn the runtime refuses is the dispatch's error, the job emitting nothing.
 
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 
 use crate::error::DispatchError;
