@@ -63,9 +63,11 @@ pub(crate) use dyn_arc;
 /// around the clone, so there `Arc<T>` must implement the trait too (by forwarding).
 #[cfg(target_has_atomic = "ptr")]
 macro_rules! share_dyn {
-    ($arc:expr) => {
-        $crate::sync::Arc::clone($arc)
-    };
+    // (A block, so that the clone is typed by `arc` and then coerced, not by the context.)
+    ($arc:expr) => {{
+        let arc = $crate::sync::Arc::clone($arc);
+        arc
+    }};
 }
 #[cfg(not(target_has_atomic = "ptr"))]
 macro_rules! share_dyn {

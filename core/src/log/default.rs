@@ -74,7 +74,7 @@ pub(crate) fn default_logger() -> Arc<dyn Logger> {
     }
     #[cfg(any(feature = "log", feature = "tracing"))]
     {
-        shielded(Arc::new(DefaultLogger))
+        shielded(dyn_arc!(DefaultLogger))
     }
 }
 
