@@ -14,11 +14,11 @@
 //! it holds and refuses the boxes of jobs still running. (A box holds its pool, so a pool
 //! that kept boxes after its registration is gone would keep itself alive.)
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sync::Mutex;
 

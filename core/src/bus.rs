@@ -22,7 +22,7 @@
 //! assert!(futures::executor::block_on(sub.next()).is_none()); // subscriptions end
 //! ```
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::num::NonZeroUsize;
 use core::pin::Pin;

@@ -38,13 +38,13 @@
 // Without `Send` listeners (wasm, `orchestrator_unsync`) the token is intentionally single-threaded.
 #![cfg_attr(any(target_family = "wasm", orchestrator_unsync), allow(clippy::arc_with_non_send_sync))]
 
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, Weak};
 use alloc::boxed::Box;
-use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
 
 use event_listener::{Event, EventListener};

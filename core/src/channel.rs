@@ -188,7 +188,7 @@ pub trait BroadcastReceiver<T>: Stream<Item = Result<T, Lagged>> + Unpin {
 
 /// A shared channel is a channel: keep one handle to look at it, give another to
 /// [`Bus::with_channel`](crate::Bus::with_channel) (see the [`BroadcastChannel`] example).
-impl<T, C: BroadcastChannel<T>> BroadcastChannel<T> for alloc::sync::Arc<C> {
+impl<T, C: BroadcastChannel<T>> BroadcastChannel<T> for crate::sync::Arc<C> {
     type Receiver = C::Receiver;
 
     fn send(&self, value: T) -> Result<usize, Closed> {

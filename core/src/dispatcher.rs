@@ -1,12 +1,13 @@
 //! The [`Dispatcher`]: routes each job, by its type, to the executor registered for it,
 //! and runs it through the pipeline.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use crate::sync::dyn_arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use crate::bus::Bus;
@@ -385,7 +386,9 @@ impl Dispatcher {
     ) -> Result<JobHandle<J::Output>, DispatchError> {
         let spawner = self.inner.spawn.spawner_for(kind.name, kind.spawns_per_job())?;
         let (mut core, mut handle, slot) = self.new_core::<J>(kind.name, kind.metrics.as_ref(), scoped, options, None);
-        let Some(ticket) = self.inner.flow.enter(flow, &mut core.ctx, &mut core.completer, &mut handle, &slot)? else {
+        let Some(ticket) =
+            FlowTable::enter(&self.inner.flow, flow, &mut core.ctx, &mut core.completer, &mut handle, &slot)?
+        else {
             return Ok(handle);
         };
         let empty = <Plan<J::Output> as Pipeline<J>>::boxes(kind).take();
@@ -866,7 +869,7 @@ impl DispatcherBuilder {
 
     /// The timer used for timeouts and retry back-off.
     pub fn timer(mut self, timer: impl Timer + 'static) -> Self {
-        self.timer = Some(Arc::new(timer));
+        self.timer = Some(dyn_arc!(timer));
         self
     }
 
@@ -878,7 +881,7 @@ impl DispatcherBuilder {
 
     /// A spawner: `build` then starts the runners on it.
     pub fn spawner(mut self, spawner: impl Spawn + 'static) -> Self {
-        self.spawner = Some(Arc::new(spawner));
+        self.spawner = Some(dyn_arc!(spawner));
         self
     }
 
@@ -958,7 +961,7 @@ impl DispatcherBuilder {
     /// assert!(!quiet.logger().enabled(Level::Error));
     /// ```
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
-        self.logger = Some(shielded(Arc::new(logger)));
+        self.logger = Some(shielded(dyn_arc!(logger)));
         self
     }
 
@@ -976,7 +979,7 @@ impl DispatcherBuilder {
     /// assert!(dispatcher.cache().is_some());
     /// ```
     pub fn cache(mut self, provider: impl CacheProvider + 'static) -> Self {
-        self.cache = Some(Arc::new(provider));
+        self.cache = Some(dyn_arc!(provider));
         self
     }
 

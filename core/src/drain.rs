@@ -7,11 +7,11 @@
 //! their queue, to cancel the jobs they hold (see `JobQueue::abort`). Before a drain
 //! starts a job's end costs one load and a branch here.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 use core::fmt;
 use core::future::Future;
 use core::pin::{Pin, pin};
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 
 use futures_util::future::{Either, select};

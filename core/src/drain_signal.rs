@@ -1,6 +1,6 @@
 //! [`DrainSignal`]: how a job's end wakes a dispatcher's drain (see `drain`).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, Ordering};
 
 use event_listener::{Event, EventListener};
 

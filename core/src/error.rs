@@ -1,9 +1,9 @@
 //! Error types: [`JobError`] (what an executor returns) and [`DispatchError`] (why a job
 //! could not be dispatched).
 
+use crate::sync::Arc;
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
-use alloc::sync::Arc;
 use core::fmt;
 
 pub use crate::sync::DynError;

@@ -4,10 +4,11 @@
 //! produced it, plus an [`EventKind`]. Payloads are type-erased and shared ([`Payload`]),
 //! never deep-cloned: a bus hands every subscriber the same `Arc<Event>`.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::dyn_arc;
 use core::any::{Any, TypeId};
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use crate::error::JobError;
@@ -30,7 +31,7 @@ pub struct Payload(AnyArc);
 impl Payload {
     /// Wraps a value.
     pub fn new<T: Any + crate::MaybeSend + crate::MaybeSync>(value: T) -> Self {
-        Self(Arc::new(value))
+        Self(dyn_arc!(value))
     }
 
     /// The value as a `T`, if it is one.

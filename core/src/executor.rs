@@ -1,11 +1,11 @@
 //! Executors: the business logic of one job type, and the [`JobContext`] they report
 //! through.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use core::any::TypeId;
 use core::fmt;
 use core::future::Future;
-use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use crate::bus::{Bus, BusClosed};

@@ -1,7 +1,7 @@
 //! [`FlowPolicy`]: what a dispatch does when a job with the same [`FlowKey`] is already in
 //! flight, and whether it waits (debounce, throttle) before it starts.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 

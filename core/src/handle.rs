@@ -1,10 +1,11 @@
 //! [`JobHandle`]: the caller's end of one dispatched job.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::share_dyn;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::cancel::CancellationToken;
@@ -457,7 +458,7 @@ pub(crate) fn pair<T: Clone + MaybeSend + MaybeSync + 'static>(
         None => new_slot(token),
     };
     counters.dispatched.fetch_add(1, Ordering::AcqRel);
-    let shared: Arc<dyn ErasedSlot> = slot.clone();
+    let shared: Arc<dyn ErasedSlot> = share_dyn!(&slot);
     (
         Completer { slot: Some(slot.clone()) },
         JobHandle { id, slot: slot.clone(), taken: false, erased: false },
@@ -537,7 +538,8 @@ pub(crate) struct ErasedHandle {
 
 /// A job's [`ResultSlot`] with its output type erased, as the job's
 /// [`JobContext`](crate::JobContext) (for the token) and an [`ErasedHandle`] see it: no
-/// extra allocation, the slot's own `Arc` coerced.
+/// extra allocation, the slot's own `Arc` coerced (but on targets without
+/// compare-and-swap).
 pub(crate) trait ErasedSlot: MaybeSend + MaybeSync {
     fn token(&self) -> &LazyToken;
     fn gate(&self) -> &EmitGate;
@@ -600,6 +602,39 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> ErasedSlot for ResultSlot<T> {
     }
 }
 
+/// Where `Arc` cannot coerce (targets without compare-and-swap), the erased slot is a
+/// second `Arc` around the slot's (see [`share_dyn!`](crate::sync::share_dyn)).
+#[cfg(not(target_has_atomic = "ptr"))]
+impl<S: ErasedSlot + ?Sized> ErasedSlot for Arc<S> {
+    fn token(&self) -> &LazyToken {
+        (**self).token()
+    }
+
+    fn gate(&self) -> &EmitGate {
+        (**self).gate()
+    }
+
+    fn fail(&self, error: JobError, counters: &Counters) {
+        (**self).fail(error, counters);
+    }
+
+    fn abandon(&self, reason: Arc<str>, counters: &Counters) {
+        (**self).abandon(reason, counters);
+    }
+
+    fn is_finished(&self) -> bool {
+        (**self).is_finished()
+    }
+
+    fn take_outcome(&self) -> Option<crate::event::EventKind> {
+        (**self).take_outcome()
+    }
+
+    fn detach(&self, taken: bool) {
+        (**self).detach(taken);
+    }
+}
+
 impl ErasedHandle {
     /// Cancels the job (with `reason`); `true` if this call cancelled it.
     pub(crate) fn cancel(&self, reason: Option<&Arc<str>>) -> bool {
@@ -634,13 +669,13 @@ impl<T: Clone + MaybeSend + MaybeSync + 'static> JobHandle<T> {
     /// The job's result slot, type-erased (to cancel the job where its output type is
     /// unknown).
     pub(crate) fn erased_slot(&self) -> Arc<dyn ErasedSlot> {
-        self.slot.clone()
+        crate::sync::share_dyn!(&self.slot)
     }
 
     /// The handle with its output type erased (no allocation).
     pub(crate) fn erase(mut self) -> ErasedHandle {
         self.erased = true;
-        ErasedHandle { slot: self.slot.clone(), taken: self.taken }
+        ErasedHandle { slot: share_dyn!(&self.slot), taken: self.taken }
     }
 }
 

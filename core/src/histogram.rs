@@ -10,8 +10,8 @@
 //! percentile is reported as the middle of the bucket holding the sample of that rank, so
 //! it is within `width / 2 <= value / 16` (6.25 %) of that sample (below 2^48 ns).
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// log2 of [`SUB_BUCKETS`].

@@ -1,9 +1,9 @@
 //! Jobs: the [`Job`] trait, process-unique [`JobId`]s, [`JobOptions`] and the fluent
 //! [`JobBuilder`].
 
+use crate::sync::Arc;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 

@@ -11,8 +11,8 @@
 //! Reusing a pinned box is safe: `Pin::set` drops the old value in place and moves the
 //! new one in, which is exactly what pinning allows.
 
+use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};

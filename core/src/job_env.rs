@@ -1,7 +1,7 @@
 //! [`JobEnv`]: what every job of one dispatcher shares.
 
-use alloc::sync::Arc;
-use core::sync::atomic::AtomicUsize;
+use crate::sync::Arc;
+use crate::sync::atomic::AtomicUsize;
 
 use crate::bus::Bus;
 use crate::cache::CacheProvider;

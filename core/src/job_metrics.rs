@@ -9,8 +9,8 @@
 //! kept. With the `metrics` feature the same records also go to the `metrics` facade
 //! (see `facade`).
 
-use alloc::sync::Arc;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::histogram::{Latency, LatencyHistogram};
 use crate::runtime::Timer;

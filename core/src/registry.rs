@@ -1,11 +1,11 @@
 //! [`Registry`]: the dispatcher's executors by job type, each as a [`JobKind`] with the
 //! pools of its jobs' empty boxes.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashMap;
 

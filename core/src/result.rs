@@ -1,6 +1,6 @@
 //! [`JobResult`]: how a job ended, and waiting for it on a bus.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::any::Any;
 use core::fmt;
 use core::time::Duration;

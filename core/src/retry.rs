@@ -6,7 +6,7 @@
 //! policy and their arguments, so the same policy always produces the same schedule, even
 //! with [`Jitter`] (whose randomness comes from an injected seed).
 
-use alloc::sync::Arc;
+use crate::sync::dyn_arc;
 use core::fmt;
 use core::time::Duration;
 
@@ -166,7 +166,7 @@ impl RetryPolicy {
     /// `max_retries`; panics are never retried). Replaces any previous predicate.
     #[must_use]
     pub fn retry_if(mut self, pred: impl Fn(&JobError) -> bool + MaybeSend + MaybeSync + 'static) -> Self {
-        let pred: Predicate = Arc::new(pred);
+        let pred: Predicate = dyn_arc!(pred);
         self.predicate = Some(pred);
         self
     }

@@ -14,8 +14,8 @@
 //! or sees little traffic, can still retry). Deposits and withdrawals count for one time
 //! window, then expire, so the budget follows recent traffic.
 
+use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec;
 use core::fmt;
 use core::time::Duration;

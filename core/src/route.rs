@@ -20,9 +20,9 @@
 //! further behind loses the oldest and is told how many ([`Lagged`]), exactly as with a
 //! bus subscription, and recovers its jobs' outcomes from their handles.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::channel::Lagged;

@@ -5,14 +5,14 @@
 //! dispatcher starts its runners itself; without one (embedded, WASM, tests on the virtual
 //! clock) the application awaits [`Dispatcher::runner`](crate::Dispatcher::runner).
 
+use crate::sync::atomic::{AtomicBool, Ordering};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
+use crate::sync::Arc;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 

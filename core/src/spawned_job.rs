@@ -14,11 +14,11 @@
 //! While it runs it is in its dispatcher's [`SpawnedJobs`], so a drain's deadline cancels
 //! it as it cancels the jobs of the runners.
 
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 
 use crate::error::DispatchError;

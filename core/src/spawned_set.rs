@@ -8,7 +8,7 @@
 //! a pop on a free list: O(1), no allocation once the list has grown to the most jobs
 //! spawned at once.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::handle::{Counters, ErasedSlot};

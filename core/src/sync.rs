@@ -1,10 +1,12 @@
 //! The platform switches, defined once: everything that differs between `std` and
-//! `no_std`, or between threaded targets and `wasm32` / `--cfg orchestrator_unsync`, is
-//! here, and the rest of the crate is written once.
+//! `no_std`, between threaded targets and `wasm32` / `--cfg orchestrator_unsync`, or
+//! between targets with and without compare-and-swap, is here, and the rest of the crate
+//! is written once.
 //!
 //! * The Send-or-not bounds and the type-erased aliases built on them.
 //! * The mutex.
 //! * Panic catching.
+//! * `Arc` and the atomics.
 //!
 //! * [`MaybeSend`] / [`MaybeSync`] mean `Send` / `Sync` on threaded targets and nothing on
 //!   `wasm32` or with `--cfg orchestrator_unsync`, so executors that call JavaScript (`!Send`
@@ -12,6 +14,75 @@
 //! * [`Mutex`] is `std::sync::Mutex` with `std` (poisoning is ignored: our critical
 //!   sections never leave data half-updated) and a spin lock without it. Critical sections
 //!   in this crate are a few instructions long and never `await`.
+//! * [`Arc`], [`Weak`] and [`atomic`] are `alloc::sync`'s and `core::sync::atomic`'s
+//!   wherever the target has compare-and-swap, so those builds use exactly the standard
+//!   types. On targets without it (thumbv6m-none-eabi), where `alloc::sync` does not exist,
+//!   they are `portable-atomic-util`'s `Arc` and `portable-atomic`'s atomics (feature
+//!   `portable-atomic`). That `Arc` cannot coerce to `Arc<dyn Trait>` on stable Rust:
+//!   such values are built with [`dyn_arc!`].
+
+#[cfg(target_has_atomic = "ptr")]
+pub(crate) use alloc::sync::{Arc, Weak};
+#[cfg(all(not(target_has_atomic = "ptr"), feature = "portable-atomic"))]
+pub(crate) use portable_atomic_util::{Arc, Weak};
+
+/// The atomic types: `core::sync::atomic`'s, or `portable-atomic`'s where the target lacks
+/// compare-and-swap (its read-modify-write operations are emulated there).
+pub(crate) mod atomic {
+    #[cfg(target_has_atomic = "ptr")]
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+    #[cfg(all(not(target_has_atomic = "ptr"), feature = "portable-atomic"))]
+    pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+}
+
+#[cfg(all(not(target_has_atomic = "ptr"), not(feature = "portable-atomic")))]
+compile_error!(
+    "orchestrator-core: this target has no compare-and-swap; enable the `portable-atomic` and \
+     `critical-section` features and link a critical-section implementation (docs/portability.md)"
+);
+
+/// `Arc::new(value)`, for an `Arc<dyn Trait>` that the context expects: an unsized
+/// coercion with the standard `Arc`; through a `Box` with `portable-atomic-util`'s, which
+/// cannot coerce on stable Rust (one more allocation, on those targets only).
+#[cfg(target_has_atomic = "ptr")]
+macro_rules! dyn_arc {
+    ($value:expr) => {
+        $crate::sync::Arc::new($value)
+    };
+}
+#[cfg(not(target_has_atomic = "ptr"))]
+macro_rules! dyn_arc {
+    ($value:expr) => {
+        $crate::sync::arc_from_box(alloc::boxed::Box::new($value))
+    };
+}
+pub(crate) use dyn_arc;
+
+/// `Arc::clone(arc)`, for an `Arc<dyn Trait>` that the context expects: the same
+/// allocation, coerced, with the standard `Arc`; with `portable-atomic-util`'s a new `Arc`
+/// around the clone, so there `Arc<T>` must implement the trait too (by forwarding).
+#[cfg(target_has_atomic = "ptr")]
+macro_rules! share_dyn {
+    // (A block, so that the clone is typed by `arc` and then coerced, not by the context.)
+    ($arc:expr) => {{
+        let arc = $crate::sync::Arc::clone($arc);
+        arc
+    }};
+}
+#[cfg(not(target_has_atomic = "ptr"))]
+macro_rules! share_dyn {
+    ($arc:expr) => {
+        $crate::sync::dyn_arc!($crate::sync::Arc::clone($arc))
+    };
+}
+pub(crate) use share_dyn;
+
+/// `Arc::from` a box, with the box's type inferred from the `Arc` expected (`From` alone
+/// would be ambiguous), so that the box coerces to `Box<dyn Trait>`.
+#[cfg(all(not(target_has_atomic = "ptr"), feature = "portable-atomic"))]
+pub(crate) fn arc_from_box<T: ?Sized>(value: alloc::boxed::Box<T>) -> Arc<T> {
+    Arc::from(value)
+}
 
 /// `Send` on threaded targets; no bound on `wasm32` or with `--cfg orchestrator_unsync`.
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
@@ -51,9 +122,9 @@ pub type BoxFuture<'a, T> = core::pin::Pin<alloc::boxed::Box<dyn core::future::F
 
 /// A shared value of any type.
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-pub(crate) type AnyArc = alloc::sync::Arc<dyn core::any::Any + Send + Sync>;
+pub(crate) type AnyArc = Arc<dyn core::any::Any + Send + Sync>;
 #[cfg(any(target_family = "wasm", orchestrator_unsync))]
-pub(crate) type AnyArc = alloc::sync::Arc<dyn core::any::Any>;
+pub(crate) type AnyArc = Arc<dyn core::any::Any>;
 
 /// An owned value of any type.
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
@@ -78,9 +149,9 @@ pub type KeyFilter<'a> = dyn Fn(&str) -> bool + 'a;
 /// A shared predicate over a value of type `A` (`Send + Sync` where [`MaybeSend`] means
 /// `Send`).
 #[cfg(not(any(target_family = "wasm", orchestrator_unsync)))]
-pub(crate) type SharedPredicate<A> = alloc::sync::Arc<dyn Fn(&A) -> bool + Send + Sync + 'static>;
+pub(crate) type SharedPredicate<A> = Arc<dyn Fn(&A) -> bool + Send + Sync + 'static>;
 #[cfg(any(target_family = "wasm", orchestrator_unsync))]
-pub(crate) type SharedPredicate<A> = alloc::sync::Arc<dyn Fn(&A) -> bool + 'static>;
+pub(crate) type SharedPredicate<A> = Arc<dyn Fn(&A) -> bool + 'static>;
 
 // ---------------------------------------------------------------------------------------
 // Panic catching: with `std`, a panic in user code is caught where the crate calls it;

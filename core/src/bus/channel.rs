@@ -7,8 +7,9 @@
 //! virtual call per operation, two for an emit that somebody listens to (its panics are
 //! caught there, see [`guarded`](super::guarded)).
 
+use crate::sync::Arc;
+use crate::sync::dyn_arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -52,8 +53,9 @@ pub(super) trait DynChannel: MaybeSend + MaybeSync {
     fn receiver_count(&self) -> usize;
     fn capacity(&self) -> usize;
     /// A watch woken when the channel is closed through the bus (or the bus's last
-    /// handle is dropped, or the channel breaks).
-    fn watch_close(self: Arc<Self>) -> guarded::CloseWatch;
+    /// handle is dropped, or the channel breaks). `this` is the `Arc` that holds `self`
+    /// (a method on `self: Arc<Self>` would not build with portable-atomic-util's `Arc`).
+    fn watch_close(&self, this: &Arc<dyn DynChannel>) -> guarded::CloseWatch;
 }
 
 /// [`BroadcastReceiver`] of events, callable through a trait object.
@@ -69,7 +71,7 @@ impl BusChannel {
         C: BroadcastChannel<Arc<Event>> + MaybeSend + MaybeSync + 'static,
         C::Receiver: MaybeSend + MaybeSync + 'static,
     {
-        Self::Custom(Arc::new(Guarded::new(channel)))
+        Self::Custom(dyn_arc!(Guarded::new(channel)))
     }
 
     /// Sends the event `make` builds, if anybody listens. The event is built at one place
@@ -135,7 +137,7 @@ impl BusChannel {
     pub(super) fn watch_close(&self) -> CloseWatch {
         match self {
             Self::Ring(tx) => CloseWatch::Ring(tx.watch_close()),
-            Self::Custom(channel) => CloseWatch::Custom(Arc::clone(channel).watch_close()),
+            Self::Custom(channel) => CloseWatch::Custom(channel.watch_close(channel)),
         }
     }
 

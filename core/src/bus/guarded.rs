@@ -12,11 +12,11 @@
 //!
 //! Without `std` nothing can be caught and the guard only forwards.
 
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, Weak};
 use alloc::boxed::Box;
-use alloc::sync::{Arc, Weak};
 use core::any::Any;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
 
 use super::channel::{DynChannel, DynReceiver};
@@ -192,11 +192,10 @@ where
         self.guard(BroadcastChannel::capacity).unwrap_or(0)
     }
 
-    fn watch_close(self: Arc<Self>) -> CloseWatch {
+    fn watch_close(&self, this: &Arc<dyn DynChannel>) -> CloseWatch {
         let id = self.closing.watchers.lock().add();
         let signal = Arc::clone(&self.closing);
-        let channel: Arc<dyn DynChannel> = self;
-        CloseWatch { signal, channel: Arc::downgrade(&channel), id }
+        CloseWatch { signal, channel: Arc::downgrade(this), id }
     }
 }
 

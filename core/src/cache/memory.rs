@@ -1,8 +1,9 @@
 //! [`InMemoryCache`]: a bounded TTL + LRU [`CacheProvider`] for `no_std + alloc`.
 
+use crate::sync::Arc;
+use crate::sync::dyn_arc;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
@@ -171,7 +172,7 @@ impl fmt::Debug for InMemoryCache {
 impl InMemoryCache {
     /// A cache of [`DEFAULT_CAPACITY`] entries measuring time on `clock`.
     pub fn new(clock: impl Clock + 'static) -> Self {
-        Self::build(Arc::new(clock), DEFAULT_CAPACITY)
+        Self::build(dyn_arc!(clock), DEFAULT_CAPACITY)
     }
 
     /// A cache of at most `capacity` entries measuring time on `clock`.
@@ -181,7 +182,7 @@ impl InMemoryCache {
     /// [`CacheErrorKind::ZeroCapacity`](super::CacheErrorKind::ZeroCapacity) when
     /// `capacity` is 0.
     pub fn with_capacity(clock: impl Clock + 'static, capacity: usize) -> Result<Self, CacheError> {
-        Self::with_shared_clock(Arc::new(clock), capacity)
+        Self::with_shared_clock(dyn_arc!(clock), capacity)
     }
 
     /// Like [`with_capacity`](Self::with_capacity), with a shared clock.

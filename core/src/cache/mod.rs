@@ -24,9 +24,9 @@
 //! timeout (a write cut short that way is reported like a write error; the result
 //! stands).
 
+use crate::sync::Arc;
 use alloc::boxed::Box;
 use alloc::string::ToString;
-use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 

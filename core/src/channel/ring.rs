@@ -38,13 +38,13 @@
 //! The channel closes when [`RingSender::close`] is called or the last sender handle is
 //! dropped. Receivers still get every value already sent to them, then the stream ends.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};

@@ -2,8 +2,8 @@
 //! and serial keys. Waiters are served highest lane first, first come first served within
 //! a lane; a waiter passed over `aging` times is served next whatever its lane.
 
+use crate::sync::Arc;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
@@ -64,19 +64,20 @@ impl Permits {
     }
 
     /// A permit now, if one is free and nobody waits for it.
-    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
-        let mut lanes = self.state.lock();
+    /// (`this`, not `self: &Arc<Self>`: portable-atomic-util's `Arc` is no method receiver.)
+    pub(crate) fn try_acquire(this: &Arc<Self>) -> Option<Permit> {
+        let mut lanes = this.state.lock();
         if lanes.free > 0 && lanes.waiting.iter().all(VecDeque::is_empty) {
             lanes.free -= 1;
-            Some(Permit { permits: self.clone() })
+            Some(Permit { permits: this.clone() })
         } else {
             None
         }
     }
 
     /// Waits for a permit in `priority`'s lane.
-    pub(crate) fn acquire(self: &Arc<Self>, priority: Priority) -> Acquire {
-        Acquire { permits: self.clone(), priority, waiter: None }
+    pub(crate) fn acquire(this: &Arc<Self>, priority: Priority) -> Acquire {
+        Acquire { permits: this.clone(), priority, waiter: None }
     }
 
     /// Jobs waiting now (including acquisitions dropped and not yet skipped).
@@ -214,10 +215,10 @@ mod tests {
     #[test]
     fn higher_lanes_first_and_aging_serves_the_low_lane() {
         let permits = Permits::new(1, 2);
-        let held = permits.try_acquire().expect("one free permit");
-        let mut low = permits.acquire(Priority::Low);
+        let held = Permits::try_acquire(&permits).expect("one free permit");
+        let mut low = Permits::acquire(&permits, Priority::Low);
         assert!(poll(&mut low).is_none());
-        let mut highs: alloc::vec::Vec<Acquire> = (0..4).map(|_| permits.acquire(Priority::High)).collect();
+        let mut highs: alloc::vec::Vec<Acquire> = (0..4).map(|_| Permits::acquire(&permits, Priority::High)).collect();
         for high in &mut highs {
             assert!(poll(high).is_none());
         }
@@ -235,9 +236,9 @@ mod tests {
     #[test]
     fn a_dropped_waiter_passes_its_permit_on() {
         let permits = Permits::new(1, 8);
-        let held = permits.try_acquire().expect("free");
-        let mut a = permits.acquire(Priority::Normal);
-        let mut b = permits.acquire(Priority::Normal);
+        let held = Permits::try_acquire(&permits).expect("free");
+        let mut a = Permits::acquire(&permits, Priority::Normal);
+        let mut b = Permits::acquire(&permits, Priority::Normal);
         assert!(poll(&mut a).is_none() && poll(&mut b).is_none());
         drop(held); // reserved for `a`
         drop(a); // which never takes it

@@ -1,11 +1,11 @@
 //! [`FlowTable`]: a dispatcher's flow-control state: the jobs in flight per key (one O(1)
 //! hash lookup per dispatch), the policies and caps of job types, and the global cap.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use hashbrown::HashMap;
@@ -221,8 +221,10 @@ impl FlowTable {
     ///
     /// [`DispatchError::Busy`] or [`DispatchError::KeyQueueFull`]: the job is refused (its
     /// core is marked so, and emits nothing when dropped).
+    ///
+    /// (`this`, not `self: &Arc<Self>`: portable-atomic-util's `Arc` is no method receiver.)
     pub(crate) fn enter<T: Clone + MaybeSend + MaybeSync + 'static>(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         resolved: Resolved,
         ctx: &mut JobContext,
         completer: &mut Completer<T>,
@@ -234,7 +236,7 @@ impl FlowTable {
         let timer = ctx.env.timer.clone();
         let now = timer.as_ref().map(|t| t.now());
         let id = KeyId { type_id, key };
-        let mut keys = self.keys.lock();
+        let mut keys = this.keys.lock();
         let state = keys.entry(id.clone()).or_default();
         match policy.on_busy() {
             OnBusy::DropWhileBusy if state.in_flight > 0 => {
@@ -307,19 +309,19 @@ impl FlowTable {
             start_at = Some(at);
         }
         let serial = match policy.on_busy() {
-            OnBusy::Serial { .. } => Some(state.serial.get_or_insert_with(|| Permits::new(1, self.aging)).clone()),
+            OnBusy::Serial { .. } => Some(state.serial.get_or_insert_with(|| Permits::new(1, this.aging)).clone()),
             _ => None,
         };
         drop(keys);
         Ok(Some(FlowTicket::new(
-            self.clone(),
+            this.clone(),
             id,
             ctx.id,
             policy,
             priority,
             start_at,
             timer,
-            [serial, cap, self.global.clone()],
+            [serial, cap, this.global.clone()],
             counters,
             now,
         )))

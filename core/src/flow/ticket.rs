@@ -2,7 +2,7 @@
 //! waits for its turn before `Started` ([`FlowTicket::admit`]), holds its permits while it
 //! runs, and gives everything back when it ends.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -87,13 +87,13 @@ impl FlowTicket {
             self.table.supersede_earlier(&self.key, self.job, &self.counters, ctx.job_type, &*ctx.env.logger);
         }
         for gate in self.gates.iter().flatten() {
-            let permit = match gate.try_acquire() {
+            let permit = match Permits::try_acquire(gate) {
                 Some(permit) => permit,
                 None => {
                     if waited.is_none() {
                         waited = Some(Waiting::begin(self, ctx));
                     }
-                    gate.acquire(self.priority).await
+                    Permits::acquire(gate, self.priority).await
                 }
             };
             self.held.lock().push(permit);

@@ -1,6 +1,6 @@
 //! [`AbortOnDropHandle`]: a job handle that cancels its job when dropped.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;

@@ -1,6 +1,7 @@
 //! [`DefaultLogger`]: what a dispatcher logs through when it is not given a logger.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::dyn_arc;
 use core::fmt;
 
 #[cfg(any(feature = "log", feature = "tracing"))]
@@ -69,11 +70,11 @@ impl Logger for DefaultLogger {
 pub(crate) fn default_logger() -> Arc<dyn Logger> {
     #[cfg(not(any(feature = "log", feature = "tracing")))]
     {
-        Arc::new(DefaultLogger)
+        dyn_arc!(DefaultLogger)
     }
     #[cfg(any(feature = "log", feature = "tracing"))]
     {
-        shielded(Arc::new(DefaultLogger))
+        shielded(dyn_arc!(DefaultLogger))
     }
 }
 

@@ -12,7 +12,7 @@
 //! it. Without `std` there is no unwinding to catch and the logger is used as is; with
 //! `panic = "abort"` nothing can be caught either.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 
 use super::Logger;
 

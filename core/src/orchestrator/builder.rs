@@ -1,7 +1,8 @@
 //! [`OrchestratorBuilder`]: configures and starts a [`Host`].
 
+use crate::sync::Arc;
+use crate::sync::dyn_arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
@@ -258,7 +259,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
 
     /// The clock for the breaker and [`Context::now`](crate::Context::now).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Some(dyn_arc!(clock));
         self
     }
 
@@ -290,7 +291,7 @@ impl<O: Orchestrator> OrchestratorBuilder<O> {
     /// futures::executor::block_on(host);
     /// ```
     pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
-        self.logger = Some(shielded(Arc::new(logger)));
+        self.logger = Some(shielded(dyn_arc!(logger)));
         self
     }
 
@@ -368,7 +369,7 @@ impl Clock for TimerClock {
 }
 
 fn timer_clock(timer: Arc<dyn Timer>) -> Arc<dyn Clock> {
-    Arc::new(TimerClock(timer))
+    dyn_arc!(TimerClock(timer))
 }
 
 /// The system's monotonic clock, with `std`.

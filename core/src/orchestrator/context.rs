@@ -1,7 +1,7 @@
 //! [`Context`]: what a command handler or a hook can see and do.
 
+use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::any::TypeId;
 use core::fmt;
 use core::time::Duration;

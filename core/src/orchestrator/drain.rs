@@ -1,7 +1,7 @@
 //! A host's graceful drain: stop taking commands, let the orchestrator's active jobs end
 //! (their events still reach the hooks), cancel those left at a deadline, then end.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;

@@ -1,6 +1,6 @@
 //! [`OrchestratorHandle`]: the outside world's end of an orchestrator.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 
 use super::Orchestrator;

@@ -1,6 +1,6 @@
 //! [`Host`]: the future that owns an orchestrator and feeds it its inputs, one at a time.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;

@@ -14,7 +14,7 @@
 //! Budget: at most [`INPUTS_PER_TURN`] inputs per poll, then the host yields to its
 //! executor, so a busy orchestrator cannot starve the other tasks of its thread.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 

@@ -7,7 +7,7 @@
 //! Memory is bounded: an entry lives exactly as long as its job (it is removed when the
 //! terminal event is routed, or rebuilt after a lag, or when the host ends).
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
 

@@ -11,7 +11,7 @@
 //! allocates nothing. A publish takes the registered wakers out under the lock and wakes
 //! them after releasing it.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};

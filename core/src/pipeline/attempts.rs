@@ -2,9 +2,9 @@
 //! budget allow, with a `Retrying` event and a back-off before each; and the panic
 //! boundary around a single attempt.
 
+use crate::sync::atomic::Ordering;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 use core::time::Duration;
 

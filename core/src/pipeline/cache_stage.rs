@@ -4,11 +4,11 @@
 //! Cache errors never change the outcome: a failed read is a miss, a failed (or cut
 //! short) write leaves the Success standing; both are logged and counted.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 use core::fmt::Display;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
 
 use futures_util::future::{Either, select};
 

@@ -27,7 +27,7 @@ mod plan;
 mod report;
 mod stop_signal;
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::future::Future;
 use core::pin::{Pin, pin};
 

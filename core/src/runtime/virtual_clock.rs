@@ -6,14 +6,14 @@
 //! sleep deadline whenever the future is idle. Tests of timeouts and retry back-offs then
 //! run instantly and deterministically.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::ops::Bound;
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 

@@ -1,7 +1,7 @@
 //! [`CallLog`]: the calls an executor received (job, attempt, virtual time), and
 //! [`Recorded`], any executor wrapped so that its calls are logged.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;

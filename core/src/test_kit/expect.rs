@@ -1,8 +1,8 @@
 //! [`Expect`]: what a test expects of the recorded events, and [`Mismatch`], what it got.
 
+use crate::sync::Arc;
 use alloc::format;
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 

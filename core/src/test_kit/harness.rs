@@ -1,13 +1,13 @@
 //! [`TestHarness`]: a virtual clock, a dispatcher, its runner and orchestrator hosts,
 //! owned together and driven phase by phase.
 
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 

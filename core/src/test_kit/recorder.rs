@@ -1,7 +1,7 @@
 //! [`EventRecorder`]: every event of a bus, kept in order, with matchers.
 
+use crate::sync::Arc;
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 

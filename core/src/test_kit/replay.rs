@@ -1,7 +1,7 @@
 //! [`Replay`]: a recorded log of commands and events fed into an orchestrator, with no
 //! executor, no runner and no clock running: the same inputs, the same states, every time.
 
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 

@@ -1,8 +1,8 @@
 //! The text of a recorded timeline: one line per event, shown by every failure message of
 //! the kit so that a failing test says what did happen, not only what did not.
 
+use crate::sync::Arc;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt::Write;
 
 use crate::event::{Event, EventKind};

@@ -115,7 +115,12 @@ fn SysTick() {
             next_alarm.set(DRIVER.queue.borrow_ref_mut(cs).next_expiration(now));
         }
     });
-    HEAP_PEAK.fetch_max(HEAP.used(), Ordering::Relaxed);
+    // This handler is the peak's only writer: a load and a store suffice, and they exist
+    // on cores without read-modify-write atomics too (Cortex-M0).
+    let used = HEAP.used();
+    if used > HEAP_PEAK.load(Ordering::Relaxed) {
+        HEAP_PEAK.store(used, Ordering::Relaxed);
+    }
 }
 
 #[panic_handler]
