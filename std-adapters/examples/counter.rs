@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use orchestrator_std::tokio::{self as rt, TokioRuntime};
-use orchestrator_std::{AsyncState, Context, Event, Executor, Job, JobContext, JobError, Orchestrator};
+use orchestrator_std::{
+    AsyncState, Context, DispatchError, Event, Executor, FlowPolicy, Job, JobBuilder, JobContext, JobError,
+    Orchestrator,
+};
 
 /// The job: ask the server to add `by` to `current`.
 struct Add {
@@ -18,6 +21,10 @@ struct Add {
 
 impl Job for Add {
     type Output = i64;
+    // One save at a time: a click while a save runs is refused (`DispatchError::Busy`).
+    fn configure(job: JobBuilder<Self>) -> JobBuilder<Self> {
+        job.flow(FlowPolicy::drop_while_busy())
+    }
 }
 
 /// The business logic: a server 20 ms away that refuses to overflow.
@@ -43,12 +50,11 @@ impl Orchestrator for Counter {
     type Command = Command;
 
     fn handle(&mut self, Command::Add(by): Command, ctx: &mut Context<'_, Self>) {
-        if ctx.is_job_type_running::<Add>() {
-            return; // one save at a time: ignore clicks while saving
-        }
         let current = ctx.state().data().copied().unwrap_or(0);
         match ctx.dispatch(Add { current, by }) {
             Ok(_) => ctx.update_state(|s| s.set_loading()),
+            // A save is running: this click is dropped (the flow policy logged it).
+            Err(DispatchError::Busy { .. }) => {}
             Err(e) => ctx.update_state(|s| s.set_failure(JobError::msg(e))),
         }
     }

@@ -296,6 +296,15 @@ impl FlowTable {
             OnBusy::LatestWins => state.live.push((ctx.id, slot.token())),
             _ => {}
         }
+        // Latest-wins supersedes the key's jobs now, at dispatch; with a debounce, only
+        // once the debounce is over (the ticket does it then).
+        let superseded: alloc::vec::Vec<(JobId, CancellationToken)> =
+            if policy.on_busy() == OnBusy::LatestWins && policy.debounce().is_none() {
+                let mine = state.live.len().saturating_sub(1);
+                state.live.drain(..mine).collect()
+            } else {
+                alloc::vec::Vec::new()
+            };
         let mut start_at = None;
         if let (Some(period), Some(now)) = (policy.debounce(), now) {
             start_at = Some(now.saturating_add(period));
@@ -313,6 +322,10 @@ impl FlowTable {
             _ => None,
         };
         drop(keys);
+        // Cancelled outside the lock: a cancellation runs the token's listeners.
+        for (earlier, token) in superseded {
+            supersede(&counters, logger, earlier, ctx.job_type, &token);
+        }
         Ok(Some(FlowTicket::new(
             this.clone(),
             id,

@@ -156,12 +156,65 @@ impl<O: Orchestrator> Context<'_, O> {
         let id = handle.id();
         let job_type = short_type_name::<T::Job>;
         log_at!(core.logger, Level::Debug, "orchestrator {} dispatched job {id} ({})", core.name, job_type());
-        let depth = core.bus.causal_depth();
-        core.tracking.insert(
-            id,
-            ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, depth, handle: handle.erase() },
-        );
+        // A dispatch that joined a job this orchestrator already tracks (flow control's
+        // join) is that job: its entry stays as it is.
+        if !core.tracking.contains(id) {
+            let depth = core.bus.causal_depth();
+            core.tracking.insert(
+                id,
+                ActiveJob { type_id: TypeId::of::<T::Job>(), job_type, progress: 0.0, depth, handle: handle.erase() },
+            );
+        }
         Ok(id)
+    }
+
+    /// Dispatches `job` with a flow-control `key` under `policy`, like
+    /// [`dispatch`](Self::dispatch): instead of guarding by hand with
+    /// [`is_job_type_running`](Self::is_job_type_running) and
+    /// [`cancel_job`](Self::cancel_job), say what a second dispatch with the same key does
+    /// (join the first, supersede it, be dropped, or wait its turn). See
+    /// [`FlowPolicy`](crate::FlowPolicy) and docs/advanced-patterns.md.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError`], including the policy's refusals
+    /// ([`Busy`](DispatchError::Busy), [`KeyQueueFull`](DispatchError::KeyQueueFull)):
+    /// nothing was dispatched and nothing is tracked.
+    ///
+    /// ```
+    /// use orchestrator_core::{Context, Dispatcher, FlowPolicy, Job, JobError, Orchestrator, executor_fn};
+    ///
+    /// #[derive(Clone)]
+    /// struct Search(String);
+    /// impl Job for Search { type Output = Vec<String>; }
+    ///
+    /// struct SearchBox;
+    /// impl Orchestrator for SearchBox {
+    ///     type State = Vec<String>;
+    ///     type Command = String;
+    ///     fn handle(&mut self, query: String, ctx: &mut Context<'_, Self>) {
+    ///         // Each keystroke supersedes the search in flight: only the latest one's
+    ///         // results arrive (the earlier ones end `Cancelled`, reason "superseded").
+    ///         let _ = ctx.dispatch_keyed(Search(query), "search", FlowPolicy::latest_wins());
+    ///     }
+    /// }
+    /// # let dispatcher = Dispatcher::new();
+    /// # dispatcher.register(executor_fn(|Search(q): Search, _| async move { Ok::<_, JobError>(vec![q]) }));
+    /// # let _ = SearchBox.builder(Vec::new(), &dispatcher).build();
+    /// ```
+    pub fn dispatch_keyed<J: Job>(
+        &mut self,
+        job: J,
+        key: impl Into<crate::FlowKey>,
+        policy: crate::FlowPolicy,
+    ) -> Result<JobId, DispatchError> {
+        self.dispatch(crate::JobBuilder::new(job).key(key).flow(policy))
+    }
+
+    /// What flow control did to the dispatches of type `J` on this orchestrator's
+    /// dispatcher (see [`Dispatcher::flow_stats`](crate::Dispatcher::flow_stats)).
+    pub fn flow_stats<J: Job>(&self) -> crate::FlowStats {
+        self.core.dispatcher.flow_stats::<J>()
     }
 
     /// Dispatches `job` like [`dispatch`](Self::dispatch), and calls `then` with its
