@@ -334,7 +334,7 @@ impl Dispatcher {
         let (job, mut options) = job.into_job();
         let kind = self.inner.registry.kind::<T::Job>()?;
         let flow = if options.flow.is_some() || self.inner.flow.is_active() {
-            let own = options.flow.take().map(|own| *own).unwrap_or_default();
+            let own = options.flow.take().unwrap_or_default();
             self.inner.flow.resolve(TypeId::of::<T::Job>(), own.policy, own.key, own.priority)
         } else {
             None

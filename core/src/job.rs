@@ -80,8 +80,8 @@ pub struct JobOptions<T = ()> {
     /// `None` until an entry is added: a job without metadata then has nothing to drop.
     pub(crate) metadata: Option<Arc<Metadata>>,
     pub(crate) id_prefix: Option<&'static str>,
-    /// Boxed: few jobs have any, and every move of a job's options is a copy.
-    pub(crate) flow: Option<alloc::boxed::Box<FlowChoice>>,
+    /// `None` until a key, a policy or a priority is set.
+    pub(crate) flow: Option<FlowChoice>,
     _output: core::marker::PhantomData<fn() -> T>,
 }
 
