@@ -376,3 +376,16 @@ fn a_job_without_a_policy_emits_no_flow_events() {
     let kinds_seen = [EventKind::Queued.tag(), EventKind::Joined.tag()];
     assert_eq!(kinds_seen, [Queued, Joined]);
 }
+
+#[test]
+fn throttle_holds_between_actual_starts_when_a_cap_delays_them() {
+    let (h, started) = setup();
+    h.dispatcher.set_max_concurrent::<Work>(Some(1));
+    let throttle = FlowPolicy::concurrent().with_throttle(ms(100));
+    // Another key holds the cap for 250 ms: both throttled jobs get it late.
+    let blocker = h.dispatcher.dispatch(Work { key: 2, ms: 250, tag: 9 }).unwrap();
+    let a = h.dispatcher.dispatch(work(1, 1, 1, throttle)).unwrap();
+    let b = h.dispatcher.dispatch(work(1, 1, 2, throttle)).unwrap();
+    assert!(await_all(&h, vec![blocker, a, b]).iter().all(JobResult::is_success));
+    assert_eq!(starts(&started), [(9, 0), (1, 250), (2, 350)]);
+}

@@ -67,8 +67,10 @@ struct KeyState {
     debouncing: Option<(JobId, CancellationToken)>,
     /// Serial: one permit.
     serial: Option<Arc<Permits>>,
-    /// Throttle: the earliest time the next job may start.
+    /// Throttle: the start reserved for the next dispatch (dispatch order is start order).
     next_start: Duration,
+    /// Throttle: when the key's last job actually started (`claim_start`).
+    last_start: Option<Duration>,
 }
 
 /// A job type's flow settings and counters.
@@ -338,6 +340,23 @@ impl FlowTable {
             counters,
             now,
         )))
+    }
+
+    /// A throttled job is about to start at `now`: it may if the key's last start was at
+    /// least `period` ago (then `now` is the last start), else it must wait until the
+    /// returned time. The reservation made at dispatch orders the key's jobs; this makes
+    /// the period hold between actual starts, however late a job got its turn.
+    pub(crate) fn claim_start(&self, key: &KeyId, now: Duration, period: Duration) -> Option<Duration> {
+        let mut keys = self.keys.lock();
+        let state = keys.get_mut(key)?;
+        if let Some(due) = state.last_start.map(|last| last.saturating_add(period)) {
+            if due > now {
+                return Some(due);
+            }
+        }
+        state.last_start = Some(now);
+        state.next_start = state.next_start.max(now.saturating_add(period));
+        None
     }
 
     /// A debounced job's period is over: a later dispatch can no longer supersede it.

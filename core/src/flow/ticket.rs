@@ -86,17 +86,30 @@ impl FlowTicket {
         if self.policy.on_busy() == OnBusy::LatestWins {
             self.table.supersede_earlier(&self.key, self.job, &self.counters, ctx.job_type, &*ctx.env.logger);
         }
-        for gate in self.gates.iter().flatten() {
-            let permit = match Permits::try_acquire(gate) {
-                Some(permit) => permit,
-                None => {
-                    if waited.is_none() {
-                        waited = Some(Waiting::begin(self, ctx));
+        loop {
+            for gate in self.gates.iter().flatten() {
+                let permit = match Permits::try_acquire(gate) {
+                    Some(permit) => permit,
+                    None => {
+                        if waited.is_none() {
+                            waited = Some(Waiting::begin(self, ctx));
+                        }
+                        Permits::acquire(gate, self.priority).await
                     }
-                    Permits::acquire(gate, self.priority).await
-                }
-            };
-            self.held.lock().push(permit);
+                };
+                self.held.lock().push(permit);
+            }
+            // Throttle: the period holds between the key's actual starts, claimed with the
+            // permits in hand (a start claimed earlier could still wait for a permit).
+            let (Some(period), Some(timer)) = (self.policy.throttle(), &self.timer) else { break };
+            let now = timer.now();
+            let Some(due) = self.table.claim_start(&self.key, now, period) else { break };
+            // Too soon after the key's last start: give the permits back while waiting.
+            drop(core::mem::take(&mut *self.held.lock()));
+            if waited.is_none() {
+                waited = Some(Waiting::begin(self, ctx));
+            }
+            timer.sleep(due.saturating_sub(now)).await;
         }
         if let Some(waited) = waited {
             waited.admitted();
