@@ -97,6 +97,7 @@ macro_rules! conformance_suite {
             flow_drop_while_busy,
             flow_serial,
             flow_cap_per_type,
+            flow_global_cap,
             flow_priority,
             flow_debounce,
             flow_throttle,

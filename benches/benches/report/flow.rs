@@ -17,13 +17,17 @@ use crate::work::{BATCH, Echo, expect_success};
 
 const GROUP: &str = "flow-tokio-ct";
 /// Rows: (contender, what it is).
-const ROWS: [(&str, &str); 5] = [
+const ROWS: [(&str, &str); 6] = [
     (PLAIN, "plain dispatch, no flow control anywhere (section 2's trivial job)"),
     ("plain-beside-a-policy", "plain dispatch on a dispatcher where another job type has a policy"),
     ("own-key-serial", "each job with a key of its own, serial (a ticket taken and given back)"),
     ("capped", "plain dispatch under a global cap it never reaches (a permit taken and given back)"),
     (JOIN, "1 000 dispatches with one key and join: 1 execution, 999 joined handles"),
+    (JOIN_CROWDED, "the same, with 10 000 other keys in flight (a lookup is O(1))"),
 ];
+/// Other keys in flight in the crowded join row: jobs waiting out an hour-long debounce.
+const CROWD: u64 = 10_000;
+const JOIN_CROWDED: &str = "join-beside-10k-keys";
 const PLAIN: &str = "plain";
 pub(crate) const JOIN: &str = "join";
 
@@ -64,6 +68,13 @@ fn dispatcher(rt: &Rt, row: &str, executions: &Arc<AtomicU64>) -> Dispatcher {
         if row == "plain-beside-a-policy" {
             d.set_flow::<Other>(FlowPolicy::drop_while_busy()).expect("a valid policy");
         }
+        if row == JOIN_CROWDED {
+            // Never run: they wait out their debounce, and are abandoned with the runtime.
+            let wait = FlowPolicy::concurrent().with_debounce(Duration::from_secs(3600));
+            for key in 1..=CROWD {
+                std::mem::forget(d.dispatch(JobBuilder::new(Other).key(key).flow(wait)).expect("dispatch"));
+            }
+        }
         d
     })
 }
@@ -84,7 +95,7 @@ pub(crate) fn routine<'a>(rt: &'a Rt, row: &'static str) -> impl FnMut(u64) -> D
                         "own-key-serial" => {
                             d.dispatch(JobBuilder::new(Counted(i)).key(i).flow(FlowPolicy::serial())).expect("dispatch")
                         }
-                        JOIN => d
+                        JOIN | JOIN_CROWDED => d
                             .dispatch(JobBuilder::new(Counted(i)).key(0_u64).flow(FlowPolicy::join()))
                             .expect("dispatch"),
                         _ => d.dispatch(Counted(i)).expect("dispatch"),
@@ -96,7 +107,7 @@ pub(crate) fn routine<'a>(rt: &'a Rt, row: &'static str) -> impl FnMut(u64) -> D
             }
             let elapsed = start.elapsed();
             let ran = executions.load(Ordering::Relaxed) - before;
-            let expected = if row == JOIN { iters } else { iters * BATCH as u64 };
+            let expected = if row == JOIN || row == JOIN_CROWDED { iters } else { iters * BATCH as u64 };
             assert_eq!(ran, expected, "{row}: executions");
             elapsed
         })

@@ -139,6 +139,26 @@ pub fn flow_cap_per_type<R: Runtime>(rt: &R) {
     });
 }
 
+/// A global cap (every job type together): with a cap of 1 the second job starts after
+/// the first ended.
+pub fn flow_global_cap<R: Runtime>(rt: &R) {
+    let dispatcher = rt.build_dispatcher(|b| b.max_concurrent(1));
+    let _probe = super::register_work(rt, &dispatcher);
+    let mut rec = crate::util::Recorder::new(dispatcher.bus());
+    rt.run(async {
+        let latch = Latch::new();
+        let first = dispatcher.dispatch(Work::gated(&latch)).unwrap();
+        let second = dispatcher.dispatch(Work::quick(0)).unwrap();
+        let (a, b) = (first.id(), second.id());
+        wait_until_waiting(rt, &dispatcher, 1).await;
+        latch.open();
+        assert!(first.await.is_success() && second.await.is_success());
+        let events = rec.collect(rt, &dispatcher).await;
+        assert!(position(&events, a, Success) < position(&events, b, Started));
+        assert_eq!(dispatcher.stats().waiting, 0);
+    });
+}
+
 /// Priority lanes: behind a cap of 1, a high-priority job queued after a low one starts
 /// first.
 pub fn flow_priority<R: Runtime>(rt: &R) {
