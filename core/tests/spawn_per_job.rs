@@ -97,6 +97,7 @@ fn every_job_is_its_own_task_and_the_counters_follow_it() {
 }
 
 #[test]
+#[cfg(panic = "unwind")] // a panic aborts where it cannot unwind (wasm32-wasip1)
 fn a_panic_in_a_spawned_job_ends_that_job() {
     let spawner = Keeper::default();
     let dispatcher = dispatcher(&spawner, true);
