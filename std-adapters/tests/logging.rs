@@ -147,6 +147,10 @@ fn tracing_logger_forwards_to_the_current_subscriber() {
 
     let lines = Lines::default();
     tracing::subscriber::with_default(Capture(lines.clone()), || {
+        // Another test of this binary, on another thread with no subscriber, may have
+        // registered the bridge's call sites as uninteresting just before this subscriber
+        // was registered (a race in `tracing`'s interest cache): ask again.
+        tracing::callsite::rebuild_interest_cache();
         let logger = TracingLogger;
         assert!(!logger.enabled(Level::Debug));
         assert!(logger.enabled(Level::Info));
