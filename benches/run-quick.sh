@@ -37,7 +37,7 @@ for p in $BENCH_PROFILES; do
   cargo bench -p orchestrator-benches --profile "$p" --bench report --no-run
   built=$(date +%s)
   if [ "$callgrind" = 1 ]; then
-    BENCH_PROFILE=$p benches/callgrind.sh jobs worker inline spawn retry tower worker-tower
+    BENCH_PROFILE=$p benches/callgrind.sh jobs join worker inline spawn retry tower worker-tower
   fi
   counted=$(date +%s)
   BENCH_PROFILE=$p cargo bench -p orchestrator-benches --profile "$p" --bench report -- "$@"

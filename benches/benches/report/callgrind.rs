@@ -59,6 +59,7 @@ fn describe(workload: &str) -> &'static str {
     match workload {
         "jobs" => "ours, trivial job, batches of 1 000 (per job)",
         "jobs-latency" => "ours, trivial job, one at a time (per job)",
+        "join" => "ours, 1 000 dispatches with one key and join: 1 execution (per dispatch)",
         "retry" => "ours, job with retry + timeout, batches of 1 000 (per job)",
         "spawn" => "spawn + oneshot, batches of 1 000 (per job)",
         "worker" => "resident worker + oneshot, batches of 1 000 (per job)",
@@ -91,7 +92,7 @@ pub(crate) fn section(counts: &Result<Counts, Missing>) -> String {
                 let per = c.per_unit(w).unwrap_or(f64::NAN);
                 // A peer against the matching workload of ours.
                 let ours = match w.as_str() {
-                    "spawn" | "worker" | "inline" => Some("jobs"),
+                    "spawn" | "worker" | "inline" | "join" => Some("jobs"),
                     "tower" | "worker-tower" => Some("retry"),
                     "fanout-async-broadcast" => Some("fanout"),
                     "fanout-async-broadcast-1" => Some("fanout-1"),
