@@ -113,6 +113,7 @@ fn dropping_the_harness_runs_the_jobs_left_to_their_end() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "forgets a harness that cannot end, on purpose: Miri reports the leak")]
 fn run_until_reports_the_time_limit_stalls_and_busy_loops_with_the_timeline() {
     let mut h = TestHarness::new();
     h.script::<Fetch>(Script::new().after(secs(60), Step::Ok(1)));
@@ -163,6 +164,7 @@ fn the_recorder_matchers_and_their_failure_message() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "forgets a harness that cannot end, on purpose: Miri reports the leak")]
 fn one_terminal_per_job_catches_a_job_with_none() {
     let mut h = TestHarness::new();
     h.script::<Fetch>(Script::new().never());
