@@ -328,18 +328,20 @@ impl FlowTable {
         for (earlier, token) in superseded {
             supersede(&counters, logger, earlier, ctx.job_type, &token);
         }
-        Ok(Some(FlowTicket::new(
-            this.clone(),
-            id,
-            ctx.id,
+        Ok(Some(FlowTicket {
+            table: this.clone(),
+            key: id,
+            job: ctx.id,
             policy,
             priority,
             start_at,
             timer,
-            [serial, cap, this.global.clone()],
+            gates: [serial, cap, this.global.clone()],
+            held: Mutex::new(alloc::vec::Vec::new()),
             counters,
-            now,
-        )))
+            dispatched_at: now,
+            released: false,
+        }))
     }
 
     /// A throttled job is about to start at `now`: it may if the key's last start was at

@@ -19,55 +19,26 @@ use crate::flow_policy::{FlowPolicy, OnBusy, Priority};
 
 /// A job's place in flow control (see the module docs).
 pub(crate) struct FlowTicket {
-    table: Arc<FlowTable>,
-    key: KeyId,
-    job: JobId,
-    policy: FlowPolicy,
-    priority: Priority,
+    pub(super) table: Arc<FlowTable>,
+    pub(super) key: KeyId,
+    pub(super) job: JobId,
+    pub(super) policy: FlowPolicy,
+    pub(super) priority: Priority,
     /// Debounce or throttle: when it may start.
-    start_at: Option<Duration>,
-    timer: SharedTimer,
+    pub(super) start_at: Option<Duration>,
+    pub(super) timer: SharedTimer,
     /// Its serial key's permit, its type's cap, the global cap: taken in this order by
     /// every job, so no two jobs wait for each other's.
-    gates: [Option<Arc<Permits>>; 3],
-    held: Mutex<Vec<Permit>>,
-    counters: Arc<FlowCounters>,
-    dispatched_at: Option<Duration>,
+    pub(super) gates: [Option<Arc<Permits>>; 3],
+    pub(super) held: Mutex<Vec<Permit>>,
+    pub(super) counters: Arc<FlowCounters>,
+    pub(super) dispatched_at: Option<Duration>,
     /// Released already (the pipeline does it at the job's end, `Drop` on any other way
     /// out): only once.
-    released: bool,
+    pub(super) released: bool,
 }
 
 impl FlowTicket {
-    #[allow(clippy::too_many_arguments)] // built in one place, from the table's lookup
-    pub(super) fn new(
-        table: Arc<FlowTable>,
-        key: KeyId,
-        job: JobId,
-        policy: FlowPolicy,
-        priority: Priority,
-        start_at: Option<Duration>,
-        timer: SharedTimer,
-        gates: [Option<Arc<Permits>>; 3],
-        counters: Arc<FlowCounters>,
-        dispatched_at: Option<Duration>,
-    ) -> Self {
-        Self {
-            table,
-            key,
-            job,
-            policy,
-            priority,
-            start_at,
-            timer,
-            gates,
-            held: Mutex::new(Vec::new()),
-            counters,
-            dispatched_at,
-            released: false,
-        }
-    }
-
     /// Waits for the job's turn: its debounce or throttle time, then its permits. The
     /// first time it has to wait it emits `Queued`. Raced by the pipeline against the
     /// job's cancellation (a superseded job is cancelled while it waits here).

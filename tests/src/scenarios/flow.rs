@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use orchestrator_core::EventTag::*;
 use orchestrator_core::{
-    DispatchError, Event, EventTag, FlowPolicy, JobBuilder, JobId, JobResult, Priority, SUPERSEDED,
+    DispatchError, Dispatcher, Event, EventTag, FlowPolicy, JobBuilder, JobId, JobResult, Priority, SUPERSEDED,
 };
 
 use super::{Work, setup};
 use crate::runtime::Runtime;
-use crate::util::{Latch, tags_of};
+use crate::util::{Latch, Recorder, tags_of};
 
 fn keyed(work: Work, key: u64, policy: FlowPolicy) -> JobBuilder<Work> {
     JobBuilder::new(work).key(key).flow(policy)
@@ -100,24 +100,43 @@ pub fn flow_drop_while_busy<R: Runtime>(rt: &R) {
     });
 }
 
+/// Dispatches a gated job then `second`, waits until `second` waits for its turn, lets
+/// the first end, and returns the bus's events and the two ids: the shape of every
+/// "the second starts after the first ended" scenario.
+async fn second_after_first<R: Runtime>(
+    rt: &R,
+    dispatcher: &Dispatcher,
+    rec: &mut Recorder,
+    first: impl FnOnce(&Latch) -> JobBuilder<Work>,
+    second: JobBuilder<Work>,
+) -> (Vec<std::sync::Arc<Event>>, JobId, JobId) {
+    let latch = Latch::new();
+    let first = dispatcher.dispatch(first(&latch)).unwrap();
+    let second = dispatcher.dispatch(second).unwrap();
+    let (a, b) = (first.id(), second.id());
+    wait_until_waiting(rt, dispatcher, 1).await;
+    latch.open();
+    assert!(first.await.is_success() && second.await.is_success());
+    let events = rec.collect(rt, dispatcher).await;
+    assert!(position(&events, a, Success) < position(&events, b, Started));
+    (events, a, b)
+}
+
 /// Serial: the second job of a key waits (`Queued`) and starts only after the first
 /// ended; a full queue refuses with `KeyQueueFull`.
 pub fn flow_serial<R: Runtime>(rt: &R) {
     let (dispatcher, _, mut rec) = setup(rt);
     rt.run(async {
-        let latch = Latch::new();
         let serial = FlowPolicy::serial().with_max_queued(1);
-        let first = dispatcher.dispatch(keyed(Work::gated(&latch), 1, serial)).unwrap();
-        let second = dispatcher.dispatch(keyed(Work::quick(0), 1, serial)).unwrap();
-        let full = dispatcher.dispatch(keyed(Work::quick(0), 1, serial));
-        assert_eq!(full.unwrap_err(), DispatchError::KeyQueueFull { job_type: "Work", limit: 1 });
-        let (a, b) = (first.id(), second.id());
-        wait_until_waiting(rt, &dispatcher, 1).await;
-        latch.open();
-        assert!(first.await.is_success() && second.await.is_success());
-        let events = rec.collect(rt, &dispatcher).await;
+        let gated = |latch: &Latch| keyed(Work::gated(latch), 1, serial);
+        let run = second_after_first(rt, &dispatcher, &mut rec, gated, keyed(Work::quick(0), 1, serial));
+        // The queue holds one: a third dispatch, made while both are in flight, is refused.
+        let (events, _, b) = futures::join!(run, async {
+            let full = dispatcher.dispatch(keyed(Work::quick(0), 1, serial));
+            assert_eq!(full.unwrap_err(), DispatchError::KeyQueueFull { job_type: "Work", limit: 1 });
+        })
+        .0;
         assert_eq!(tags_of(&events, b), [Queued, Started, Success]);
-        assert!(position(&events, a, Success) < position(&events, b, Started));
     });
 }
 
@@ -126,15 +145,8 @@ pub fn flow_cap_per_type<R: Runtime>(rt: &R) {
     let (dispatcher, _, mut rec) = setup(rt);
     dispatcher.set_max_concurrent::<Work>(Some(1));
     rt.run(async {
-        let latch = Latch::new();
-        let first = dispatcher.dispatch(Work::gated(&latch)).unwrap();
-        let second = dispatcher.dispatch(Work::quick(0)).unwrap();
-        let (a, b) = (first.id(), second.id());
-        wait_until_waiting(rt, &dispatcher, 1).await;
-        latch.open();
-        assert!(first.await.is_success() && second.await.is_success());
-        let events = rec.collect(rt, &dispatcher).await;
-        assert!(position(&events, a, Success) < position(&events, b, Started));
+        let gated = |latch: &Latch| JobBuilder::new(Work::gated(latch));
+        second_after_first(rt, &dispatcher, &mut rec, gated, JobBuilder::new(Work::quick(0))).await;
         assert_eq!(dispatcher.flow_stats::<Work>().queued, 1);
     });
 }
@@ -144,17 +156,10 @@ pub fn flow_cap_per_type<R: Runtime>(rt: &R) {
 pub fn flow_global_cap<R: Runtime>(rt: &R) {
     let dispatcher = rt.build_dispatcher(|b| b.max_concurrent(1));
     let _probe = super::register_work(rt, &dispatcher);
-    let mut rec = crate::util::Recorder::new(dispatcher.bus());
+    let mut rec = Recorder::new(dispatcher.bus());
     rt.run(async {
-        let latch = Latch::new();
-        let first = dispatcher.dispatch(Work::gated(&latch)).unwrap();
-        let second = dispatcher.dispatch(Work::quick(0)).unwrap();
-        let (a, b) = (first.id(), second.id());
-        wait_until_waiting(rt, &dispatcher, 1).await;
-        latch.open();
-        assert!(first.await.is_success() && second.await.is_success());
-        let events = rec.collect(rt, &dispatcher).await;
-        assert!(position(&events, a, Success) < position(&events, b, Started));
+        let gated = |latch: &Latch| JobBuilder::new(Work::gated(latch));
+        second_after_first(rt, &dispatcher, &mut rec, gated, JobBuilder::new(Work::quick(0))).await;
         assert_eq!(dispatcher.stats().waiting, 0);
     });
 }
